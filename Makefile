@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# kvmmigfs build.  make; make check; make install [PREFIX=/usr/local DESTDIR=]
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/kvmmigfs
+
+CC ?= cc
+PKGS := fuse3 libvirt libnbd libxml-2.0 inih zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS := $(shell pkg-config --libs check)
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-unused-parameter -Wvla -Wno-format-truncation -Werror=implicit
+# DEVELOPER=1 (as in CI): warnings are errors.
+ifeq ($(DEVELOPER),1)
+WARN += -Werror
+endif
+# SANITIZE=1: AddressSanitizer and UBSan.
+ifeq ($(SANITIZE),1)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
+
+NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
+	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c
+CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c $(NBD_SRC)
+FUSE_SRC := fs/ops.c fs/main.c
+CORE_OBJ := $(CORE_SRC:.c=.o)
+FUSE_OBJ := $(FUSE_SRC:.c=.o)
+
+UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
+	tests/check_domxml.c tests/check_extents.c tests/check_hostcmd.c
+UNIT_OBJ := $(UNIT_SRC:.c=.o)
+
+HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
+
+.PHONY: all check check-unit check-e2e check-valgrind check-format format \
+	install uninstall clean deps demo
+
+all: kvmmigfs
+
+kvmmigfs: $(CORE_OBJ) $(FUSE_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+tests/check_kvmmigfs: $(UNIT_OBJ) $(CORE_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
+
+tests/%.o: tests/%.c $(HEADERS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+%.o: %.c $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Everything: unit suites, then end-to-end tests on real test hosts.
+check: check-unit check-e2e
+
+check-unit: tests/check_kvmmigfs
+	tests/check_kvmmigfs
+
+check-e2e: kvmmigfs
+	tests/e2e/run
+
+check-valgrind: tests/check_kvmmigfs
+	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full \
+		--errors-for-leak-kinds=definite tests/check_kvmmigfs
+
+check-format:
+	clang-format --dry-run --Werror $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) $(HEADERS)
+
+format:
+	clang-format -i $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) $(HEADERS)
+
+# Install the build and test dependencies (Debian; needs root).
+deps:
+	tools/install-deps
+
+# The main job: two local test hosts, a guest, the mount.
+demo: kvmmigfs
+	tools/demo
+
+install: kvmmigfs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 kvmmigfs $(DESTDIR)$(BINDIR)/kvmmigfs
+	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kvmmigfs
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -f kvmmigfs tests/check_kvmmigfs fs/*.o nbd/*.o tests/*.o

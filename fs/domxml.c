@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+
+#include "../nbd/error.h"
+#include "domxml.h"
+#include "path.h"
+
+/* Flags for every document kvmmigfs parses: no network, no DTD loading,
+ * no entity substitution, bounded sizes, no noise on stderr. */
+#define PARSE_FLAGS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
+static char *prop(xmlNodePtr node, const char *name)
+{
+	xmlChar *v = xmlGetProp(node, (const xmlChar *)name);
+	char *s = v ? strdup((const char *)v) : NULL;
+
+	xmlFree(v);
+	return s;
+}
+
+static xmlNodePtr child(xmlNodePtr node, const char *name)
+{
+	for (xmlNodePtr c = node->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE &&
+		    xmlStrEqual(c->name, (const xmlChar *)name))
+			return c;
+	return NULL;
+}
+
+static char *child_text(xmlNodePtr node, const char *name)
+{
+	xmlNodePtr c = child(node, name);
+	xmlChar *v;
+	char *s;
+
+	if (!c)
+		return NULL;
+	v = xmlNodeGetContent(c);
+	s = v ? strdup((const char *)v) : NULL;
+	xmlFree(v);
+	return s;
+}
+
+void domxml_disk_free(struct disk *d)
+{
+	free(d->dev);
+	free(d->format);
+	free(d->path);
+	free(d->pool);
+	free(d->volume);
+	memset(d, 0, sizeof *d);
+}
+
+/* Fill d from a <disk> element.  Returns 1 if the disk is listed, 0 if
+ * skipped (*why says why), -1 out of memory. */
+static int read_disk(xmlNodePtr node, struct disk *d, const char **why)
+{
+	char *type = prop(node, "type"), *device = prop(node, "device");
+	xmlNodePtr target = child(node, "target"), driver = child(node, "driver");
+	xmlNodePtr source = child(node, "source");
+	int r = 0;
+
+	memset(d, 0, sizeof *d);
+	if (target)
+		d->dev = prop(target, "dev");
+	if (device && (strcmp(device, "cdrom") == 0 ||
+		       strcmp(device, "floppy") == 0)) {
+		*why = source ? "removable media are not copied"
+			      : "empty removable drive";
+		goto out;
+	}
+	if (device && strcmp(device, "disk") != 0 &&
+	    strcmp(device, "lun") != 0) {
+		*why = "unsupported device kind";
+		goto out;
+	}
+	if (!d->dev || !path_word_ok(d->dev)) {
+		*why = "missing or unusable target dev";
+		goto out;
+	}
+	d->format = driver ? prop(driver, "type") : NULL;
+	if (!d->format)
+		d->format = strdup("raw");
+	if (!d->format)
+		goto nomem;
+	if (!path_word_ok(d->format)) {
+		*why = "unusable driver type";
+		goto out;
+	}
+	if (!type || strcmp(type, "file") == 0) {
+		d->source_type = DISK_FILE;
+		d->path = source ? prop(source, "file") : NULL;
+	} else if (strcmp(type, "block") == 0) {
+		d->source_type = DISK_BLOCK;
+		d->path = source ? prop(source, "dev") : NULL;
+	} else if (strcmp(type, "volume") == 0) {
+		d->source_type = DISK_VOLUME;
+		d->pool = source ? prop(source, "pool") : NULL;
+		d->volume = source ? prop(source, "volume") : NULL;
+		if (!d->pool || !d->volume) {
+			*why = "volume disk without pool or volume";
+			goto out;
+		}
+		r = 1;
+		goto out;
+	} else if (strcmp(type, "network") == 0) {
+		*why = "network disks are not streamed";
+		goto out;
+	} else {
+		*why = "unsupported disk type";
+		goto out;
+	}
+	if (!d->path || d->path[0] != '/') {
+		*why = "no absolute source path";
+		goto out;
+	}
+	d->readonly = child(node, "readonly") != NULL;
+	r = 1;
+out:
+	free(type);
+	free(device);
+	return r;
+nomem:
+	free(type);
+	free(device);
+	return -1;
+}
+
+int domxml_parse(const char *xml, size_t len, struct domxml_info *out,
+		 domxml_skip_fn skip, void *opaque)
+{
+	xmlDocPtr doc = NULL;
+	xmlNodePtr root, devices;
+	int ret = -1;
+
+	memset(out, 0, sizeof *out);
+	if (len > DOMXML_MAX_SIZE) {
+		error_set(EINVAL, "domain XML larger than %d bytes",
+			  DOMXML_MAX_SIZE);
+		return -1;
+	}
+	doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL, PARSE_FLAGS);
+	if (!doc) {
+		const xmlError *e = xmlGetLastError();
+		const char *m = e && e->message ? e->message : "";
+		int mlen = (int)strcspn(m, "\n"); /* libxml2 ends it with \n */
+
+		error_set(EINVAL, "domain XML is not well-formed (line %d): %.*s",
+			  e ? e->line : 0, mlen, m);
+		return -1;
+	}
+	if (doc->intSubset || doc->extSubset) {
+		error_set(EINVAL, "domain XML must not have a DOCTYPE");
+		goto out;
+	}
+	root = xmlDocGetRootElement(doc);
+	if (!root || !xmlStrEqual(root->name, (const xmlChar *)"domain")) {
+		error_set(EINVAL, "root element is not <domain>");
+		goto out;
+	}
+	out->name = child_text(root, "name");
+	out->uuid = child_text(root, "uuid");
+	if (!out->name || !out->name[0]) {
+		error_set(EINVAL, "domain XML has no <name>");
+		goto out;
+	}
+	devices = child(root, "devices");
+	for (xmlNodePtr n = devices ? devices->children : NULL; n; n = n->next) {
+		const char *why = NULL;
+		struct disk d, *v;
+		int r;
+
+		if (n->type != XML_ELEMENT_NODE ||
+		    !xmlStrEqual(n->name, (const xmlChar *)"disk"))
+			continue;
+		r = read_disk(n, &d, &why);
+		for (size_t i = 0; r == 1 && i < out->disks.n; i++)
+			if (strcmp(out->disks.v[i].dev, d.dev) == 0) {
+				r = 0;
+				why = "duplicate target dev";
+			}
+		if (r < 0) {
+			domxml_disk_free(&d);
+			error_set(ENOMEM, "out of memory");
+			goto out;
+		}
+		if (r == 0) {
+			if (skip)
+				skip(opaque, d.dev ? d.dev : "?", why);
+			domxml_disk_free(&d);
+			continue;
+		}
+		v = realloc(out->disks.v, (out->disks.n + 1) * sizeof *v);
+		if (!v) {
+			domxml_disk_free(&d);
+			error_set(ENOMEM, "out of memory");
+			goto out;
+		}
+		out->disks.v = v;
+		out->disks.v[out->disks.n++] = d;
+	}
+	ret = 0;
+out:
+	xmlFreeDoc(doc);
+	if (ret < 0)
+		domxml_release(out);
+	return ret;
+}
+
+void domxml_release(struct domxml_info *info)
+{
+	for (size_t i = 0; i < info->disks.n; i++)
+		domxml_disk_free(&info->disks.v[i]);
+	free(info->disks.v);
+	free(info->name);
+	free(info->uuid);
+	memset(info, 0, sizeof *info);
+}
+
+int domxml_file_name(const struct disk *d, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.%s", d->dev, d->format);
+}
+
+const struct disk *domxml_find_file(const struct disk_list *l,
+				    const char *file)
+{
+	char name[PATH_NAME_MAX + 1];
+
+	for (size_t i = 0; i < l->n; i++) {
+		domxml_file_name(&l->v[i], name, sizeof name);
+		if (strcmp(name, file) == 0)
+			return &l->v[i];
+	}
+	return NULL;
+}

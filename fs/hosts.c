@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "../nbd/error.h"
+#include "hosts.h"
+
+/* State while inih walks the file.  inih reports the line of the first
+ * handler failure; we keep the reason of that first failure. */
+struct parse_state {
+	struct hosts_file *hf;
+	const char *text; /* for finding section lines; NULL when unknown */
+	char reason[256];
+	int failed;
+};
+
+int hosts_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 64 || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return 0;
+	return 1;
+}
+
+int hosts_split_words(const char *line, struct strvec *out)
+{
+	const char *p = line;
+	char *word = malloc(strlen(line) + 1);
+
+	if (!word) {
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		size_t n = 0;
+		int have = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		while (*p && *p != ' ' && *p != '\t') {
+			have = 1;
+			if (*p == '\'') {
+				const char *end = strchr(p + 1, '\'');
+
+				if (!end)
+					goto unterminated;
+				memcpy(word + n, p + 1, end - p - 1);
+				n += end - p - 1;
+				p = end + 1;
+			} else if (*p == '"') {
+				for (p++; *p && *p != '"'; p++) {
+					if (*p == '\\' &&
+					    (p[1] == '"' || p[1] == '\\'))
+						p++;
+					word[n++] = *p;
+				}
+				if (!*p)
+					goto unterminated;
+				p++;
+			} else if (*p == '\\' && p[1]) {
+				word[n++] = p[1];
+				p += 2;
+			} else {
+				word[n++] = *p++;
+			}
+		}
+		word[n] = '\0';
+		if (have && strvec_push(out, word) < 0) {
+			free(word);
+			return -1;
+		}
+	}
+	free(word);
+	return 0;
+
+unterminated:
+	free(word);
+	error_set(EINVAL, "unterminated quote");
+	return -1;
+}
+
+static struct host_config *find_host(struct hosts_file *hf, const char *name)
+{
+	for (size_t i = 0; i < hf->n; i++)
+		if (strcmp(hf->hosts[i].name, name) == 0)
+			return &hf->hosts[i];
+	return NULL;
+}
+
+static int fail(struct parse_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int fail(struct parse_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->failed) {
+		va_start(ap, fmt);
+		vsnprintf(st->reason, sizeof st->reason, fmt, ap);
+		va_end(ap);
+		st->failed = 1;
+	}
+	return 0;
+}
+
+static int set_string(struct parse_state *st, char **field, const char *key,
+		      const char *value)
+{
+	if (*field)
+		return fail(st, "key \"%s\" given twice", key);
+	*field = strdup(value);
+	if (!*field)
+		return fail(st, "%s", "out of memory");
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *key,
+		   const char *value)
+{
+	struct parse_state *st = user;
+	struct hosts_file *hf = st->hf;
+	struct host_config *h;
+
+	if (!section[0])
+		return fail(st, "key \"%s\" outside a [host] section", key);
+	if (!hosts_name_ok(section))
+		return fail(st,
+			    "bad host name \"%s\" (use letters, digits, '.', "
+			    "'_', '-'; at most 64; not starting with '.' or "
+			    "'-')",
+			    section);
+	h = hf->n ? &hf->hosts[hf->n - 1] : NULL;
+	if (!h || strcmp(h->name, section) != 0) {
+		struct host_config *v;
+
+		if (find_host(hf, section))
+			return fail(st, "host \"%s\" defined twice", section);
+		v = realloc(hf->hosts, (hf->n + 1) * sizeof *v);
+		if (!v)
+			return fail(st, "%s", "out of memory");
+		hf->hosts = v;
+		h = &hf->hosts[hf->n++];
+		memset(h, 0, sizeof *h);
+		h->name = strdup(section);
+		if (!h->name)
+			return fail(st, "%s", "out of memory");
+	}
+
+	if (strcmp(key, "libvirt") == 0) {
+		if (!value[0])
+			return fail(st, "%s", "empty libvirt URI");
+		return set_string(st, &h->libvirt_uri, key, value);
+	}
+	if (strcmp(key, "pool") == 0) {
+		if (!value[0])
+			return fail(st, "%s", "empty pool name");
+		return set_string(st, &h->pool, key, value);
+	}
+	if (strcmp(key, "shell") == 0) {
+		if (h->shell_given++)
+			return fail(st, "key \"%s\" given twice", key);
+		if (hosts_split_words(value, &h->shell) < 0)
+			return fail(st, "shell: %s", error_msg());
+		return 1;
+	}
+	return fail(st, "unknown key \"%s\" (known: libvirt, shell, pool)",
+		    key);
+}
+
+/* The line of "[name]" in text, for errors found after parsing. */
+static int section_line(const char *text, const char *name)
+{
+	int line = 1;
+
+	for (const char *p = text; p && *p; line++) {
+		const char *q = p;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '[' && strncmp(q + 1, name, strlen(name)) == 0 &&
+		    q[1 + strlen(name)] == ']')
+			return line;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+static int parse(const char *text, const char *name, struct hosts_file *out)
+{
+	struct parse_state st = {.hf = out, .text = text};
+	int line;
+
+	memset(out, 0, sizeof *out);
+	line = ini_parse_string(text, handler, &st);
+	if (line != 0 || st.failed) {
+		if (line < 0)
+			error_set(ENOMEM, "%s: out of memory", name);
+		else
+			error_set(EINVAL, "%s:%d: %s", name, line,
+				  st.failed ? st.reason
+					    : "syntax error (expected "
+					      "[host] or key = value)");
+		goto err;
+	}
+	if (out->n == 0) {
+		error_set(EINVAL, "%s: no hosts defined", name);
+		goto err;
+	}
+	for (size_t i = 0; i < out->n; i++) {
+		struct host_config *h = &out->hosts[i];
+
+		h->line = section_line(text, h->name);
+		if (!h->libvirt_uri) {
+			error_set(EINVAL,
+				  "%s:%d: host \"%s\" has no \"libvirt\" URI",
+				  name, h->line, h->name);
+			goto err;
+		}
+		if (!h->pool && !(h->pool = strdup(HOSTS_DEFAULT_POOL))) {
+			error_set(ENOMEM, "out of memory");
+			goto err;
+		}
+	}
+	return 0;
+err:
+	hosts_release(out);
+	return -1;
+}
+
+int hosts_parse_string(const char *text, const char *name,
+		       struct hosts_file *out)
+{
+	return parse(text, name, out);
+}
+
+int hosts_load(const char *path, struct hosts_file *out)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	if (!f) {
+		error_set(errno, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	{
+		char buf[4096];
+		size_t got;
+
+		while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+			char *t = realloc(text, len + got + 1);
+
+			if (!t) {
+				free(text);
+				fclose(f);
+				error_set(ENOMEM, "out of memory");
+				return -1;
+			}
+			text = t;
+			memcpy(text + len, buf, got);
+			len += got;
+			if (len > 1 << 20) {
+				free(text);
+				fclose(f);
+				error_set(EFBIG, "%s: larger than 1 MiB", path);
+				return -1;
+			}
+		}
+	}
+	if (ferror(f)) {
+		int e = errno;
+
+		free(text);
+		fclose(f);
+		error_set(e, "%s: %s", path, strerror(e));
+		return -1;
+	}
+	fclose(f);
+	if (!text)
+		text = calloc(1, 1);
+	else
+		text[len] = '\0';
+	if (!text) {
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	if (strlen(text) != len) {
+		free(text);
+		error_set(EINVAL, "%s: contains a NUL byte", path);
+		return -1;
+	}
+	r = parse(text, path, out);
+	free(text);
+	return r;
+}
+
+void hosts_release(struct hosts_file *hf)
+{
+	for (size_t i = 0; i < hf->n; i++) {
+		free(hf->hosts[i].name);
+		free(hf->hosts[i].libvirt_uri);
+		strvec_release(&hf->hosts[i].shell);
+		free(hf->hosts[i].pool);
+	}
+	free(hf->hosts);
+	hf->hosts = NULL;
+	hf->n = 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The mount: what main() sets up and the FUSE operations use.  Passed to
+ * the operations as fuse_get_context()->private_data; read-only once
+ * mounted (the vhosts lock themselves).
+ */
+#ifndef KVMMIGFS_H
+#define KVMMIGFS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "hosts.h"
+#include "virt.h"
+
+#define KVMMIGFS_VERSION "0.1.0"
+
+/* st_blksize of disk files: cp and friends use buffers of this size. */
+#define KVMMIGFS_BLKSIZE (1 << 20)
+
+struct kvmmigfs {
+	struct hosts_file hosts;
+	struct vhost **vhosts; /* one per hosts.hosts entry */
+	int allow_running;     /* -o allow_running: read running guests */
+	int timeout_ms;        /* -o timeout=SECONDS */
+	int cache_ms;          /* -o cache=SECONDS (listings) */
+	time_t mount_time;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* The FUSE operations (fs/ops.c). */
+struct fuse_operations;
+const struct fuse_operations *kvmmigfs_operations(void);
+
+#endif

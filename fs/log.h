@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon's log: stderr in the foreground (-f, -d), syslog otherwise.
+ * One line per event; failures name host, guest, disk and cause:
+ *	"hosta/web1/vda.raw: open: EBUSY: guest is running"
+ */
+#ifndef KVMMIGFS_LOG_H
+#define KVMMIGFS_LOG_H
+
+#include <syslog.h>
+
+void log_init(int foreground, int debug);
+void log_msg(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kvmmigfs: KVM guests of libvirt hosts as files.
+ *
+ *	kvmmigfs [-f] [-d] [-o hosts=FILE,...] MOUNTPOINT
+ *
+ * main() reads the options and the hosts file (refusing a bad one before
+ * mounting), then hands over to libfuse.  Nothing connects to a host before
+ * the mount is up (and the daemon has forked): that happens on first use.
+ */
+#define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fuse.h>
+#include <libnbd.h>
+#include <libvirt/libvirt.h>
+
+#include "../nbd/error.h"
+#include "kvmmigfs.h"
+#include "log.h"
+
+struct options {
+	char *hosts_file;
+	int allow_running;
+	int timeout;
+	int cache;
+	int show_help;
+	int show_version;
+	int foreground;
+	int debug;
+};
+
+enum { KEY_FOREGROUND, KEY_DEBUG };
+
+#define OPT(t, p) {t, offsetof(struct options, p), 1}
+static const struct fuse_opt option_spec[] = {
+	OPT("hosts=%s", hosts_file),
+	OPT("allow_running", allow_running),
+	OPT("timeout=%d", timeout),
+	OPT("cache=%d", cache),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_END,
+};
+
+/* Note -f and -d for our log, and leave them for libfuse. */
+static int option_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	(void)arg;
+	(void)outargs;
+	if (key == KEY_FOREGROUND)
+		o->foreground = 1;
+	else if (key == KEY_DEBUG)
+		o->foreground = o->debug = 1;
+	return 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "\n"
+	       "Shows the guests of libvirt hosts as folders: MOUNTPOINT/HOST/"
+	       "GUEST/\n"
+	       "holds domain.xml and one file per disk (DEV.FORMAT).\n"
+	       "\n"
+	       "kvmmigfs options:\n"
+	       "    -o hosts=FILE          hosts file (default %s)\n"
+	       "    -o allow_running       allow reading disks of running "
+	       "guests\n"
+	       "                           (their copies are inconsistent)\n"
+	       "    -o timeout=SECONDS     give up on a host that does not "
+	       "answer\n"
+	       "                           (default 10)\n"
+	       "    -o cache=SECONDS       how long listings are cached "
+	       "(default 2)\n"
+	       "    -h, --help             this help, then libfuse's options\n"
+	       "    -V, --version          versions\n"
+	       "\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
+	       "\n",
+	       prog, HOSTS_DEFAULT_FILE);
+}
+
+static void version(void)
+{
+	struct nbd_handle *nbd = nbd_create();
+	unsigned long lv = 0;
+
+	virGetVersion(&lv, NULL, NULL);
+	printf("kvmmigfs %s\n", KVMMIGFS_VERSION);
+	printf("libvirt %lu.%lu.%lu, libnbd %s, libfuse %s\n", lv / 1000000,
+	       lv / 1000 % 1000, lv % 1000,
+	       nbd ? nbd_get_version(nbd) : "?", fuse_pkgversion());
+	nbd_close(nbd);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options o = {.timeout = 10, .cache = 2};
+	struct kvmmigfs fs = {0};
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
+		return 1;
+	if (o.show_help) {
+		usage(argv[0]);
+		fuse_opt_add_arg(&args, "--help");
+		args.argv[0][0] = '\0';
+		ret = fuse_main(args.argc, args.argv, kvmmigfs_operations(),
+				NULL);
+		goto out;
+	}
+	if (o.show_version) {
+		version();
+		ret = 0;
+		goto out;
+	}
+	if (o.timeout < 1 || o.timeout > 3600 || o.cache < 0 ||
+	    o.cache > 3600) {
+		fprintf(stderr, "kvmmigfs: timeout must be 1-3600 seconds, "
+				"cache 0-3600 seconds\n");
+		goto out;
+	}
+	if (hosts_load(o.hosts_file ? o.hosts_file : HOSTS_DEFAULT_FILE,
+		       &fs.hosts) < 0) {
+		fprintf(stderr, "kvmmigfs: %s\n", error_msg());
+		goto out;
+	}
+	fs.allow_running = o.allow_running;
+	fs.timeout_ms = o.timeout * 1000;
+	fs.cache_ms = o.cache * 1000;
+	fs.mount_time = time(NULL);
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.vhosts = calloc(fs.hosts.n, sizeof *fs.vhosts);
+	if (!fs.vhosts)
+		goto out;
+	for (size_t i = 0; i < fs.hosts.n; i++) {
+		fs.vhosts[i] = vhost_new(&fs.hosts.hosts[i], fs.timeout_ms,
+					 fs.cache_ms);
+		if (!fs.vhosts[i]) {
+			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
+			goto out;
+		}
+	}
+	log_init(o.foreground, o.debug);
+	ret = fuse_main(args.argc, args.argv, kvmmigfs_operations(), &fs);
+out:
+	if (fs.vhosts)
+		for (size_t i = 0; i < fs.hosts.n; i++)
+			vhost_free(fs.vhosts[i]);
+	free(fs.vhosts);
+	hosts_release(&fs.hosts);
+	free(o.hosts_file);
+	fuse_opt_free_args(&args);
+	return ret;
+}

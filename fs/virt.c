@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libvirt connections and the guest cache (see virt.h for the thread model
+ * and the bounds).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "../nbd/error.h"
+#include "log.h"
+#include "virt.h"
+
+struct vhost {
+	const struct host_config *cfg;
+	int timeout_ms;
+	int cache_ms;
+	pthread_mutex_t lock;
+	/* Everything below is guarded by lock. */
+	virConnectPtr conn;
+	struct strvec names; /* cached guest names */
+	int64_t names_ms;    /* when fetched; 0: never */
+	struct guest **guests; /* cached snapshots, one ref each */
+	size_t nguests;
+	struct strvec logged; /* skip reasons already logged */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *event_loop(void *arg)
+{
+	(void)arg;
+	for (;;)
+		if (virEventRunDefaultImpl() < 0)
+			log_error("libvirt event loop: %s",
+				  virGetLastErrorMessage());
+	return NULL;
+}
+
+/* libvirt's default handler prints every error on stderr; we log ours. */
+static void quiet_errors(void *opaque, virErrorPtr err)
+{
+	(void)opaque;
+	(void)err;
+}
+
+int virt_init(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+
+	if (virInitialize() < 0 || virEventRegisterDefaultImpl() < 0) {
+		error_set(EIO, "cannot initialise libvirt: %s",
+			  virGetLastErrorMessage());
+		return -1;
+	}
+	virSetErrorFunc(NULL, quiet_errors);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, event_loop, NULL) != 0) {
+		pthread_attr_destroy(&attr);
+		error_set(EAGAIN, "cannot start the libvirt event thread");
+		return -1;
+	}
+	pthread_attr_destroy(&attr);
+	return 0;
+}
+
+/*
+ * Connecting with a deadline.  A helper thread calls virConnectOpen; the
+ * caller waits at most timeout_ms.  If the caller gives up first, the
+ * helper closes whatever it gets.  The job is freed by whoever leaves last.
+ */
+struct connect_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs; /* caller + helper */
+	bool done;
+	virConnectPtr conn;
+	char *uri;
+	char error[512];
+};
+
+static void job_put(struct connect_job *job)
+{
+	bool last;
+
+	pthread_mutex_lock(&job->lock);
+	last = --job->refs == 0;
+	pthread_mutex_unlock(&job->lock);
+	if (!last)
+		return;
+	if (job->conn)
+		virConnectClose(job->conn);
+	free(job->uri);
+	pthread_cond_destroy(&job->cond);
+	pthread_mutex_destroy(&job->lock);
+	free(job);
+}
+
+static void *connect_thread(void *arg)
+{
+	struct connect_job *job = arg;
+	virConnectPtr conn = virConnectOpen(job->uri);
+
+	pthread_mutex_lock(&job->lock);
+	job->conn = conn;
+	if (!conn)
+		snprintf(job->error, sizeof job->error, "%s",
+			 virGetLastErrorMessage());
+	job->done = true;
+	pthread_cond_signal(&job->cond);
+	pthread_mutex_unlock(&job->lock);
+	job_put(job);
+	return NULL;
+}
+
+static virConnectPtr open_bounded(struct vhost *vh)
+{
+	struct connect_job *job = calloc(1, sizeof *job);
+	virConnectPtr conn = NULL;
+	struct timespec deadline;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r = 0;
+
+	if (!job || !(job->uri = strdup(vh->cfg->libvirt_uri))) {
+		free(job);
+		error_set(ENOMEM, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->cond, NULL);
+	job->refs = 2;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, connect_thread, job) != 0) {
+		pthread_attr_destroy(&attr);
+		job->refs = 1;
+		job_put(job);
+		error_set(EAGAIN, "cannot start a thread");
+		return NULL;
+	}
+	pthread_attr_destroy(&attr);
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += vh->timeout_ms / 1000;
+	deadline.tv_nsec += (long)(vh->timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&job->lock);
+	while (!job->done && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&job->cond, &job->lock, &deadline);
+	if (job->done) {
+		conn = job->conn;
+		job->conn = NULL;
+		if (!conn)
+			error_set(EHOSTDOWN, "cannot connect to %s: %s",
+				  vh->cfg->libvirt_uri, job->error);
+	} else {
+		error_set(ETIMEDOUT, "no answer from %s within %d ms",
+			  vh->cfg->libvirt_uri, vh->timeout_ms);
+	}
+	pthread_mutex_unlock(&job->lock);
+	job_put(job);
+	return conn;
+}
+
+/* The host's connection, opened if needed.  Called with vh->lock held. */
+static virConnectPtr get_conn(struct vhost *vh)
+{
+	int interval;
+
+	if (vh->conn && virConnectIsAlive(vh->conn) == 1)
+		return vh->conn;
+	if (vh->conn) {
+		virConnectClose(vh->conn);
+		vh->conn = NULL;
+	}
+	vh->conn = open_bounded(vh);
+	if (!vh->conn)
+		return NULL;
+	/* A dead peer is noticed after interval * (count + 1) seconds. */
+	interval = vh->timeout_ms / 4000;
+	if (interval < 1)
+		interval = 1;
+	if (virConnectSetKeepAlive(vh->conn, interval, 3) < 0)
+		log_warning("%s: no libvirt keepalive: %s", vh->cfg->name,
+			    virGetLastErrorMessage());
+	return vh->conn;
+}
+
+/* Turn the last libvirt error of a call that started at start_ms into
+ * error_set(), dropping the connection if it died. */
+static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
+{
+	virErrorPtr e = virGetLastError();
+	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
+	const char *msg = e && e->message ? e->message : "unknown error";
+	int errnum = EIO;
+
+	if (code == VIR_ERR_NO_DOMAIN)
+		errnum = ENOENT;
+	else if (code == VIR_ERR_NO_STORAGE_POOL ||
+		 code == VIR_ERR_NO_STORAGE_VOL)
+		errnum = ENOENT;
+	if (vh->conn && virConnectIsAlive(vh->conn) != 1) {
+		errnum = now_ms() - start_ms >= vh->timeout_ms ? ETIMEDOUT
+							       : EHOSTDOWN;
+		virConnectClose(vh->conn);
+		vh->conn = NULL;
+	}
+	error_set(errnum, "%s: %s", what, msg);
+}
+
+struct vhost *vhost_new(const struct host_config *cfg, int timeout_ms,
+			int cache_ms)
+{
+	struct vhost *vh = calloc(1, sizeof *vh);
+
+	if (!vh) {
+		error_set(ENOMEM, "out of memory");
+		return NULL;
+	}
+	vh->cfg = cfg;
+	vh->timeout_ms = timeout_ms;
+	vh->cache_ms = cache_ms;
+	pthread_mutex_init(&vh->lock, NULL);
+	return vh;
+}
+
+static void guest_free(struct guest *g)
+{
+	free(g->name);
+	free(g->xml);
+	free(g->sizes);
+	domxml_release(&g->info);
+	free(g);
+}
+
+void guest_put(struct guest *g)
+{
+	if (g && __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		guest_free(g);
+}
+
+static struct guest *guest_get(struct guest *g)
+{
+	__atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+	return g;
+}
+
+void vhost_free(struct vhost *vh)
+{
+	if (!vh)
+		return;
+	for (size_t i = 0; i < vh->nguests; i++)
+		guest_put(vh->guests[i]);
+	free(vh->guests);
+	strvec_release(&vh->names);
+	strvec_release(&vh->logged);
+	if (vh->conn)
+		virConnectClose(vh->conn);
+	pthread_mutex_destroy(&vh->lock);
+	free(vh);
+}
+
+const struct host_config *vhost_config(const struct vhost *vh)
+{
+	return vh->cfg;
+}
+
+static int fetch_names(struct vhost *vh)
+{
+	virConnectPtr conn = get_conn(vh);
+	virDomainPtr *doms = NULL;
+	int64_t start = now_ms();
+	struct strvec names = STRVEC_INIT;
+	int n;
+
+	if (!conn)
+		return -1;
+	n = virConnectListAllDomains(conn, &doms,
+				     VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
+	if (n < 0) {
+		virt_error(vh, start, "listing guests");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = virDomainGetName(doms[i]);
+
+		/* A name the tree cannot show is left out. */
+		if (name && strcmp(name, ".") && strcmp(name, "..") &&
+		    !strchr(name, '/') && strlen(name) <= 255)
+			strvec_push(&names, name);
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	strvec_release(&vh->names);
+	vh->names = names;
+	vh->names_ms = now_ms();
+	return 0;
+}
+
+int vhost_list(struct vhost *vh, struct strvec *out)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vh->lock);
+	if (!vh->names_ms || now_ms() - vh->names_ms > vh->cache_ms)
+		r = fetch_names(vh);
+	if (r == 0)
+		r = strvec_push_all(out, vh->names.v);
+	pthread_mutex_unlock(&vh->lock);
+	if (r < 0)
+		error_prefix("%s", vh->cfg->name);
+	return r;
+}
+
+struct skip_ctx {
+	struct vhost *vh;
+	const char *guest;
+};
+
+/* Log each skipped disk once per mount. */
+static void log_skip(struct skip_ctx *ctx, const char *dev, const char *why)
+{
+	char key[600];
+
+	snprintf(key, sizeof key, "%s/%s: %s", ctx->guest, dev, why);
+	if (strvec_find(&ctx->vh->logged, key) >= 0)
+		return;
+	strvec_push(&ctx->vh->logged, key);
+	log_info("%s/%s/%s: not listed: %s", ctx->vh->cfg->name, ctx->guest,
+		 dev, why);
+}
+
+static void skip_cb(void *opaque, const char *dev, const char *why)
+{
+	log_skip(opaque, dev, why);
+}
+
+/* Resolve volume disks and read each disk's sizes; disks whose source
+ * cannot be read are dropped from the list (and logged). */
+static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
+{
+	struct disk_list *l = &g->info.disks;
+	struct skip_ctx ctx = {vh, g->name};
+	size_t kept = 0;
+
+	g->sizes = calloc(l->n ? l->n : 1, sizeof *g->sizes);
+	if (!g->sizes) {
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct disk *d = &l->v[i];
+		virDomainBlockInfo bi;
+		char why[512];
+
+		if (d->source_type == DISK_VOLUME && !d->path) {
+			virStoragePoolPtr pool = virStoragePoolLookupByName(
+				virDomainGetConnect(dom), d->pool);
+			virStorageVolPtr vol =
+				pool ? virStorageVolLookupByName(pool,
+								 d->volume)
+				     : NULL;
+
+			d->path = vol ? virStorageVolGetPath(vol) : NULL;
+			if (vol)
+				virStorageVolFree(vol);
+			if (pool)
+				virStoragePoolFree(pool);
+		}
+		if (d->path &&
+		    virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
+			g->sizes[kept].capacity = bi.capacity;
+			g->sizes[kept].allocation = bi.allocation;
+			if (kept != i) {
+				l->v[kept] = *d;
+				memset(d, 0, sizeof *d);
+			}
+			kept++;
+			continue;
+		}
+		snprintf(why, sizeof why, "source unreadable: %s",
+			 virGetLastErrorMessage());
+		log_skip(&ctx, d->dev, why);
+		domxml_disk_free(d);
+	}
+	l->n = kept;
+	return 0;
+}
+
+static struct guest *fetch_guest(struct vhost *vh, const char *name)
+{
+	virConnectPtr conn = get_conn(vh);
+	int64_t start = now_ms();
+	struct skip_ctx ctx = {vh, name};
+	virDomainPtr dom;
+	struct guest *g;
+	char *xml;
+	int active;
+
+	if (!conn)
+		return NULL;
+	dom = virDomainLookupByName(conn, name);
+	if (!dom) {
+		virt_error(vh, start, "looking up the guest");
+		return NULL;
+	}
+	g = calloc(1, sizeof *g);
+	if (!g || !(g->name = strdup(name))) {
+		error_set(ENOMEM, "out of memory");
+		goto err;
+	}
+	g->refs = 1;
+	xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
+					       VIR_DOMAIN_XML_MIGRATABLE);
+	active = xml ? virDomainIsActive(dom) : -1;
+	if (!xml || active < 0) {
+		free(xml);
+		virt_error(vh, start, "reading the guest's XML");
+		goto err;
+	}
+	g->xml = xml;
+	g->xml_len = strlen(xml);
+	g->active = active == 1;
+	if (domxml_parse(xml, g->xml_len, &g->info, skip_cb, &ctx) < 0 ||
+	    fill_sizes(vh, dom, g) < 0)
+		goto err;
+	g->fetched_ms = now_ms();
+	virDomainFree(dom);
+	return g;
+err:
+	if (g)
+		guest_free(g);
+	virDomainFree(dom);
+	return NULL;
+}
+
+struct guest *vhost_guest(struct vhost *vh, const char *name)
+{
+	struct guest *g = NULL, *fresh;
+	size_t i;
+
+	pthread_mutex_lock(&vh->lock);
+	for (i = 0; i < vh->nguests; i++)
+		if (strcmp(vh->guests[i]->name, name) == 0)
+			break;
+	if (i < vh->nguests &&
+	    now_ms() - vh->guests[i]->fetched_ms <= vh->cache_ms) {
+		g = guest_get(vh->guests[i]);
+		goto out;
+	}
+	fresh = fetch_guest(vh, name);
+	if (i < vh->nguests) { /* drop the stale snapshot */
+		guest_put(vh->guests[i]);
+		vh->guests[i] = vh->guests[--vh->nguests];
+	}
+	if (!fresh)
+		goto out;
+	{
+		struct guest **v = realloc(vh->guests,
+					   (vh->nguests + 1) * sizeof *v);
+
+		if (v) {
+			vh->guests = v;
+			vh->guests[vh->nguests++] = guest_get(fresh);
+		}
+	}
+	g = fresh;
+out:
+	pthread_mutex_unlock(&vh->lock);
+	if (!g && error_errno() != ENOENT)
+		error_prefix("%s/%s", vh->cfg->name, name);
+	return g;
+}
+
+int vhost_guest_active(struct vhost *vh, const char *name)
+{
+	virConnectPtr conn;
+	virDomainPtr dom;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	conn = get_conn(vh);
+	if (!conn)
+		goto out;
+	dom = virDomainLookupByName(conn, name);
+	if (!dom) {
+		virt_error(vh, start, "looking up the guest");
+		goto out;
+	}
+	r = virDomainIsActive(dom);
+	if (r < 0)
+		virt_error(vh, start, "asking whether the guest runs");
+	virDomainFree(dom);
+out:
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_pool_space(struct vhost *vh, uint64_t *capacity,
+		     uint64_t *available)
+{
+	virConnectPtr conn;
+	virStoragePoolPtr pool;
+	virStoragePoolInfo info;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	conn = get_conn(vh);
+	if (!conn)
+		goto out;
+	pool = virStoragePoolLookupByName(conn, vh->cfg->pool);
+	if (!pool) {
+		virt_error(vh, start, "looking up the pool");
+		goto out;
+	}
+	if (virStoragePoolGetInfo(pool, &info) < 0) {
+		virt_error(vh, start, "reading the pool's space");
+	} else {
+		*capacity = info.capacity;
+		*available = info.available;
+		r = 0;
+	}
+	virStoragePoolFree(pool);
+out:
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Hosts at run time: a libvirt connection each, and a short-lived cache of
+ * their guests.
+ *
+ * Bounds: connecting is given timeout_ms (a helper thread does it, so a
+ * host that never answers cannot hold the caller); an open connection has
+ * libvirt keepalive, so a call on a host that stops answering fails within
+ * about timeout_ms.  A failed connection is dropped and reopened on next
+ * use.  Failures: EHOSTDOWN (cannot reach the host or its libvirtd),
+ * ETIMEDOUT (no answer in time), ENOENT (no such guest).
+ *
+ * Thread model: each vhost has its own lock, held across its libvirt
+ * calls, so a slow host delays only operations on that host.  A struct
+ * guest is an immutable, reference-counted snapshot: callers keep it as
+ * long as they like without locks.
+ */
+#ifndef KVMMIGFS_VIRT_H
+#define KVMMIGFS_VIRT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../nbd/strvec.h"
+#include "domxml.h"
+#include "hosts.h"
+
+/* Start libvirt's event loop (needed for keepalive).  Call once, after the
+ * daemon has forked.  Returns 0 or -1. */
+int virt_init(void);
+
+struct vhost;
+
+struct disk_size {
+	uint64_t capacity;   /* virtual size: what the guest sees */
+	uint64_t allocation; /* bytes allocated on the host */
+};
+
+struct guest {
+	char *name;
+	bool active;            /* running (or paused) when fetched */
+	char *xml;              /* inactive, migratable domain XML */
+	size_t xml_len;
+	struct domxml_info info; /* info.disks: the disks listed as files */
+	struct disk_size *sizes; /* one per info.disks entry */
+	/* private */
+	int refs;
+	int64_t fetched_ms;
+};
+
+struct vhost *vhost_new(const struct host_config *cfg, int timeout_ms,
+			int cache_ms);
+void vhost_free(struct vhost *vh);
+const struct host_config *vhost_config(const struct vhost *vh);
+
+/* Names of the host's defined guests (cached).  Appends to names. */
+int vhost_list(struct vhost *vh, struct strvec *names);
+
+/* A snapshot of the guest (cached); release with guest_put().  NULL with
+ * error_set(): ENOENT, EHOSTDOWN, ETIMEDOUT, ... */
+struct guest *vhost_guest(struct vhost *vh, const char *name);
+void guest_put(struct guest *g);
+
+/* Whether the guest runs now (not cached): 1, 0 or -1 with error_set(). */
+int vhost_guest_active(struct vhost *vh, const char *name);
+
+/* Size and free space of the host's pool. */
+int vhost_pool_space(struct vhost *vh, uint64_t *capacity,
+		     uint64_t *available);
+
+#endif

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * An NBD endpoint: one disk of one host, reached through an NBD server
+ * started on that host for this connection.
+ *
+ * Kinds (an operations table each, one file each):
+ *   nbdkit-file.c  raw files and block devices: nbdkit's file plugin;
+ *   qemu-nbd.c     every other format (qcow2 chains read flattened):
+ *                  qemu-nbd under nbdkit's nbd plugin.
+ * The server speaks NBD on its stdin/stdout ("nbdkit -s") and exits with
+ * its parent, the host shell (see hostcmd.h).
+ *
+ * Every wait is bounded by spec->timeout_ms: a host that stops answering
+ * makes the call fail with ETIMEDOUT and the endpoint is then dead (every
+ * later call fails with EIO).  Thread model: an endpoint may be used from
+ * several threads; calls are serialised by the endpoint's own lock.
+ */
+#ifndef KVMMIGFS_ENDPOINT_H
+#define KVMMIGFS_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "strvec.h"
+
+struct endpoint_spec {
+	char *const *shell; /* the host's shell prefix; NULL/empty: local */
+	const char *path;   /* the disk's path on the host */
+	const char *format; /* "raw", "qcow2", ... */
+	bool readonly;
+	bool shared;        /* read an image that a running guest holds */
+	const char *desc;   /* for messages, e.g. "hosta/web1/vda.raw" */
+	int timeout_ms;     /* bound of every wait */
+};
+
+struct endpoint_ops {
+	const char *kind;
+	/* Append the server command that runs on the host (an argv).  The
+	 * server must speak NBD on stdin/stdout and exit with its parent. */
+	int (*server_argv)(const struct endpoint_spec *spec,
+			   struct strvec *argv);
+};
+
+extern const struct endpoint_ops endpoint_nbdkit_file;
+extern const struct endpoint_ops endpoint_qemu_nbd;
+
+/* The kind that serves a disk of this format. */
+const struct endpoint_ops *endpoint_ops_for(const char *format);
+
+struct endpoint;
+
+/* Start the server on the host and connect.  Returns NULL with error_set():
+ * ETIMEDOUT, EHOSTDOWN (the host shell or server failed to start), ENOMEM. */
+struct endpoint *endpoint_open(const struct endpoint_spec *spec);
+
+/* The disk's size in bytes, as the server reports it. */
+uint64_t endpoint_size(const struct endpoint *ep);
+
+/* Read count bytes at offset (short only at the end of the disk).  Ranges
+ * known to be zero are answered locally.  Returns bytes read or -1. */
+ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
+		       uint64_t offset);
+
+/* lseek(SEEK_DATA / SEEK_HOLE) from the server's block status.  Servers
+ * without block status report all data.  Returns the offset or -1 with
+ * error_set() (ENXIO past the end or no more data). */
+int64_t endpoint_seek(struct endpoint *ep, int64_t offset, int whence);
+
+/* The command line that endpoint_open ran, for logs (owned by ep). */
+const char *endpoint_command(const struct endpoint *ep);
+
+/* Disconnect; the server exits with its connection. */
+void endpoint_close(struct endpoint *ep);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+#define ERROR_MAX 1024
+
+static __thread char last_msg[ERROR_MAX];
+static __thread int last_errno;
+
+void error_set(int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+	va_end(ap);
+	last_errno = errnum;
+	errno = errnum;
+}
+
+void error_prefix(const char *fmt, ...)
+{
+	char prefix[ERROR_MAX], old[ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof prefix, fmt, ap);
+	va_end(ap);
+	memcpy(old, last_msg, sizeof old);
+	snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+	errno = last_errno;
+}
+
+const char *error_msg(void)
+{
+	return last_msg[0] ? last_msg : "unknown error";
+}
+
+int error_errno(void)
+{
+	return last_errno ? last_errno : EIO;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Error reporting shared by every layer of kvmmigfs.
+ *
+ * Core functions fail by returning -1 (or NULL) after calling error_set(),
+ * which stores errno and a message in thread-local storage.  The caller
+ * reads them with error_errno() / error_msg() before making another call
+ * that may fail.  fs/ turns them into a negative errno for the kernel and
+ * one log line; tools may print them and exit.
+ */
+#ifndef KVMMIGFS_ERROR_H
+#define KVMMIGFS_ERROR_H
+
+#include <stdarg.h>
+
+/* Record errnum and a printf-style message for this thread.  Also sets
+ * errno = errnum.  Never fails (the message is truncated if too long). */
+void error_set(int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Prefix the current message with "PREFIX: " keeping the errno. */
+void error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The last message and errno of this thread.  The string is owned by the
+ * thread's storage and valid until the next error_set() in this thread. */
+const char *error_msg(void);
+int error_errno(void);
+
+#endif

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Running a command on a host.
+ *
+ * A host is reached through its "shell": a command prefix such as
+ * "ssh root@hostb" that runs its last argument, a POSIX shell command line,
+ * on the host.  An empty shell means this machine: the command is executed
+ * directly, with no shell at all.  Every argument is quoted, so nothing in
+ * a path or name is ever interpreted by a shell.
+ */
+#ifndef KVMMIGFS_HOSTCMD_H
+#define KVMMIGFS_HOSTCMD_H
+
+#include "strvec.h"
+
+/* Append to out the argv that runs cmd (a NULL-terminated argv) through
+ * shell (NULL-terminated; NULL or empty: locally).  Returns 0 or -1. */
+int hostcmd_argv(char *const *shell, char *const *cmd, struct strvec *out);
+
+/* A malloc'd copy of s quoted for a POSIX shell ('...' with ' as '\'').
+ * Returns NULL with error_set(ENOMEM). */
+char *hostcmd_quote(const char *s);
+
+#endif
