@@ -33,9 +33,10 @@ struct options {
 	int show_version;
 	int foreground;
 	int debug;
+	int max_idle_threads_given;
 };
 
-enum { KEY_FOREGROUND, KEY_DEBUG };
+enum { KEY_FOREGROUND, KEY_DEBUG, KEY_MAX_IDLE_THREADS };
 
 #define OPT(t, p) {t, offsetof(struct options, p), 1}
 static const struct fuse_opt option_spec[] = {
@@ -50,6 +51,7 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("max_idle_threads=", KEY_MAX_IDLE_THREADS),
 	FUSE_OPT_END,
 };
 
@@ -65,6 +67,8 @@ static int option_proc(void *data, const char *arg, int key,
 		o->foreground = 1;
 	else if (key == KEY_DEBUG)
 		o->foreground = o->debug = 1;
+	else if (key == KEY_MAX_IDLE_THREADS)
+		o->max_idle_threads_given = 1;
 	return 1;
 }
 
@@ -158,6 +162,9 @@ int main(int argc, char *argv[])
 		}
 	}
 	log_init(o.foreground, o.debug);
+	/* libfuse 3.14 warns about its own unset default without this. */
+	if (!o.max_idle_threads_given)
+		fuse_opt_add_arg(&args, "-omax_idle_threads=10");
 	ret = fuse_main(args.argc, args.argv, kvmmigfs_operations(), &fs);
 out:
 	if (fs.vhosts)

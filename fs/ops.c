@@ -383,8 +383,14 @@ static int kmf_statfs(const char *path, struct statvfs *sv)
 	vh = find_vhost(fs_get(), p.host);
 	if (!vh)
 		return -ENOENT;
-	if (vhost_pool_space(vh, &capacity, &available) < 0)
-		return fail_core(&p, "statfs");
+	if (vhost_pool_space(vh, &capacity, &available) < 0) {
+		/* A host whose pool is missing still has a folder: df shows
+		 * no space rather than an error. */
+		if (error_errno() != ENOENT)
+			return fail_core(&p, "statfs");
+		log_warning("%s: statfs: pool \"%s\": %s", p.host,
+			    vhost_config(vh)->pool, error_msg());
+	}
 	sv->f_blocks = capacity / sv->f_frsize;
 	sv->f_bfree = sv->f_bavail = available / sv->f_frsize;
 	return 0;

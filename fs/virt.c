@@ -199,7 +199,7 @@ static virConnectPtr get_conn(struct vhost *vh)
 	if (interval < 1)
 		interval = 1;
 	if (virConnectSetKeepAlive(vh->conn, interval, 3) < 0)
-		log_warning("%s: no libvirt keepalive: %s", vh->cfg->name,
+		log_debug("%s: no libvirt keepalive: %s", vh->cfg->name,
 			    virGetLastErrorMessage());
 	return vh->conn;
 }
@@ -210,8 +210,12 @@ static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
 {
 	virErrorPtr e = virGetLastError();
 	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
-	const char *msg = e && e->message ? e->message : "unknown error";
+	char msg[512];
 	int errnum = EIO;
+
+	/* Copy: the calls below replace libvirt's last error. */
+	snprintf(msg, sizeof msg, "%s",
+		 e && e->message ? e->message : "unknown error");
 
 	if (code == VIR_ERR_NO_DOMAIN)
 		errnum = ENOENT;

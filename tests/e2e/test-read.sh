@@ -1,0 +1,44 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Reading disks: every disk file holds exactly the bytes the guest sees
+# (qcow2 on its backing file flattened, loop block device, sparse raw);
+# sizes, allocation and block size are the host's.
+. "$(dirname "$0")/lib.sh"
+
+for guest in web1 blk1 odd1; do
+	while read -r dev fmt path; do
+		f=$MNT/hosta/$guest/$dev.$fmt
+		want=$(host_sha256 hosta "$fmt" "$path")
+		got=$(sha256sum <"$f" | cut -d' ' -f1)
+		[ "$got" = "$want" ] || fail "$guest/$dev.$fmt: sha256 $got, host says $want"
+		ok "$guest/$dev.$fmt: sha256 equals the host's view ($fmt, $path)"
+
+		vsize=$(onhost hosta qemu-img info -U --output=json -f "$fmt" "$path" |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+		[ "$(stat -c %s "$f")" = "$vsize" ] ||
+			fail "$f: st_size $(stat -c %s "$f"), virtual size $vsize"
+		[ "$(stat -c %o "$f")" = 1048576 ] ||
+			fail "$f: st_blksize $(stat -c %o "$f"), wanted 1 MiB"
+		ok "$guest/$dev.$fmt: st_size = virtual size $vsize, st_blksize 1 MiB"
+	done < <(host_disks hosta "$guest")
+done
+
+# st_blocks of a sparse raw file is its allocation on the host.
+read -r _ _ path < <(host_disks hosta web1 | grep '^vda ')
+host_blocks=$(onhost hosta stat -c %b "$path")
+got_blocks=$(stat -c %b "$MNT/hosta/web1/vda.raw")
+[ "$got_blocks" = "$host_blocks" ] ||
+	fail "vda.raw: st_blocks $got_blocks, host file has $host_blocks"
+size=$(stat -c %s "$MNT/hosta/web1/vda.raw")
+[ $((got_blocks * 512)) -lt $((size / 2)) ] || fail "web1 vda.raw is not sparse?"
+du_k=$(du -k "$MNT/hosta/web1/vda.raw" | cut -f1)
+[ "$du_k" = $((got_blocks / 2)) ] || fail "du says $du_k KiB, st_blocks $got_blocks"
+ok "vda.raw: st_blocks = host allocation ($got_blocks), du agrees"
+
+# cp uses big buffers (st_blksize): look at its read sizes.
+if command -v strace >/dev/null; then
+	strace -f -e trace=read -o "$WORK/strace" cp "$MNT/hosta/odd1/vda.raw" "$WORK/odd1.raw"
+	big=$(grep -c 'read(3, .*= 1048576$' "$WORK/strace" || true)
+	[ "$big" -gt 0 ] || fail "cp never read 1 MiB at once: $(grep 'read(3' "$WORK/strace" | head -3)"
+	ok "cp reads 1 MiB at a time ($big reads)"
+fi

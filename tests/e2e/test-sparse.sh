@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Sparse-aware tools keep holes as holes: cp --sparse=auto of a disk file
+# to a local file allocates only the source's data, and reads no hole.
+. "$(dirname "$0")/lib.sh"
+
+src=$MNT/hosta/web1/vda.raw
+read -r _ _ path < <(host_disks hosta web1 | grep '^vda ')
+
+cp --sparse=auto "$src" "$WORK/vda.raw"
+want=$(host_sha256 hosta raw "$path")
+got=$(sha256sum <"$WORK/vda.raw" | cut -d' ' -f1)
+[ "$got" = "$want" ] || fail "copy differs from the host's disk"
+ok "cp --sparse=auto copy is byte-identical"
+
+size=$(stat -c %s "$WORK/vda.raw")
+src_alloc=$(($(onhost hosta stat -c %b "$path") * 512))
+copy_alloc=$(($(stat -c %b "$WORK/vda.raw") * 512))
+[ "$size" = "$(stat -c %s "$src")" ] || fail "copy has size $size"
+# The copy may drop allocated zeros, never add allocation beyond the
+# source's (plus one filesystem block per extent for alignment).
+[ "$copy_alloc" -le $((src_alloc + 64 * 4096)) ] ||
+	fail "copy allocates $copy_alloc bytes, source only $src_alloc"
+[ "$copy_alloc" -lt $((size / 2)) ] || fail "copy is not sparse: $copy_alloc of $size"
+ok "copy keeps the holes: $copy_alloc bytes allocated of $size (source $src_alloc)"
+
+# The holes are where the source has them.
+python3 - "$WORK/vda.raw" <<'PY' >"$WORK/copy.map"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+off = 0
+while off < size:
+    try:
+        d = os.lseek(fd, off, os.SEEK_DATA)
+    except OSError:
+        break
+    h = os.lseek(fd, d, os.SEEK_HOLE)
+    print(d, h)
+    off = h
+PY
+[ -s "$WORK/copy.map" ] || fail "copy has no data extents"
+while read -r d h; do
+	cmp -s <(dd if="$src" bs=4096 skip=$((d / 4096)) count=$(((h - d) / 4096)) status=none) \
+		<(dd if="$WORK/vda.raw" bs=4096 skip=$((d / 4096)) count=$(((h - d) / 4096)) status=none) ||
+		fail "data extent $d-$h differs"
+done <"$WORK/copy.map"
+ok "copy's data extents: $(wc -l <"$WORK/copy.map"), each equal to the source"

@@ -1,0 +1,66 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The tree: hosts, guests (running or not), domain.xml and one file per
+# streamable disk; what is left out is logged with the reason.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(ls "$MNT" | tr '\n' ' ')" = "hosta hostb " ] ||
+	fail "root lists '$(ls "$MNT")', wanted hosta hostb"
+ok "root lists the configured hosts"
+
+want=$(onhost hosta virsh -q -c qemu:///system list --all --name | sed '/^$/d' | sort)
+got=$(ls "$MNT/hosta" | sort)
+[ "$got" = "$want" ] || fail "hosta lists '$got', its libvirt has '$want'"
+for g in web1 blk1 odd1 run1; do
+	echo "$got" | grep -qx "$g" || fail "guest $g missing from hosta"
+done
+ok "hosta lists every defined guest, running or shut off: $(echo $got)"
+
+[ -z "$(ls "$MNT/hostb")" ] || fail "hostb should be empty: $(ls "$MNT/hostb")"
+ok "hostb (no guests) is an empty folder"
+
+check_files() {
+	local guest=$1 want=$2 got
+	got=$(ls "$MNT/hosta/$guest" | tr '\n' ' ')
+	[ "$got" = "$want" ] || fail "$guest lists '$got', wanted '$want'"
+	ok "$guest lists: $got"
+}
+check_files web1 "domain.xml vda.raw vdb.qcow2 "
+check_files blk1 "domain.xml vda.raw "
+check_files odd1 "domain.xml vda.raw "
+check_files run1 "domain.xml vda.raw "
+
+# Every file the host's libvirt lists is a file of the mount, named DEV.FMT.
+while read -r dev fmt path; do
+	[ -f "$MNT/hosta/web1/$dev.$fmt" ] || fail "web1: $dev.$fmt ($path) missing"
+done < <(host_disks hosta web1)
+ok "web1's files match its disks on the host"
+
+# What is not listed is logged with the reason.
+grep -q "hosta/odd1/vdb: not listed: network disks" "$MNTLOG" ||
+	fail "no log line for odd1's network disk: $(grep odd1 "$MNTLOG")"
+grep -q "hosta/odd1/sdb: not listed: empty removable drive" "$MNTLOG" ||
+	fail "no log line for odd1's empty CD-ROM"
+grep -q "hosta/web1/sda: not listed: removable media" "$MNTLOG" ||
+	fail "no log line for web1's CD-ROM"
+ok "left-out disks are logged with the reason"
+
+# domain.xml is the host's inactive, migratable XML.
+onhost hosta virsh -q -c qemu:///system dumpxml --inactive --migratable web1 >"$WORK/host.xml"
+cmp -s "$WORK/host.xml" "$MNT/hosta/web1/domain.xml" ||
+	fail "domain.xml differs from virsh dumpxml --inactive --migratable: $(diff "$WORK/host.xml" "$MNT/hosta/web1/domain.xml" | head)"
+[ "$(stat -c %s "$MNT/hosta/web1/domain.xml")" = "$(stat -c %s "$WORK/host.xml")" ] ||
+	fail "domain.xml st_size is not the XML's length"
+ok "domain.xml is the inactive migratable XML, st_size exact"
+
+# Names that do not exist.
+expect_fail "No such file or directory" stat "$MNT/nohost"
+expect_fail "No such file or directory" stat "$MNT/hosta/noguest"
+expect_fail "No such file or directory" stat "$MNT/hosta/web1/vdz.raw"
+expect_fail "No such file or directory" stat "$MNT/hosta/web1/vda.qcow2"
+expect_fail "No such file or directory" cat "$MNT/hosta/web1/sda.raw"
+expect_fail "Not a directory" ls "$MNT/hosta/web1/vda.raw/x"
+
+# An existing guest's files are read-only.
+expect_fail "Permission denied" sh -c "echo x >> '$MNT/hosta/web1/domain.xml'"
+expect_fail "Permission denied" sh -c "echo x > '$MNT/hosta/web1/vda.raw'"
