@@ -63,15 +63,16 @@ void domxml_disk_free(struct disk *d)
 static int read_disk(xmlNodePtr node, struct disk *d, const char **why)
 {
 	char *type = prop(node, "type"), *device = prop(node, "device");
-	xmlNodePtr target = child(node, "target"), driver = child(node, "driver");
+	xmlNodePtr target = child(node, "target"),
+		   driver = child(node, "driver");
 	xmlNodePtr source = child(node, "source");
 	int r = 0;
 
 	memset(d, 0, sizeof *d);
 	if (target)
 		d->dev = prop(target, "dev");
-	if (device && (strcmp(device, "cdrom") == 0 ||
-		       strcmp(device, "floppy") == 0)) {
+	if (device &&
+	    (strcmp(device, "cdrom") == 0 || strcmp(device, "floppy") == 0)) {
 		*why = source ? "removable media are not copied"
 			      : "empty removable drive";
 		goto out;
@@ -152,7 +153,8 @@ int domxml_parse(const char *xml, size_t len, struct domxml_info *out,
 		const char *m = e && e->message ? e->message : "";
 		int mlen = (int)strcspn(m, "\n"); /* libxml2 ends it with \n */
 
-		error_set(EINVAL, "domain XML is not well-formed (line %d): %.*s",
+		error_set(EINVAL,
+			  "domain XML is not well-formed (line %d): %.*s",
 			  e ? e->line : 0, mlen, m);
 		return -1;
 	}
@@ -172,7 +174,8 @@ int domxml_parse(const char *xml, size_t len, struct domxml_info *out,
 		goto out;
 	}
 	devices = child(root, "devices");
-	for (xmlNodePtr n = devices ? devices->children : NULL; n; n = n->next) {
+	for (xmlNodePtr n = devices ? devices->children : NULL; n;
+	     n = n->next) {
 		const char *why = NULL;
 		struct disk d, *v;
 		int r;
@@ -229,8 +232,7 @@ int domxml_file_name(const struct disk *d, char *buf, size_t len)
 	return snprintf(buf, len, "%s.%s", d->dev, d->format);
 }
 
-const struct disk *domxml_find_file(const struct disk_list *l,
-				    const char *file)
+const struct disk *domxml_find_file(const struct disk_list *l, const char *file)
 {
 	char name[PATH_NAME_MAX + 1];
 

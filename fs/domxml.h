@@ -43,8 +43,7 @@ struct domxml_info {
 };
 
 /* Called once per skipped disk: dev may be "?" when it has no target. */
-typedef void (*domxml_skip_fn)(void *opaque, const char *dev,
-			       const char *why);
+typedef void (*domxml_skip_fn)(void *opaque, const char *dev, const char *why);
 
 /* Parse a domain XML document.  Returns 0 and fills *out (release with
  * domxml_release), or -1 with error_set(EINVAL) for a document that is not

@@ -101,7 +101,7 @@ static struct host_config *find_host(struct hosts_file *hf, const char *name)
 }
 
 static int fail(struct parse_state *st, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int fail(struct parse_state *st, const char *fmt, ...)
 {
 	va_list ap;

@@ -20,13 +20,13 @@
 #define HOSTS_DEFAULT_POOL "default"
 
 struct host_config {
-	char *name;        /* section name: the host's folder name */
-	char *libvirt_uri; /* libvirt connection URI */
+	char *name;	     /* section name: the host's folder name */
+	char *libvirt_uri;   /* libvirt connection URI */
 	struct strvec shell; /* command prefix running a shell command line
 				on the host; n == 0 means this machine */
-	char *pool;        /* storage pool for new volumes */
-	int line;          /* line of the section header */
-	int shell_given;   /* parser's: "shell" was seen in the section */
+	char *pool;	     /* storage pool for new volumes */
+	int line;	     /* line of the section header */
+	int shell_given;     /* parser's: "shell" was seen in the section */
 };
 
 struct hosts_file {

@@ -22,8 +22,8 @@ struct kvmmigfs {
 	struct hosts_file hosts;
 	struct vhost **vhosts; /* one per hosts.hosts entry */
 	int allow_running;     /* -o allow_running: read running guests */
-	int timeout_ms;        /* -o timeout=SECONDS */
-	int cache_ms;          /* -o cache=SECONDS (listings) */
+	int timeout_ms;	       /* -o timeout=SECONDS */
+	int cache_ms;	       /* -o cache=SECONDS (listings) */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;

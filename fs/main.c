@@ -38,21 +38,24 @@ struct options {
 
 enum { KEY_FOREGROUND, KEY_DEBUG, KEY_MAX_IDLE_THREADS };
 
-#define OPT(t, p) {t, offsetof(struct options, p), 1}
+#define OPT(t, p)                                                              \
+	{                                                                      \
+		t, offsetof(struct options, p), 1                              \
+	}
 static const struct fuse_opt option_spec[] = {
-	OPT("hosts=%s", hosts_file),
-	OPT("allow_running", allow_running),
-	OPT("timeout=%d", timeout),
-	OPT("cache=%d", cache),
-	OPT("-h", show_help),
-	OPT("--help", show_help),
-	OPT("-V", show_version),
-	OPT("--version", show_version),
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_KEY("max_idle_threads=", KEY_MAX_IDLE_THREADS),
-	FUSE_OPT_END,
+    OPT("hosts=%s", hosts_file),
+    OPT("allow_running", allow_running),
+    OPT("timeout=%d", timeout),
+    OPT("cache=%d", cache),
+    OPT("-h", show_help),
+    OPT("--help", show_help),
+    OPT("-V", show_version),
+    OPT("--version", show_version),
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("max_idle_threads=", KEY_MAX_IDLE_THREADS),
+    FUSE_OPT_END,
 };
 
 /* Note -f and -d for our log, and leave them for libfuse. */
@@ -106,8 +109,8 @@ static void version(void)
 	virGetVersion(&lv, NULL, NULL);
 	printf("kvmmigfs %s\n", KVMMIGFS_VERSION);
 	printf("libvirt %lu.%lu.%lu, libnbd %s, libfuse %s\n", lv / 1000000,
-	       lv / 1000 % 1000, lv % 1000,
-	       nbd ? nbd_get_version(nbd) : "?", fuse_pkgversion());
+	       lv / 1000 % 1000, lv % 1000, nbd ? nbd_get_version(nbd) : "?",
+	       fuse_pkgversion());
 	nbd_close(nbd);
 }
 
@@ -154,8 +157,8 @@ int main(int argc, char *argv[])
 	if (!fs.vhosts)
 		goto out;
 	for (size_t i = 0; i < fs.hosts.n; i++) {
-		fs.vhosts[i] = vhost_new(&fs.hosts.hosts[i], fs.timeout_ms,
-					 fs.cache_ms);
+		fs.vhosts[i] =
+		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
 		if (!fs.vhosts[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;

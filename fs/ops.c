@@ -34,8 +34,8 @@ enum open_kind { OPEN_XML, OPEN_DISK };
 
 struct open_file {
 	enum open_kind kind;
-	struct guest *guest;  /* OPEN_XML: the snapshot whose XML is read */
-	struct endpoint *ep;  /* OPEN_DISK */
+	struct guest *guest; /* OPEN_XML: the snapshot whose XML is read */
+	struct endpoint *ep; /* OPEN_DISK */
 	char desc[3 * (PATH_NAME_MAX + 1)]; /* "host/guest/file" */
 };
 
@@ -234,13 +234,13 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 	const struct host_config *hc = vhost_config(vh);
 	int active = vhost_guest_active(vh, p->guest);
 	struct endpoint_spec spec = {
-		.shell = hc->shell.v,
-		.path = d->path,
-		.format = d->format,
-		.readonly = true,
-		.shared = fs->allow_running,
-		.desc = of->desc,
-		.timeout_ms = fs->timeout_ms,
+	    .shell = hc->shell.v,
+	    .path = d->path,
+	    .format = d->format,
+	    .readonly = true,
+	    .shared = fs->allow_running,
+	    .desc = of->desc,
+	    .timeout_ms = fs->timeout_ms,
 	};
 
 	if (active < 0)
@@ -411,14 +411,14 @@ static void *kmf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 }
 
 static const struct fuse_operations operations = {
-	.init = kmf_init,
-	.getattr = kmf_getattr,
-	.readdir = kmf_readdir,
-	.open = kmf_open,
-	.read = kmf_read,
-	.lseek = kmf_lseek,
-	.release = kmf_release,
-	.statfs = kmf_statfs,
+    .init = kmf_init,
+    .getattr = kmf_getattr,
+    .readdir = kmf_readdir,
+    .open = kmf_open,
+    .read = kmf_read,
+    .lseek = kmf_lseek,
+    .release = kmf_release,
+    .statfs = kmf_statfs,
 };
 
 const struct fuse_operations *kvmmigfs_operations(void)

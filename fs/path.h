@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #define PATH_NAME_MAX 255
-#define DOMAIN_XML "domain.xml"
+#define DOMAIN_XML    "domain.xml"
 
 enum path_kind { PATH_ROOT, PATH_HOST, PATH_GUEST, PATH_FILE };
 

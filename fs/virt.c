@@ -24,8 +24,8 @@ struct vhost {
 	pthread_mutex_t lock;
 	/* Everything below is guarded by lock. */
 	virConnectPtr conn;
-	struct strvec names; /* cached guest names */
-	int64_t names_ms;    /* when fetched; 0: never */
+	struct strvec names;   /* cached guest names */
+	int64_t names_ms;      /* when fetched; 0: never */
 	struct guest **guests; /* cached snapshots, one ref each */
 	size_t nguests;
 	struct strvec logged; /* skip reasons already logged */
@@ -200,7 +200,7 @@ static virConnectPtr get_conn(struct vhost *vh)
 		interval = 1;
 	if (virConnectSetKeepAlive(vh->conn, interval, 3) < 0)
 		log_debug("%s: no libvirt keepalive: %s", vh->cfg->name,
-			    virGetLastErrorMessage());
+			  virGetLastErrorMessage());
 	return vh->conn;
 }
 
@@ -378,11 +378,10 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 
 		if (d->source_type == DISK_VOLUME && !d->path) {
 			virStoragePoolPtr pool = virStoragePoolLookupByName(
-				virDomainGetConnect(dom), d->pool);
+			    virDomainGetConnect(dom), d->pool);
 			virStorageVolPtr vol =
-				pool ? virStorageVolLookupByName(pool,
-								 d->volume)
-				     : NULL;
+			    pool ? virStorageVolLookupByName(pool, d->volume)
+				 : NULL;
 
 			d->path = vol ? virStorageVolGetPath(vol) : NULL;
 			if (vol)
@@ -434,7 +433,7 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 	}
 	g->refs = 1;
 	xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
-					       VIR_DOMAIN_XML_MIGRATABLE);
+					   VIR_DOMAIN_XML_MIGRATABLE);
 	active = xml ? virDomainIsActive(dom) : -1;
 	if (!xml || active < 0) {
 		free(xml);
@@ -479,8 +478,8 @@ struct guest *vhost_guest(struct vhost *vh, const char *name)
 	if (!fresh)
 		goto out;
 	{
-		struct guest **v = realloc(vh->guests,
-					   (vh->nguests + 1) * sizeof *v);
+		struct guest **v =
+		    realloc(vh->guests, (vh->nguests + 1) * sizeof *v);
 
 		if (v) {
 			vh->guests = v;
@@ -520,8 +519,7 @@ out:
 	return r;
 }
 
-int vhost_pool_space(struct vhost *vh, uint64_t *capacity,
-		     uint64_t *available)
+int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available)
 {
 	virConnectPtr conn;
 	virStoragePoolPtr pool;

@@ -38,8 +38,8 @@ struct disk_size {
 
 struct guest {
 	char *name;
-	bool active;            /* running (or paused) when fetched */
-	char *xml;              /* inactive, migratable domain XML */
+	bool active; /* running (or paused) when fetched */
+	char *xml;   /* inactive, migratable domain XML */
 	size_t xml_len;
 	struct domxml_info info; /* info.disks: the disks listed as files */
 	struct disk_size *sizes; /* one per info.disks entry */
@@ -65,7 +65,6 @@ void guest_put(struct guest *g);
 int vhost_guest_active(struct vhost *vh, const char *name);
 
 /* Size and free space of the host's pool. */
-int vhost_pool_space(struct vhost *vh, uint64_t *capacity,
-		     uint64_t *available);
+int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available);
 
 #endif

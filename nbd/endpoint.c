@@ -37,9 +37,9 @@ struct endpoint {
 	char *command; /* for logs */
 	int timeout_ms;
 	uint64_t size;
-	bool has_status;     /* server answers base:allocation */
+	bool has_status; /* server answers base:allocation */
 	pthread_mutex_t lock;
-	bool dead;           /* guarded by lock: a wait timed out */
+	bool dead;	       /* guarded by lock: a wait timed out */
 	struct extent_map map; /* guarded by lock */
 };
 
@@ -70,9 +70,9 @@ static void nbd_error(struct endpoint *ep, int errnum, const char *what)
 /* Poll until done(ep, cookie) says 1 (success) or -1 (failure), or the
  * deadline passes.  On a timeout the endpoint is dead: its server is
  * killed so that nothing waits on it again. */
-static int wait_until(struct endpoint *ep, int (*done)(struct endpoint *,
-						       int64_t),
-		      int64_t cookie, const char *what)
+static int wait_until(struct endpoint *ep,
+		      int (*done)(struct endpoint *, int64_t), int64_t cookie,
+		      const char *what)
 {
 	int64_t deadline = now_ms() + ep->timeout_ms;
 
@@ -179,8 +179,7 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	}
 	ep->size = (uint64_t)size;
 	ep->has_status =
-		nbd_can_meta_context(ep->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) ==
-		1;
+	    nbd_can_meta_context(ep->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
 	extent_map_init(&ep->map, ep->size);
 	if (!ep->has_status && extent_map_add(&ep->map, 0, ep->size, false) < 0)
 		goto err;
@@ -230,8 +229,8 @@ ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
 	if (count > ep->size - offset)
 		count = ep->size - offset;
 	while (done < count) {
-		size_t n = count - done > MAX_REQUEST ? MAX_REQUEST
-						      : count - done;
+		size_t n =
+		    count - done > MAX_REQUEST ? MAX_REQUEST : count - done;
 		int64_t cookie;
 
 		if (extent_map_is_zero(&ep->map, offset + done, n)) {
@@ -288,10 +287,9 @@ static int fetch_status(struct endpoint *ep, uint64_t offset)
 	if (count > STATUS_SPAN)
 		count = STATUS_SPAN;
 	cookie = nbd_aio_block_status(
-		ep->nbd, count, offset,
-		(nbd_extent_callback){.callback = status_extent,
-				      .user_data = &ctx},
-		NBD_NULL_COMPLETION, 0);
+	    ep->nbd, count, offset,
+	    (nbd_extent_callback){.callback = status_extent, .user_data = &ctx},
+	    NBD_NULL_COMPLETION, 0);
 	if (cookie < 0) {
 		nbd_error(ep, EIO, "block status");
 		return -1;

@@ -16,7 +16,7 @@
 /* Record errnum and a printf-style message for this thread.  Also sets
  * errno = errnum.  Never fails (the message is truncated if too long). */
 void error_set(int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Prefix the current message with "PREFIX: " keeping the errno. */
 void error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -21,13 +21,16 @@ struct strvec {
 	size_t cap;
 };
 
-#define STRVEC_INIT {NULL, 0, 0}
+#define STRVEC_INIT                                                            \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 /* Append a copy of s.  Returns 0, or -1 with error_set(ENOMEM). */
 int strvec_push(struct strvec *sv, const char *s);
 /* Append a formatted string.  Returns 0 or -1 (ENOMEM). */
 int strvec_pushf(struct strvec *sv, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Append copies of every string of a NULL-terminated array. */
 int strvec_push_all(struct strvec *sv, char *const *strs);
 /* Index of s in the vector, or -1. */
