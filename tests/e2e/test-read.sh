@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 for guest in web1 blk1 odd1; do
-	while read -r dev fmt path; do
+	while read -r dev fmt path <&3; do
 		f=$MNT/hosta/$guest/$dev.$fmt
 		want=$(host_sha256 hosta "$fmt" "$path")
 		got=$(sha256sum <"$f" | cut -d' ' -f1)
@@ -20,7 +20,7 @@ for guest in web1 blk1 odd1; do
 		[ "$(stat -c %o "$f")" = 1048576 ] ||
 			fail "$f: st_blksize $(stat -c %o "$f"), wanted 1 MiB"
 		ok "$guest/$dev.$fmt: st_size = virtual size $vsize, st_blksize 1 MiB"
-	done < <(host_disks hosta "$guest")
+	done 3< <(host_disks hosta "$guest")
 done
 
 # st_blocks of a sparse raw file is its allocation on the host.

@@ -31,9 +31,9 @@ check_files odd1 "domain.xml vda.raw "
 check_files run1 "domain.xml vda.raw "
 
 # Every file the host's libvirt lists is a file of the mount, named DEV.FMT.
-while read -r dev fmt path; do
+while read -r dev fmt path <&3; do
 	[ -f "$MNT/hosta/web1/$dev.$fmt" ] || fail "web1: $dev.$fmt ($path) missing"
-done < <(host_disks hosta web1)
+done 3< <(host_disks hosta web1)
 ok "web1's files match its disks on the host"
 
 # What is not listed is logged with the reason.
