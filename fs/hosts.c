@@ -12,6 +12,10 @@
 
 /* State while inih walks the file.  inih reports the line of the first
  * handler failure; we keep the reason of that first failure. */
+#define BAD_NAME                                                               \
+	"bad host name \"%s\" (use letters, digits, '.', '_', '-'; at most "    \
+	"64; not starting with '.' or '-')"
+
 struct parse_state {
 	struct hosts_file *hf;
 	const char *text; /* for finding section lines; NULL when unknown */
@@ -136,11 +140,7 @@ static int handler(void *user, const char *section, const char *key,
 	if (!section[0])
 		return fail(st, "key \"%s\" outside a [host] section", key);
 	if (!hosts_name_ok(section))
-		return fail(st,
-			    "bad host name \"%s\" (use letters, digits, '.', "
-			    "'_', '-'; at most 64; not starting with '.' or "
-			    "'-')",
-			    section);
+		return fail(st, BAD_NAME, section);
 	h = hf->n ? &hf->hosts[hf->n - 1] : NULL;
 	if (!h || strcmp(h->name, section) != 0) {
 		struct host_config *v;
@@ -199,12 +199,50 @@ static int section_line(const char *text, const char *name)
 	return 0;
 }
 
+/* inih reports key lines, not section headers, and merges repeated
+ * sections silently: check the "[name]" headers ourselves.  Returns 0, or
+ * the line of the first bad header with its reason in reason. */
+static int check_sections(const char *text, char *reason, size_t len)
+{
+	struct strvec seen = STRVEC_INIT;
+	int line = 1, bad = 0;
+
+	for (const char *p = text; p && *p && !bad; line++) {
+		const char *q = p + strspn(p, " \t"), *end;
+		char name[256];
+
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+		if (*q != '[' || !(end = strpbrk(q, "]\n")) || *end != ']')
+			continue;
+		snprintf(name, sizeof name, "%.*s", (int)(end - q - 1), q + 1);
+		if (!hosts_name_ok(name)) {
+			snprintf(reason, len, BAD_NAME, name);
+			bad = line;
+		} else if (strvec_find(&seen, name) >= 0) {
+			snprintf(reason, len, "host \"%s\" defined twice", name);
+			bad = line;
+		} else {
+			strvec_push(&seen, name);
+		}
+	}
+	strvec_release(&seen);
+	return bad;
+}
+
 static int parse(const char *text, const char *name, struct hosts_file *out)
 {
 	struct parse_state st = {.hf = out, .text = text};
+	char reason[512];
 	int line;
 
 	memset(out, 0, sizeof *out);
+	line = check_sections(text, reason, sizeof reason);
+	if (line) {
+		error_set(EINVAL, "%s:%d: %s", name, line, reason);
+		return -1;
+	}
 	line = ini_parse_string(text, handler, &st);
 	if (line != 0 || st.failed) {
 		if (line < 0)

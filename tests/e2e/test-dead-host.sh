@@ -69,7 +69,7 @@ sleep 3
 ls "$MNT/hostb" >/dev/null || fail "hostb did not come back"
 holder=$(cat "$STATE/hostb/holder.pid")
 FROZEN=$(for p in $(ls /proc | grep -E '^[0-9]+$'); do
-	[ "$(readlink /proc/$p/ns/mnt 2>/dev/null)" = "$(readlink /proc/$holder/ns/mnt)" ] && echo $p
+	if [ "$(readlink /proc/$p/ns/mnt 2>/dev/null)" = "$(readlink /proc/$holder/ns/mnt)" ]; then echo $p; fi
 done | tr '\n' ' ')
 [ -n "$FROZEN" ] || fail "found no processes of hostb"
 kill -STOP $FROZEN
