@@ -64,3 +64,11 @@ expect_fail "Not a directory" ls "$MNT/hosta/web1/vda.raw/x"
 # An existing guest's files are read-only.
 expect_fail "Permission denied" sh -c "echo x >> '$MNT/hosta/web1/domain.xml'"
 expect_fail "Permission denied" sh -c "echo x > '$MNT/hosta/web1/vda.raw'"
+
+# df on a host folder shows its pool's size and free space.
+pool=$(onhost hosta virsh -q -c qemu:///system pool-dumpxml default)
+cap=$(echo "$pool" | python3 -c 'import sys,xml.etree.ElementTree as E; print(E.parse(sys.stdin).getroot().find("capacity").text)')
+got=$(stat -f -c '%b*%S' "$MNT/hosta" | bc)
+[ "$got" = "$((cap / 4096 * 4096))" ] || fail "df size $got, pool capacity $cap"
+[ "$(stat -f -c %a "$MNT/hosta")" -gt 0 ] || fail "df shows no free space on hosta"
+ok "df of a host folder shows its pool: $got bytes"
