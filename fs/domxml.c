@@ -71,6 +71,7 @@ static int read_disk(xmlNodePtr node, struct disk *d, const char **why)
 	memset(d, 0, sizeof *d);
 	if (target)
 		d->dev = prop(target, "dev");
+	d->readonly = child(node, "readonly") != NULL;
 	if (device &&
 	    (strcmp(device, "cdrom") == 0 || strcmp(device, "floppy") == 0)) {
 		*why = source ? "removable media are not copied"
@@ -122,7 +123,6 @@ static int read_disk(xmlNodePtr node, struct disk *d, const char **why)
 		*why = "no absolute source path";
 		goto out;
 	}
-	d->readonly = child(node, "readonly") != NULL;
 	r = 1;
 out:
 	free(type);
@@ -147,10 +147,11 @@ int domxml_parse(const char *xml, size_t len, struct domxml_info *out,
 			  DOMXML_MAX_SIZE);
 		return -1;
 	}
+	xmlResetLastError(); /* an empty document sets none */
 	doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL, PARSE_FLAGS);
 	if (!doc) {
 		const xmlError *e = xmlGetLastError();
-		const char *m = e && e->message ? e->message : "";
+		const char *m = e && e->message ? e->message : "empty document";
 		int mlen = (int)strcspn(m, "\n"); /* libxml2 ends it with \n */
 
 		error_set(EINVAL,

@@ -10,15 +10,14 @@
 #include "../nbd/error.h"
 #include "hosts.h"
 
+#define BAD_NAME                                                               \
+	"bad host name \"%s\" (use letters, digits, '.', '_', '-'; at most "   \
+	"48; not starting with '.' or '-')"
+
 /* State while inih walks the file.  inih reports the line of the first
  * handler failure; we keep the reason of that first failure. */
-#define BAD_NAME                                                               \
-	"bad host name \"%s\" (use letters, digits, '.', '_', '-'; at most "    \
-	"64; not starting with '.' or '-')"
-
 struct parse_state {
 	struct hosts_file *hf;
-	const char *text; /* for finding section lines; NULL when unknown */
 	char reason[256];
 	int failed;
 };
@@ -27,7 +26,8 @@ int hosts_name_ok(const char *name)
 {
 	size_t len = strlen(name);
 
-	if (len == 0 || len > 64 || name[0] == '.' || name[0] == '-')
+	if (len == 0 || len > HOSTS_NAME_MAX || name[0] == '.' ||
+	    name[0] == '-')
 		return 0;
 	for (const char *p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -179,102 +179,135 @@ static int handler(void *user, const char *section, const char *key,
 		    key);
 }
 
-/* The line of "[name]" in text, for errors found after parsing. */
-static int section_line(const char *text, const char *name)
+/* The lines inih accepts: INI_MAX_LINE - 1 bytes. */
+#define LINE_MAX_BYTES 199
+
+/* Sections as found by check_lines, with their header lines. */
+struct sections {
+	struct strvec names;
+	int *lines;
+};
+
+static void sections_release(struct sections *sec)
+{
+	strvec_release(&sec->names);
+	free(sec->lines);
+}
+
+/* inih reports the line of the first syntax error but the reason of no
+ * error, cuts long lines and names, passes only keys to the handler and
+ * merges repeated sections; so every line is checked here first, and the
+ * sections are recorded with their lines.  Returns 0, or the first bad
+ * line with its reason in reason. */
+static int check_lines(const char *text, struct sections *sec, char *reason,
+		       size_t len)
 {
 	int line = 1;
 
 	for (const char *p = text; p && *p; line++) {
-		const char *q = p;
+		const char *start = p, *next = strchr(p, '\n');
+		size_t n = next ? (size_t)(next - p) : strlen(p);
+		const char *q = p + strspn(p, " \t"), *end;
+		char name[256];
+		int *lines;
 
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (*q == '[' && strncmp(q + 1, name, strlen(name)) == 0 &&
-		    q[1 + strlen(name)] == ']')
+		p = next ? next + 1 : NULL;
+		if (n > 0 && start[n - 1] == '\r')
+			n--;
+		if (n > LINE_MAX_BYTES) {
+			snprintf(reason, len, "line longer than %d bytes",
+				 LINE_MAX_BYTES);
 			return line;
-		p = strchr(p, '\n');
-		if (p)
-			p++;
+		}
+		if (*q == '\n' || *q == '\r' || *q == '\0' || *q == ';' ||
+		    *q == '#')
+			continue;
+		if (*q != '[') {
+			if (!memchr(q, '=', strcspn(q, "\n")) &&
+			    !memchr(q, ':', strcspn(q, "\n"))) {
+				snprintf(reason, len,
+					 "syntax error (expected [host] or "
+					 "key = value)");
+				return line;
+			}
+			continue;
+		}
+		end = strpbrk(q, "]\n");
+		if (!end || *end != ']') {
+			snprintf(reason, len, "syntax error (no ']')");
+			return line;
+		}
+		snprintf(name, sizeof name, "%.*s", (int)(end - q - 1), q + 1);
+		if (!hosts_name_ok(name)) {
+			snprintf(reason, len, BAD_NAME, name);
+			return line;
+		}
+		if (strvec_find(&sec->names, name) >= 0) {
+			snprintf(reason, len, "host \"%s\" defined twice",
+				 name);
+			return line;
+		}
+		lines = realloc(sec->lines, (sec->names.n + 1) * sizeof *lines);
+		if (!lines || strvec_push(&sec->names, name) < 0) {
+			if (lines)
+				sec->lines = lines;
+			snprintf(reason, len, "out of memory");
+			return line;
+		}
+		sec->lines = lines;
+		sec->lines[sec->names.n - 1] = line;
 	}
 	return 0;
 }
 
-/* inih reports key lines, not section headers, and merges repeated
- * sections silently: check the "[name]" headers ourselves.  Returns 0, or
- * the line of the first bad header with its reason in reason. */
-static int check_sections(const char *text, char *reason, size_t len)
-{
-	struct strvec seen = STRVEC_INIT;
-	int line = 1, bad = 0;
-
-	for (const char *p = text; p && *p && !bad; line++) {
-		const char *q = p + strspn(p, " \t"), *end;
-		char name[256];
-
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-		if (*q != '[' || !(end = strpbrk(q, "]\n")) || *end != ']')
-			continue;
-		snprintf(name, sizeof name, "%.*s", (int)(end - q - 1), q + 1);
-		if (!hosts_name_ok(name)) {
-			snprintf(reason, len, BAD_NAME, name);
-			bad = line;
-		} else if (strvec_find(&seen, name) >= 0) {
-			snprintf(reason, len, "host \"%s\" defined twice", name);
-			bad = line;
-		} else {
-			strvec_push(&seen, name);
-		}
-	}
-	strvec_release(&seen);
-	return bad;
-}
-
 static int parse(const char *text, const char *name, struct hosts_file *out)
 {
-	struct parse_state st = {.hf = out, .text = text};
+	struct parse_state st = {.hf = out};
+	struct sections sec = {.names = STRVEC_INIT};
 	char reason[512];
-	int line;
+	int line, bad;
 
 	memset(out, 0, sizeof *out);
-	line = check_sections(text, reason, sizeof reason);
-	if (line) {
-		error_set(EINVAL, "%s:%d: %s", name, line, reason);
-		return -1;
-	}
+	bad = check_lines(text, &sec, reason, sizeof reason);
 	line = ini_parse_string(text, handler, &st);
-	if (line != 0 || st.failed) {
-		if (line < 0)
-			error_set(ENOMEM, "%s: out of memory", name);
-		else
-			error_set(EINVAL, "%s:%d: %s", name, line,
-				  st.failed ? st.reason
-					    : "syntax error (expected "
-					      "[host] or key = value)");
+	if (line < 0) {
+		error_set(ENOMEM, "%s: out of memory", name);
 		goto err;
 	}
-	if (out->n == 0) {
+	/* The first error wins: a handler's before bad is its own. */
+	if (line > 0 && st.failed && (!bad || line < bad)) {
+		error_set(EINVAL, "%s:%d: %s", name, line, st.reason);
+		goto err;
+	}
+	if (bad || line > 0) {
+		error_set(EINVAL, "%s:%d: %s", name, bad ? bad : line,
+			  bad ? reason : "syntax error");
+		goto err;
+	}
+	if (sec.names.n == 0) {
 		error_set(EINVAL, "%s: no hosts defined", name);
 		goto err;
 	}
-	for (size_t i = 0; i < out->n; i++) {
-		struct host_config *h = &out->hosts[i];
+	/* Every section, also one without keys, must define a host. */
+	for (size_t i = 0; i < sec.names.n; i++) {
+		struct host_config *h = find_host(out, sec.names.v[i]);
 
-		h->line = section_line(text, h->name);
-		if (!h->libvirt_uri) {
+		if (!h || !h->libvirt_uri) {
 			error_set(EINVAL,
 				  "%s:%d: host \"%s\" has no \"libvirt\" URI",
-				  name, h->line, h->name);
+				  name, sec.lines[i], sec.names.v[i]);
 			goto err;
 		}
+		h->line = sec.lines[i];
 		if (!h->pool && !(h->pool = strdup(HOSTS_DEFAULT_POOL))) {
 			error_set(ENOMEM, "out of memory");
 			goto err;
 		}
 	}
+	sections_release(&sec);
 	return 0;
 err:
+	sections_release(&sec);
 	hosts_release(out);
 	return -1;
 }

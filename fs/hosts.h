@@ -53,7 +53,10 @@ void hosts_release(struct hosts_file *hf);
  * unterminated quote. */
 int hosts_split_words(const char *line, struct strvec *out);
 
-/* True if name can be a host folder name: 1-64 bytes of [A-Za-z0-9._-],
+/* Longest host name (libinih keeps section names of up to 49 bytes). */
+#define HOSTS_NAME_MAX 48
+
+/* True if name can be a host folder name: 1-48 bytes of [A-Za-z0-9._-],
  * not starting with '.' or '-'. */
 int hosts_name_ok(const char *name);
 

@@ -115,7 +115,8 @@ int extent_map_add(struct extent_map *m, uint64_t offset, uint64_t length,
 bool extent_map_is_zero(const struct extent_map *m, uint64_t offset,
 			uint64_t length)
 {
-	uint64_t end = offset + length;
+	uint64_t end =
+	    length > UINT64_MAX - offset ? UINT64_MAX : offset + length;
 
 	while (offset < end) {
 		const struct extent *e = extent_map_find(m, offset);
