@@ -219,6 +219,14 @@ static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
 
 	if (code == VIR_ERR_NO_DOMAIN)
 		errnum = ENOENT;
+	else if (code == VIR_ERR_STORAGE_VOL_EXIST || code == VIR_ERR_DOM_EXIST)
+		errnum = EEXIST;
+	else if (code == VIR_ERR_XML_ERROR || code == VIR_ERR_XML_DETAIL ||
+		 code == VIR_ERR_CONFIG_UNSUPPORTED ||
+		 code == VIR_ERR_INVALID_ARG)
+		errnum = EINVAL;
+	else if (code == VIR_ERR_OPERATION_INVALID && strstr(msg, "already"))
+		errnum = EEXIST;
 	else if (code == VIR_ERR_NO_STORAGE_POOL ||
 		 code == VIR_ERR_NO_STORAGE_VOL)
 		errnum = ENOENT;
@@ -545,6 +553,197 @@ int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available)
 	}
 	virStoragePoolFree(pool);
 out:
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_guest_exists(struct vhost *vh, const char *name)
+{
+	virConnectPtr conn;
+	virDomainPtr dom;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	conn = get_conn(vh);
+	if (!conn)
+		goto out;
+	dom = virDomainLookupByName(conn, name);
+	if (dom) {
+		virDomainFree(dom);
+		r = 1;
+	} else {
+		virt_error(vh, start, "looking up the guest");
+		if (error_errno() == ENOENT)
+			r = 0;
+	}
+out:
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+/* Called with vh->lock held. */
+static void invalidate_locked(struct vhost *vh)
+{
+	vh->names_ms = 0;
+	for (size_t i = 0; i < vh->nguests; i++)
+		guest_put(vh->guests[i]);
+	vh->nguests = 0;
+}
+
+void vhost_invalidate(struct vhost *vh)
+{
+	pthread_mutex_lock(&vh->lock);
+	invalidate_locked(vh);
+	pthread_mutex_unlock(&vh->lock);
+}
+
+/* The host's pool, with vh->lock held; NULL with error_set(). */
+static virStoragePoolPtr get_pool(struct vhost *vh, int64_t start)
+{
+	virConnectPtr conn = get_conn(vh);
+	virStoragePoolPtr pool;
+
+	if (!conn)
+		return NULL;
+	pool = virStoragePoolLookupByName(conn, vh->cfg->pool);
+	if (!pool) {
+		virt_error(vh, start, "looking up the pool");
+		error_prefix("pool \"%s\"", vh->cfg->pool);
+	}
+	return pool;
+}
+
+int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
+		     uint64_t capacity, char **path)
+{
+	virStoragePoolPtr pool;
+	virStorageVolPtr vol;
+	int64_t start = now_ms();
+	char *xml = NULL;
+	int r = -1;
+
+	*path = NULL;
+	pthread_mutex_lock(&vh->lock);
+	pool = get_pool(vh, start);
+	if (!pool)
+		goto out;
+	/* Never touch a volume that exists, whatever the pool does. */
+	vol = virStorageVolLookupByName(pool, name);
+	if (vol) {
+		virStorageVolFree(vol);
+		error_set(EEXIST, "volume \"%s\" already exists in pool \"%s\"",
+			  name, vh->cfg->pool);
+		goto out_pool;
+	}
+	if (asprintf(&xml,
+		     "<volume><name>%s</name>"
+		     "<capacity unit='bytes'>%llu</capacity>"
+		     "<allocation unit='bytes'>0</allocation>"
+		     "<target><format type='%s'/></target></volume>",
+		     name, (unsigned long long)capacity, format) < 0) {
+		xml = NULL;
+		error_set(ENOMEM, "out of memory");
+		goto out_pool;
+	}
+	vol = virStorageVolCreateXML(pool, xml, 0);
+	if (!vol) {
+		virt_error(vh, start, "creating the volume");
+		goto out_pool;
+	}
+	*path = virStorageVolGetPath(vol);
+	if (!*path) {
+		virt_error(vh, start, "reading the new volume's path");
+		virStorageVolDelete(vol, 0);
+	} else {
+		r = 0;
+	}
+	virStorageVolFree(vol);
+out_pool:
+	virStoragePoolFree(pool);
+out:
+	pthread_mutex_unlock(&vh->lock);
+	free(xml);
+	return r;
+}
+
+/* The volume NAME of the host's pool, with vh->lock held. */
+static virStorageVolPtr get_vol(struct vhost *vh, const char *name,
+				int64_t start)
+{
+	virStoragePoolPtr pool = get_pool(vh, start);
+	virStorageVolPtr vol;
+
+	if (!pool)
+		return NULL;
+	vol = virStorageVolLookupByName(pool, name);
+	if (!vol)
+		virt_error(vh, start, "looking up the volume");
+	virStoragePoolFree(pool);
+	return vol;
+}
+
+int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity)
+{
+	virStorageVolPtr vol;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	vol = get_vol(vh, name, start);
+	if (vol) {
+		r = virStorageVolResize(vol, capacity,
+					VIR_STORAGE_VOL_RESIZE_SHRINK);
+		if (r < 0)
+			virt_error(vh, start, "resizing the volume");
+		virStorageVolFree(vol);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_vol_delete(struct vhost *vh, const char *name)
+{
+	virStorageVolPtr vol;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	vol = get_vol(vh, name, start);
+	if (vol) {
+		r = virStorageVolDelete(vol, 0);
+		if (r < 0)
+			virt_error(vh, start, "deleting the volume");
+		virStorageVolFree(vol);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_define(struct vhost *vh, const char *xml, bool start)
+{
+	virConnectPtr conn;
+	virDomainPtr dom;
+	int64_t t0 = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	conn = get_conn(vh);
+	if (!conn)
+		goto out;
+	dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+	if (!dom) {
+		virt_error(vh, t0, "defining the guest");
+		goto out;
+	}
+	r = 0;
+	if (start && virDomainCreate(dom) < 0) {
+		virt_error(vh, t0, "starting the guest");
+		r = -2;
+	}
+	virDomainFree(dom);
+out:
+	invalidate_locked(vh);
 	pthread_mutex_unlock(&vh->lock);
 	return r;
 }

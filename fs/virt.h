@@ -67,4 +67,30 @@ int vhost_guest_active(struct vhost *vh, const char *name);
 /* Size and free space of the host's pool. */
 int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available);
 
+/* Whether a guest of this name is defined now (not cached): 1, 0, or -1
+ * with error_set(). */
+int vhost_guest_exists(struct vhost *vh, const char *name);
+
+/* Forget cached listings and snapshots (after defining a guest). */
+void vhost_invalidate(struct vhost *vh);
+
+/* Create a volume NAME of FORMAT and CAPACITY bytes (sparse: nothing
+ * allocated) in the host's pool.  *path receives its path (malloc'd).
+ * Fails with EEXIST if the pool has a volume of that name: an existing
+ * volume is never touched.  Returns 0 or -1 with error_set(). */
+int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
+		     uint64_t capacity, char **path);
+
+/* Set the capacity of volume NAME (shrinking allowed).  0 or -1. */
+int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity);
+
+/* Delete volume NAME from the host's pool.  0 or -1. */
+int vhost_vol_delete(struct vhost *vh, const char *name);
+
+/* Define the guest (libvirt validates the XML) and, if start, start it.
+ * Caches are invalidated.  Returns 0, or -1 with error_set(): EINVAL for
+ * XML libvirt refuses, EEXIST for a name or UUID taken, EIO otherwise;
+ * -2 if defined but not started (error_set() says why). */
+int vhost_define(struct vhost *vh, const char *xml, bool start);
+
 #endif

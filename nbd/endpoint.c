@@ -254,6 +254,91 @@ out:
 	return ret;
 }
 
+/* Issue one request made by start() and wait for it. */
+static int one_request(struct endpoint *ep, int64_t cookie, const char *what)
+{
+	if (cookie < 0) {
+		nbd_error(ep, EIO, what);
+		return -1;
+	}
+	return wait_until(ep, completed, cookie, what);
+}
+
+int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
+		    uint64_t offset)
+{
+	size_t done = 0;
+	int r = -1;
+
+	pthread_mutex_lock(&ep->lock);
+	if (check_alive(ep) < 0)
+		goto out;
+	if (offset > ep->size || count > ep->size - offset) {
+		error_set(EFBIG, "%s: write beyond the volume's size",
+			  ep->desc);
+		goto out;
+	}
+	while (done < count) {
+		size_t n =
+		    count - done > MAX_REQUEST ? MAX_REQUEST : count - done;
+
+		if (one_request(
+			ep,
+			nbd_aio_pwrite(ep->nbd, (const char *)buf + done, n,
+				       offset + done, NBD_NULL_COMPLETION, 0),
+			"write") < 0)
+			goto out;
+		done += n;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&ep->lock);
+	return r;
+}
+
+int endpoint_zero(struct endpoint *ep, uint64_t count, uint64_t offset)
+{
+	int r = -1;
+
+	pthread_mutex_lock(&ep->lock);
+	if (check_alive(ep) < 0)
+		goto out;
+	if (offset > ep->size || count > ep->size - offset) {
+		error_set(EFBIG, "%s: zero beyond the volume's size", ep->desc);
+		goto out;
+	}
+	while (count > 0) {
+		uint64_t n = count > STATUS_SPAN ? STATUS_SPAN : count;
+
+		if (one_request(ep,
+				nbd_aio_zero(ep->nbd, n, offset,
+					     NBD_NULL_COMPLETION, 0),
+				"zero") < 0)
+			goto out;
+		offset += n;
+		count -= n;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&ep->lock);
+	return r;
+}
+
+int endpoint_flush(struct endpoint *ep)
+{
+	int r = -1;
+
+	pthread_mutex_lock(&ep->lock);
+	if (check_alive(ep) == 0 && nbd_can_flush(ep->nbd) != 1)
+		r = 0;
+	else if (check_alive(ep) == 0)
+		r = one_request(ep,
+				nbd_aio_flush(ep->nbd, NBD_NULL_COMPLETION, 0),
+				"flush");
+	pthread_mutex_unlock(&ep->lock);
+	return r;
+}
+
 struct status_ctx {
 	struct endpoint *ep;
 	int failed;

@@ -68,6 +68,18 @@ ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
  * error_set() (ENXIO past the end or no more data). */
 int64_t endpoint_seek(struct endpoint *ep, int64_t offset, int whence);
 
+/* Write count bytes at offset.  Returns 0 or -1 with error_set() carrying
+ * the server's errno (ENOSPC, EIO, ...). */
+int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
+		    uint64_t offset);
+
+/* Make [offset, offset+count) read as zeros (NBD zero request; the server
+ * may punch a hole).  Returns 0 or -1. */
+int endpoint_zero(struct endpoint *ep, uint64_t count, uint64_t offset);
+
+/* Make every write so far durable.  Returns 0 or -1. */
+int endpoint_flush(struct endpoint *ep);
+
 /* The command line that endpoint_open ran, for logs (owned by ep). */
 const char *endpoint_command(const struct endpoint *ep);
 

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "hostcmd.h"
@@ -69,4 +74,58 @@ nomem:
 	free(line);
 	error_set(ENOMEM, "out of memory");
 	return -1;
+}
+
+int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	int waited = 0, status;
+	pid_t pid;
+
+	if (hostcmd_argv(shell, cmd, &argv) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		error_set(errno, "fork: %s", strerror(errno));
+		strvec_release(&argv);
+		return -1;
+	}
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		/* Own process group, so a timeout kills ssh and its kids. */
+		setpgid(0, 0);
+		execvp(argv.v[0], argv.v);
+		_exit(127);
+	}
+	strvec_release(&argv);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			error_set(errno, "waitpid: %s", strerror(errno));
+			return -1;
+		}
+		if (waited >= timeout_ms) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			error_set(ETIMEDOUT, "%s: no answer within %d ms",
+				  cmd[0], timeout_ms);
+			return -1;
+		}
+		nanosleep(&tick, NULL);
+		waited += 10;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
 }

@@ -21,4 +21,10 @@ int hostcmd_argv(char *const *shell, char *const *cmd, struct strvec *out);
  * Returns NULL with error_set(ENOMEM). */
 char *hostcmd_quote(const char *s);
 
+/* Run cmd on the host (through shell), stdin/stdout/stderr on /dev/null,
+ * and wait at most timeout_ms.  Returns its exit status (0-255), or -1
+ * with error_set(): ETIMEDOUT (it was killed), or the reason it could not
+ * run.  A signal death counts as status 128+N. */
+int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms);
+
 #endif
