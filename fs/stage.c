@@ -1,0 +1,1065 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Staging folders: see stage.h for the rules and the thread model.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../nbd/endpoint.h"
+#include "../nbd/error.h"
+#include "../nbd/extents.h"
+#include "../nbd/hostcmd.h"
+#include "domxml.h"
+#include "log.h"
+#include "path.h"
+#include "rewrite.h"
+#include "stage.h"
+
+#define XML_NAME DOMAIN_XML
+
+struct staged_file {
+	/* Guarded by the stage_host lock. */
+	int refs;      /* 1 while in its folder, +1 per open handle */
+	char *name;    /* name in the folder (maybe temporary) */
+	char *final;   /* the final name it stands for */
+	bool is_xml;
+	int opens;     /* open handles */
+	int writers;   /* open handles that may write */
+	bool complete; /* disk: closed by its writer, size set */
+	bool xml_ok;   /* xml: checked, fit to wait for its disks */
+	char *xml;     /* xml: the document so far */
+	size_t xml_len;
+	time_t mtime;
+	/* Disks only; set at creation, then constant. */
+	char *dev, *fmt, *volume, *path;
+	/* The data path, guarded by io_lock. */
+	pthread_mutex_t io_lock;
+	struct endpoint *ep;      /* open while being written */
+	uint64_t size;            /* size the writer gave it */
+	struct extent_map written; /* ranges holding written data */
+	int werrno;               /* first write error, reported at close */
+};
+
+struct stage {
+	char *guest;
+	bool defined; /* defined on the host: only metadata calls accepted */
+	struct staged_file **files;
+	size_t n;
+	time_t mtime;
+};
+
+struct stage_host {
+	struct vhost *vh;
+	struct stage_options opt;
+	pthread_mutex_t lock;
+	struct stage **v; /* guarded by lock */
+	size_t n;
+};
+
+struct stage_open {
+	struct stage_host *sh;
+	struct stage *st;
+	struct staged_file *sf;
+	bool write;
+};
+
+struct stage_host *stage_host_new(struct vhost *vh,
+				  const struct stage_options *opt)
+{
+	struct stage_host *sh = calloc(1, sizeof *sh);
+
+	if (!sh) {
+		error_set(ENOMEM, "out of memory");
+		return NULL;
+	}
+	sh->vh = vh;
+	sh->opt = *opt;
+	pthread_mutex_init(&sh->lock, NULL);
+	return sh;
+}
+
+static void file_put(struct staged_file *sf)
+{
+	if (--sf->refs > 0)
+		return;
+	endpoint_close(sf->ep);
+	extent_map_release(&sf->written);
+	pthread_mutex_destroy(&sf->io_lock);
+	free(sf->name);
+	free(sf->final);
+	free(sf->xml);
+	free(sf->dev);
+	free(sf->fmt);
+	free(sf->volume);
+	free(sf->path);
+	free(sf);
+}
+
+static void stage_free(struct stage *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		file_put(st->files[i]);
+	free(st->files);
+	free(st->guest);
+	free(st);
+}
+
+void stage_host_free(struct stage_host *sh)
+{
+	if (!sh)
+		return;
+	for (size_t i = 0; i < sh->n; i++)
+		stage_free(sh->v[i]);
+	free(sh->v);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+bool stage_guest_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 200 || name[0] == '.' || name[0] == '-' ||
+	    name[0] == '+')
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-' || *p == '+'))
+			return false;
+	return true;
+}
+
+static bool creatable_format(const char *fmt)
+{
+	return strcmp(fmt, "raw") == 0 || strcmp(fmt, "qcow2") == 0;
+}
+
+/* name is domain.xml or DEV.FMT with a format we create. */
+static bool final_ok(const char *name)
+{
+	char dev[64], fmt[64];
+
+	if (strcmp(name, XML_NAME) == 0)
+		return true;
+	return path_disk_name(name, dev, sizeof dev, fmt, sizeof fmt) == 0 &&
+	       creatable_format(fmt) && strcmp(dev, "domain") != 0;
+}
+
+int stage_final_name(const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+
+	if (n < len && final_ok(name)) {
+		strcpy(out, name);
+		return 0;
+	}
+	/* rsync: ".NAME.XXXXXX" */
+	if (name[0] == '.' && n > 8 && name[n - 7] == '.') {
+		bool random = true;
+
+		for (size_t i = n - 6; i < n; i++)
+			if (!((name[i] >= 'a' && name[i] <= 'z') ||
+			      (name[i] >= 'A' && name[i] <= 'Z') ||
+			      (name[i] >= '0' && name[i] <= '9')))
+				random = false;
+		if (random && n - 8 < len) {
+			snprintf(out, len, "%.*s", (int)(n - 8), name + 1);
+			if (final_ok(out))
+				return 0;
+		}
+	}
+	/* KIO and others: "NAME.part" (or ".NAME.part") */
+	if (n > 5 && strcmp(name + n - 5, ".part") == 0) {
+		const char *start = name[0] == '.' ? name + 1 : name;
+		size_t m = (size_t)(name + n - 5 - start);
+
+		if (m < len) {
+			snprintf(out, len, "%.*s", (int)m, start);
+			if (final_ok(out))
+				return 0;
+		}
+	}
+	error_set(EINVAL,
+		  "\"%s\" is not a file of a guest: use domain.xml or DEV.FORMAT "
+		  "with FORMAT raw or qcow2",
+		  name);
+	return -1;
+}
+
+static struct stage *find_stage(struct stage_host *sh, const char *guest)
+{
+	for (size_t i = 0; i < sh->n; i++)
+		if (strcmp(sh->v[i]->guest, guest) == 0)
+			return sh->v[i];
+	return NULL;
+}
+
+static struct staged_file *find_file(struct stage *st, const char *name)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->files[i]->name, name) == 0)
+			return st->files[i];
+	return NULL;
+}
+
+/* The staging folder GUEST, still open for files, or NULL with error. */
+static struct stage *open_stage(struct stage_host *sh, const char *guest)
+{
+	struct stage *st = find_stage(sh, guest);
+
+	if (!st) {
+		error_set(ENOENT, "no staging folder \"%s\"", guest);
+		return NULL;
+	}
+	if (st->defined) {
+		error_set(EACCES, "the guest is defined: its files are "
+				  "read-only");
+		return NULL;
+	}
+	return st;
+}
+
+static struct staged_file *get_file(struct stage *st, const char *name)
+{
+	struct staged_file *sf = find_file(st, name);
+
+	if (!sf)
+		error_set(ENOENT, "no staged file \"%s\"", name);
+	return sf;
+}
+
+void stage_stat(struct stage_host *sh, const char *guest, const char *file,
+		struct stage_stat *ss)
+{
+	struct stage *st;
+	struct staged_file *sf;
+
+	memset(ss, 0, sizeof *ss);
+	pthread_mutex_lock(&sh->lock);
+	st = find_stage(sh, guest);
+	if (!st)
+		goto out;
+	if (!file) {
+		ss->kind = st->defined ? STAGE_DEFINED : STAGE_DIR;
+		ss->mtime = st->mtime;
+		goto out;
+	}
+	if (st->defined || !(sf = find_file(st, file)))
+		goto out;
+	ss->kind = STAGE_FILE;
+	ss->mtime = sf->mtime;
+	if (sf->is_xml) {
+		ss->size = ss->allocated = sf->xml_len;
+	} else {
+		pthread_mutex_lock(&sf->io_lock);
+		ss->size = sf->size;
+		for (size_t i = 0; i < sf->written.n; i++)
+			ss->allocated += sf->written.v[i].length;
+		pthread_mutex_unlock(&sf->io_lock);
+	}
+out:
+	pthread_mutex_unlock(&sh->lock);
+}
+
+int stage_list_guests(struct stage_host *sh, struct strvec *names)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&sh->lock);
+	for (size_t i = 0; i < sh->n && r == 0; i++)
+		if (!sh->v[i]->defined)
+			r = strvec_push(names, sh->v[i]->guest);
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_list_files(struct stage_host *sh, const char *guest,
+		     struct strvec *names)
+{
+	struct stage *st;
+	int r = -1;
+
+	pthread_mutex_lock(&sh->lock);
+	st = find_stage(sh, guest);
+	if (!st || st->defined) {
+		error_set(ENOENT, "no staging folder \"%s\"", guest);
+		goto out;
+	}
+	r = 0;
+	for (size_t i = 0; i < st->n && r == 0; i++)
+		r = strvec_push(names, st->files[i]->name);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_mkdir(struct stage_host *sh, const char *guest)
+{
+	struct stage *st = NULL, **v;
+	int r = -1, exists;
+
+	if (!stage_guest_name_ok(guest)) {
+		error_set(EINVAL,
+			  "bad guest name (use 1-200 letters, digits, '.', "
+			  "'_', '+', '-'; not starting with '.', '+' or '-')");
+		return -1;
+	}
+	pthread_mutex_lock(&sh->lock);
+	if (find_stage(sh, guest)) {
+		error_set(EEXIST, "a staging folder of that name exists");
+		goto out;
+	}
+	exists = vhost_guest_exists(sh->vh, guest);
+	if (exists != 0) {
+		if (exists > 0)
+			error_set(EEXIST, "the host has a guest of that name");
+		goto out;
+	}
+	st = calloc(1, sizeof *st);
+	v = st ? realloc(sh->v, (sh->n + 1) * sizeof *v) : NULL;
+	if (!v || !(st->guest = strdup(guest))) {
+		if (v)
+			sh->v = v;
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	sh->v = v;
+	st->mtime = time(NULL);
+	sh->v[sh->n++] = st;
+	st = NULL;
+	r = 0;
+out:
+	pthread_mutex_unlock(&sh->lock);
+	if (st) {
+		free(st->guest);
+		free(st);
+	}
+	return r;
+}
+
+int stage_rmdir(struct stage_host *sh, const char *guest)
+{
+	struct stage *st;
+	int r = -1;
+
+	pthread_mutex_lock(&sh->lock);
+	st = find_stage(sh, guest);
+	if (!st)
+		error_set(ENOENT, "no staging folder \"%s\"", guest);
+	else if (st->defined)
+		error_set(EPERM, "the guest is defined: it is not removed");
+	else if (st->n > 0)
+		error_set(ENOTEMPTY, "the staging folder holds files");
+	else
+		r = 0;
+	if (r == 0) {
+		for (size_t i = 0; i < sh->n; i++)
+			if (sh->v[i] == st)
+				sh->v[i] = sh->v[--sh->n];
+		stage_free(st);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+static struct stage_open *new_open(struct stage_host *sh, struct stage *st,
+				   struct staged_file *sf, bool write)
+{
+	struct stage_open *so = calloc(1, sizeof *so);
+
+	if (!so) {
+		error_set(ENOMEM, "out of memory");
+		return NULL;
+	}
+	so->sh = sh;
+	so->st = st;
+	so->sf = sf;
+	so->write = write;
+	sf->refs++;
+	sf->opens++;
+	if (write)
+		sf->writers++;
+	return so;
+}
+
+/* Start the NBD server on the disk's volume.  Called with the stage lock;
+ * takes io_lock. */
+static int open_endpoint(struct stage_host *sh, struct stage *st,
+			 struct staged_file *sf)
+{
+	const struct host_config *hc = vhost_config(sh->vh);
+	char desc[600];
+	struct endpoint_spec spec = {
+		.shell = hc->shell.v,
+		.path = sf->path,
+		.format = sf->fmt,
+		.readonly = false,
+		.desc = desc,
+		.timeout_ms = sh->opt.timeout_ms,
+	};
+	int r = 0;
+
+	snprintf(desc, sizeof desc, "%s/%s/%s", hc->name, st->guest,
+		 sf->final);
+	pthread_mutex_lock(&sf->io_lock);
+	if (!sf->ep) {
+		sf->ep = endpoint_open(&spec);
+		if (!sf->ep)
+			r = -1;
+		else if (endpoint_size(sf->ep) < STAGE_PROVISIONAL_SIZE) {
+			endpoint_close(sf->ep);
+			sf->ep = NULL;
+			error_set(EIO, "%s: new volume is smaller than asked",
+				  desc);
+			r = -1;
+		}
+	}
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
+/* Make a complete disk writable again: its volume grows back to the
+ * provisional size.  Stage lock held, no open endpoint. */
+static int reopen_disk(struct stage_host *sh, struct staged_file *sf)
+{
+	if (!sf->complete)
+		return 0;
+	if (vhost_vol_resize(sh->vh, sf->volume, STAGE_PROVISIONAL_SIZE) < 0)
+		return -1;
+	sf->complete = false;
+	return 0;
+}
+
+struct stage_open *stage_create(struct stage_host *sh, const char *guest,
+				const char *name)
+{
+	struct staged_file *sf = NULL, **v;
+	struct stage_open *so = NULL;
+	char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
+	struct stage *st;
+
+	if (stage_final_name(name, final, sizeof final) < 0)
+		return NULL;
+	pthread_mutex_lock(&sh->lock);
+	st = open_stage(sh, guest);
+	if (!st)
+		goto out;
+	if (find_file(st, name)) {
+		error_set(EEXIST, "\"%s\" exists", name);
+		goto out;
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->files[i]->final, final) == 0) {
+			error_set(EEXIST, "\"%s\" is already being written as "
+					  "\"%s\"",
+				  final, st->files[i]->name);
+			goto out;
+		}
+	sf = calloc(1, sizeof *sf);
+	if (!sf) {
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	pthread_mutex_init(&sf->io_lock, NULL);
+	extent_map_init(&sf->written, STAGE_PROVISIONAL_SIZE);
+	sf->refs = 1;
+	sf->mtime = time(NULL);
+	sf->is_xml = strcmp(final, XML_NAME) == 0;
+	if (!(sf->name = strdup(name)) || !(sf->final = strdup(final)))
+		goto nomem;
+	if (!sf->is_xml) {
+		/* One file per disk: "vda.raw" and "vda.qcow2" clash. */
+		path_disk_name(final, dev, sizeof dev, fmt, sizeof fmt);
+		for (size_t i = 0; i < st->n; i++)
+			if (st->files[i]->dev &&
+			    strcmp(st->files[i]->dev, dev) == 0) {
+				error_set(EEXIST, "disk %s is already being "
+						  "written as \"%s\"",
+					  dev, st->files[i]->name);
+				goto out_free;
+			}
+		if (!(sf->dev = strdup(dev)) || !(sf->fmt = strdup(fmt)) ||
+		    asprintf(&sf->volume, "%s-%s", guest, final) < 0) {
+			sf->volume = NULL;
+			goto nomem;
+		}
+		if (vhost_vol_create(sh->vh, sf->volume, fmt,
+				     STAGE_PROVISIONAL_SIZE, &sf->path) < 0)
+			goto out_free;
+		log_info("%s/%s/%s: created volume %s (%s)",
+			 vhost_config(sh->vh)->name, guest, name, sf->volume,
+			 sf->path);
+		if (open_endpoint(sh, st, sf) < 0) {
+			int e = error_errno();
+			char msg[1024];
+
+			snprintf(msg, sizeof msg, "%s", error_msg());
+			vhost_vol_delete(sh->vh, sf->volume);
+			error_set(e, "%s", msg);
+			goto out_free;
+		}
+	}
+	v = realloc(st->files, (st->n + 1) * sizeof *v);
+	if (!v)
+		goto nomem;
+	st->files = v;
+	st->files[st->n++] = sf;
+	st->mtime = time(NULL);
+	so = new_open(sh, st, sf, true);
+	sf = NULL;
+	goto out;
+nomem:
+	error_set(ENOMEM, "out of memory");
+out_free:
+	if (sf)
+		file_put(sf);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return so;
+}
+
+static int truncate_locked(struct stage_host *sh, struct staged_file *sf,
+			   uint64_t size);
+
+struct stage_open *stage_open(struct stage_host *sh, const char *guest,
+			      const char *name, int flags)
+{
+	bool write = (flags & O_ACCMODE) != O_RDONLY;
+	struct stage_open *so = NULL;
+	struct staged_file *sf;
+	struct stage *st;
+
+	pthread_mutex_lock(&sh->lock);
+	st = open_stage(sh, guest);
+	if (!st || !(sf = get_file(st, name)))
+		goto out;
+	if (!sf->is_xml && !write) {
+		error_set(EACCES, "disks being staged are write-only");
+		goto out;
+	}
+	if (write && !sf->is_xml) {
+		if (reopen_disk(sh, sf) < 0 || open_endpoint(sh, st, sf) < 0)
+			goto out;
+	}
+	if (write && (flags & O_TRUNC) && truncate_locked(sh, sf, 0) < 0)
+		goto out;
+	if (write)
+		sf->xml_ok = false;
+	so = new_open(sh, st, sf, write);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return so;
+}
+
+static bool all_zero(const char *buf, size_t n)
+{
+	return n == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0);
+}
+
+/* Does any written data lie in [offset, offset+count)? io_lock held. */
+static bool overlaps_written(const struct extent_map *m, uint64_t offset,
+			     uint64_t count)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].offset < offset + count &&
+		    m->v[i].offset + m->v[i].length > offset)
+			return true;
+	return false;
+}
+
+static ssize_t write_xml(struct stage_open *so, const void *buf, size_t count,
+			 uint64_t offset)
+{
+	struct staged_file *sf = so->sf;
+	ssize_t r = -1;
+
+	pthread_mutex_lock(&so->sh->lock);
+	if (offset + count > DOMXML_MAX_SIZE) {
+		error_set(EFBIG, "domain.xml larger than %d bytes",
+			  DOMXML_MAX_SIZE);
+		goto out;
+	}
+	if (offset + count > sf->xml_len) {
+		char *x = realloc(sf->xml, offset + count + 1);
+
+		if (!x) {
+			error_set(ENOMEM, "out of memory");
+			goto out;
+		}
+		memset(x + sf->xml_len, 0, offset + count + 1 - sf->xml_len);
+		sf->xml = x;
+		sf->xml_len = offset + count;
+	}
+	memcpy(sf->xml + offset, buf, count);
+	sf->xml_ok = false;
+	sf->mtime = time(NULL);
+	r = (ssize_t)count;
+out:
+	pthread_mutex_unlock(&so->sh->lock);
+	return r;
+}
+
+ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
+		    uint64_t offset)
+{
+	struct staged_file *sf = so->sf;
+	ssize_t r = -1;
+
+	if (!so->write) {
+		error_set(EBADF, "not open for writing");
+		return -1;
+	}
+	if (sf->is_xml)
+		return write_xml(so, buf, count, offset);
+	if (offset > STAGE_PROVISIONAL_SIZE ||
+	    count > STAGE_PROVISIONAL_SIZE - offset) {
+		error_set(EFBIG, "disks larger than %llu bytes are not "
+				 "supported",
+			  (unsigned long long)STAGE_PROVISIONAL_SIZE);
+		return -1;
+	}
+	pthread_mutex_lock(&sf->io_lock);
+	if (!sf->ep) {
+		/* Written again after it was completed (a dup'd handle). */
+		pthread_mutex_unlock(&sf->io_lock);
+		pthread_mutex_lock(&so->sh->lock);
+		r = reopen_disk(so->sh, sf) < 0 ||
+				    open_endpoint(so->sh, so->st, sf) < 0
+			    ? -1
+			    : 0;
+		pthread_mutex_unlock(&so->sh->lock);
+		if (r < 0)
+			return -1;
+		pthread_mutex_lock(&sf->io_lock);
+	}
+	if (all_zero(buf, count)) {
+		/* A new volume reads zeros: only zero what was written. */
+		if (overlaps_written(&sf->written, offset, count) &&
+		    endpoint_zero(sf->ep, count, offset) < 0)
+			goto err;
+	} else {
+		if (endpoint_pwrite(sf->ep, buf, count, offset) < 0 ||
+		    extent_map_add(&sf->written, offset, count, false) < 0)
+			goto err;
+	}
+	if (offset + count > sf->size)
+		sf->size = offset + count;
+	r = (ssize_t)count;
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+err:
+	if (!sf->werrno)
+		sf->werrno = error_errno();
+	pthread_mutex_unlock(&sf->io_lock);
+	return -1;
+}
+
+ssize_t stage_read(struct stage_open *so, void *buf, size_t count,
+		   uint64_t offset)
+{
+	struct staged_file *sf = so->sf;
+	ssize_t r = 0;
+
+	if (!sf->is_xml) {
+		error_set(EACCES, "disks being staged are write-only");
+		return -1;
+	}
+	pthread_mutex_lock(&so->sh->lock);
+	if (offset < sf->xml_len) {
+		r = (ssize_t)(sf->xml_len - offset < count ? sf->xml_len - offset
+							   : count);
+		memcpy(buf, sf->xml + offset, (size_t)r);
+	}
+	pthread_mutex_unlock(&so->sh->lock);
+	return r;
+}
+
+int stage_fsync(struct stage_open *so)
+{
+	struct staged_file *sf = so->sf;
+	int r = 0;
+
+	if (sf->is_xml)
+		return 0;
+	pthread_mutex_lock(&sf->io_lock);
+	if (sf->ep)
+		r = endpoint_flush(sf->ep);
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
+/* Was the process closing a file killed?  A kernel closes the files of a
+ * dying process like any others; a copy cut short must not count as
+ * complete.  /proc/PID/stat: flags (field 9) has PF_EXITING while the
+ * process exits, exit_code (field 52) holds the killing signal. */
+static bool killed(pid_t pid)
+{
+	char path[64], buf[2048], *p, *save = NULL;
+	unsigned long flags = 0;
+	long code = 0;
+	FILE *f;
+	int field;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true; /* gone already: not a normal close */
+	p = fgets(buf, sizeof buf, f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return true;
+	/* Field 3 follows ')'. */
+	for (field = 3, p = strtok_r(p + 1, " ", &save); p;
+	     p = strtok_r(NULL, " ", &save), field++) {
+		if (field == 9)
+			flags = strtoul(p, NULL, 10);
+		else if (field == 52)
+			code = strtol(p, NULL, 10);
+	}
+#define PF_EXITING 0x00000004
+	return (flags & PF_EXITING) && (code & 0x7f) != 0;
+}
+
+/* The host shell's answer to "does PATH exist?" (for removable media). */
+static int media_exists(void *opaque, const char *path)
+{
+	struct stage_host *sh = opaque;
+	char *cmd[] = {"test", "-e", (char *)path, NULL};
+	int r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd,
+			    sh->opt.timeout_ms);
+
+	if (r < 0)
+		return -1;
+	if (r > 1) {
+		error_set(EIO, "cannot check \"%s\" on the host (exit %d)",
+			  path, r);
+		return -1;
+	}
+	return r == 0;
+}
+
+/* Define the guest if its XML and every disk it names are complete.
+ * Stage lock held.  Returns 0 (defined, or still waiting) or -1. */
+static int try_define(struct stage_host *sh, struct stage *st)
+{
+	const char *host = vhost_config(sh->vh)->name;
+	struct strvec devs = STRVEC_INIT;
+	struct rewrite_disk *disks = NULL;
+	struct staged_file *x = find_file(st, XML_NAME);
+	char *name = NULL, *out = NULL;
+	int r = -1, cloned = 0, d;
+
+	if (st->defined || !x || !x->xml_ok || x->opens)
+		return 0;
+	if (rewrite_check(x->xml, x->xml_len, &devs, &name) < 0)
+		goto out;
+	disks = calloc(devs.n ? devs.n : 1, sizeof *disks);
+	if (!disks) {
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < devs.n; i++) {
+		struct staged_file *sf = NULL;
+
+		for (size_t j = 0; j < st->n; j++)
+			if (st->files[j]->dev &&
+			    strcmp(st->files[j]->dev, devs.v[i]) == 0)
+				sf = st->files[j];
+		if (!sf || !sf->complete || sf->opens ||
+		    strcmp(sf->name, sf->final) != 0) {
+			log_debug("%s/%s: domain.xml waits for disk %s", host,
+				  st->guest, devs.v[i]);
+			r = 0;
+			goto out;
+		}
+		disks[i] = (struct rewrite_disk){sf->dev, sf->path, sf->fmt,
+						 0};
+	}
+	out = rewrite_domain(x->xml, x->xml_len,
+			     &(struct rewrite_spec){st->guest, disks, devs.n,
+						    media_exists, sh},
+			     &cloned);
+	if (!out)
+		goto out;
+	d = vhost_define(sh->vh, out, sh->opt.start);
+	if (d == -1)
+		goto out;
+	log_info("%s/%s: defined%s%s", host, st->guest,
+		 cloned ? " as a clone of " : "", cloned ? name : "");
+	for (size_t j = 0; j < st->n; j++)
+		if (st->files[j]->dev && strvec_find(&devs, st->files[j]->dev) < 0)
+			log_warning("%s/%s: volume %s is not a disk of the guest; "
+				    "it stays in the pool",
+				    host, st->guest, st->files[j]->volume);
+	/* The volumes are the guest's now. */
+	for (size_t j = 0; j < st->n; j++)
+		file_put(st->files[j]);
+	st->n = 0;
+	st->defined = true;
+	r = d == 0 ? 0 : -1;
+	if (d == -2)
+		error_set(EIO, "defined, but not started: %s", error_msg());
+out:
+	free(out);
+	free(name);
+	free(disks);
+	strvec_release(&devs);
+	return r;
+}
+
+/* Complete a disk whose last writer closed it: make it durable, stop its
+ * server and cut the volume to the size written.  Stage lock held. */
+static int complete_disk(struct stage_host *sh, struct staged_file *sf)
+{
+	uint64_t size;
+	int r = 0;
+
+	pthread_mutex_lock(&sf->io_lock);
+	if (sf->werrno) {
+		error_set(sf->werrno, "an earlier write failed: %s",
+			  strerror(sf->werrno));
+		r = -1;
+	} else if (sf->ep && endpoint_flush(sf->ep) < 0) {
+		r = -1;
+	}
+	endpoint_close(sf->ep);
+	sf->ep = NULL;
+	size = sf->size;
+	pthread_mutex_unlock(&sf->io_lock);
+	if (r < 0)
+		return -1;
+	/* qcow2 sizes are whole sectors. */
+	if (strcmp(sf->fmt, "raw") != 0)
+		size = (size + 511) / 512 * 512;
+	if (vhost_vol_resize(sh->vh, sf->volume, size) < 0)
+		return -1;
+	sf->complete = true;
+	return 0;
+}
+
+int stage_flush(struct stage_open *so, pid_t pid)
+{
+	struct stage_host *sh = so->sh;
+	struct staged_file *sf = so->sf;
+	int r = 0;
+
+	if (!so->write)
+		return 0;
+	pthread_mutex_lock(&sh->lock);
+	if (killed(pid)) {
+		log_warning("%s/%s/%s: the writer (pid %d) was killed: the file "
+			    "stays incomplete",
+			    vhost_config(sh->vh)->name, so->st->guest, sf->name,
+			    (int)pid);
+		goto out;
+	}
+	if (sf->is_xml) {
+		if (strcmp(sf->name, XML_NAME) == 0 && !sf->xml_ok) {
+			struct strvec devs = STRVEC_INIT;
+			char *name = NULL;
+
+			r = rewrite_check(sf->xml ? sf->xml : "", sf->xml_len,
+					  &devs, &name);
+			strvec_release(&devs);
+			free(name);
+			sf->xml_ok = r == 0;
+		}
+	} else if (sf->writers == 1 && !sf->complete) {
+		r = complete_disk(sh, sf);
+	} else if (sf->writers > 1) {
+		pthread_mutex_lock(&sf->io_lock);
+		r = sf->ep ? endpoint_flush(sf->ep) : 0;
+		pthread_mutex_unlock(&sf->io_lock);
+	}
+	if (r == 0 && sf->writers == 1) {
+		/* try_define needs the handle closed: count it out now. */
+		sf->writers--;
+		sf->opens--;
+		r = try_define(sh, so->st);
+		sf->writers++;
+		sf->opens++;
+	}
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+void stage_release(struct stage_open *so)
+{
+	struct stage_host *sh = so->sh;
+	struct staged_file *sf = so->sf;
+
+	pthread_mutex_lock(&sh->lock);
+	sf->opens--;
+	if (so->write)
+		sf->writers--;
+	if (sf->writers == 0 && !sf->complete) {
+		/* Not completed by a flush (killed writer): stop its server;
+		 * the volume stays, incomplete, until unlinked. */
+		pthread_mutex_lock(&sf->io_lock);
+		endpoint_close(sf->ep);
+		sf->ep = NULL;
+		pthread_mutex_unlock(&sf->io_lock);
+	}
+	file_put(sf);
+	pthread_mutex_unlock(&sh->lock);
+	free(so);
+}
+
+/* Stage lock held. */
+static int truncate_locked(struct stage_host *sh, struct staged_file *sf,
+			   uint64_t size)
+{
+	int r = 0;
+
+	if (sf->is_xml) {
+		if (size > DOMXML_MAX_SIZE) {
+			error_set(EFBIG, "domain.xml larger than %d bytes",
+				  DOMXML_MAX_SIZE);
+			return -1;
+		}
+		if (size > sf->xml_len) {
+			char *x = realloc(sf->xml, size + 1);
+
+			if (!x) {
+				error_set(ENOMEM, "out of memory");
+				return -1;
+			}
+			memset(x + sf->xml_len, 0, size + 1 - sf->xml_len);
+			sf->xml = x;
+		}
+		sf->xml_len = size;
+		sf->xml_ok = false;
+		return 0;
+	}
+	if (size > STAGE_PROVISIONAL_SIZE) {
+		error_set(EFBIG, "disks larger than %llu bytes are not supported",
+			  (unsigned long long)STAGE_PROVISIONAL_SIZE);
+		return -1;
+	}
+	pthread_mutex_lock(&sf->io_lock);
+	/* Data cut off must not come back if the file grows again. */
+	if (size < sf->size &&
+	    overlaps_written(&sf->written, size, sf->size - size)) {
+		if (sf->ep)
+			r = endpoint_zero(sf->ep, sf->size - size, size);
+		else
+			r = vhost_vol_resize(sh->vh, sf->volume, size);
+	}
+	if (r == 0) {
+		sf->size = size;
+		if (!sf->ep && sf->complete)
+			r = vhost_vol_resize(sh->vh, sf->volume,
+					     strcmp(sf->fmt, "raw") == 0
+						     ? size
+						     : (size + 511) / 512 * 512);
+	}
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
+int stage_truncate(struct stage_host *sh, const char *guest,
+		   const char *name, struct stage_open *so, uint64_t size)
+{
+	struct staged_file *sf;
+	struct stage *st;
+	int r = -1;
+
+	pthread_mutex_lock(&sh->lock);
+	st = open_stage(sh, guest);
+	sf = so ? so->sf : st ? get_file(st, name) : NULL;
+	if (sf) {
+		r = truncate_locked(sh, sf, size);
+		sf->mtime = time(NULL);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
+{
+	struct staged_file *sf;
+	struct stage *st;
+	int r = -1;
+
+	pthread_mutex_lock(&sh->lock);
+	st = open_stage(sh, guest);
+	if (!st || !(sf = get_file(st, name)))
+		goto out;
+	if (sf->opens) {
+		error_set(EBUSY, "the file is open");
+		goto out;
+	}
+	if (!sf->is_xml) {
+		if (vhost_vol_delete(sh->vh, sf->volume) < 0)
+			goto out;
+		log_info("%s/%s/%s: deleted volume %s",
+			 vhost_config(sh->vh)->name, guest, name, sf->volume);
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (st->files[i] == sf)
+			st->files[i] = st->files[--st->n];
+	file_put(sf);
+	st->mtime = time(NULL);
+	r = 0;
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_rename(struct stage_host *sh, const char *guest, const char *from,
+		 const char *to)
+{
+	char final[PATH_NAME_MAX + 1];
+	struct staged_file *sf;
+	struct stage *st;
+	char *copy;
+	int r = -1;
+
+	if (stage_final_name(to, final, sizeof final) < 0)
+		return -1;
+	pthread_mutex_lock(&sh->lock);
+	st = open_stage(sh, guest);
+	if (!st || !(sf = get_file(st, from)))
+		goto out;
+	if (find_file(st, to)) {
+		error_set(EEXIST, "\"%s\" exists", to);
+		goto out;
+	}
+	if (strcmp(final, sf->final) != 0) {
+		error_set(EINVAL, "\"%s\" was created as %s; it cannot become %s",
+			  from, sf->final, final);
+		goto out;
+	}
+	copy = strdup(to);
+	if (!copy) {
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	free(sf->name);
+	sf->name = copy;
+	st->mtime = time(NULL);
+	r = 0;
+	if (sf->is_xml && strcmp(to, XML_NAME) == 0 && !sf->opens) {
+		struct strvec devs = STRVEC_INIT;
+		char *name = NULL;
+
+		r = rewrite_check(sf->xml ? sf->xml : "", sf->xml_len, &devs,
+				  &name);
+		strvec_release(&devs);
+		free(name);
+		sf->xml_ok = r == 0;
+	}
+	if (r == 0)
+		r = try_define(sh, st);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Staging: how a guest arrives on a host.
+ *
+ *   mkdir HOST/GUEST           opens a staging folder (EEXIST if HOST has
+ *                              a guest or a staging folder of that name)
+ *   create HOST/GUEST/DEV.FMT  creates the volume "GUEST-DEV.FMT" in the
+ *                              host's pool (EEXIST if it exists: an
+ *                              existing volume is never touched) and
+ *                              streams writes to it over NBD
+ *   create HOST/GUEST/domain.xml   holds the XML in memory
+ *   close                      a disk is complete when its last handle is
+ *                              closed by a writer that was not killed; its
+ *                              volume then gets exactly the size written
+ *   (all disks complete)       the XML is rewritten for the host and the
+ *                              guest defined (and started with -o start)
+ *   unlink, rmdir              delete exactly the volumes staging created
+ *
+ * Temporary names map to their final name: rsync's ".NAME.XXXXXX" and
+ * "NAME.part" stand for NAME, so the volume gets its final name at once.
+ *
+ * Thread model: a stage_host's lock guards its folders, their files and
+ * every file's metadata (name, opens, complete, the XML buffer).  A disk's
+ * data path (size, written map, endpoint) is guarded by the file's io_lock,
+ * taken without the stage lock, so writes to different disks run in
+ * parallel and metadata operations never wait for the network.  libvirt
+ * calls are made with the stage lock held (lock order: stage, then vhost).
+ *
+ * Errors: -1 with error_set() (the errno a tool can show) — the caller logs.
+ */
+#ifndef KVMMIGFS_STAGE_H
+#define KVMMIGFS_STAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../nbd/strvec.h"
+#include "virt.h"
+
+/* New disk volumes are created this large (sparse) and cut to the size
+ * written when complete: writers do not say the size in advance. */
+#define STAGE_PROVISIONAL_SIZE (8ULL << 40)
+
+struct stage_options {
+	bool start;	/* -o start: start guests once defined */
+	int timeout_ms; /* bound of NBD waits and host commands */
+};
+
+struct stage_host;
+struct stage_open; /* an open staged file (the FUSE file handle) */
+
+struct stage_host *stage_host_new(struct vhost *vh,
+				  const struct stage_options *opt);
+void stage_host_free(struct stage_host *sh);
+
+/* What a staging path is. */
+enum stage_kind {
+	STAGE_NONE,    /* not staging: the host's own guest, or nothing */
+	STAGE_DIR,     /* a staging folder being filled */
+	STAGE_DEFINED, /* a folder staged here and now defined: metadata
+			  calls (chmod, utimens) on it are accepted */
+	STAGE_FILE,    /* a file in a staging folder */
+};
+
+struct stage_stat {
+	enum stage_kind kind;
+	uint64_t size;	    /* files: the size so far */
+	uint64_t allocated; /* files: bytes written */
+	time_t mtime;
+};
+
+/* What GUEST (and FILE, if not NULL) are in the staging area. */
+void stage_stat(struct stage_host *sh, const char *guest, const char *file,
+		struct stage_stat *st);
+
+/* Names of the staging folders not yet defined (append). */
+int stage_list_guests(struct stage_host *sh, struct strvec *names);
+/* Names of a staging folder's files (append).  ENOENT if none. */
+int stage_list_files(struct stage_host *sh, const char *guest,
+		     struct strvec *names);
+
+int stage_mkdir(struct stage_host *sh, const char *guest);
+int stage_rmdir(struct stage_host *sh, const char *guest);
+
+/* Create a file (O_EXCL semantics) and open it for writing. */
+struct stage_open *stage_create(struct stage_host *sh, const char *guest,
+				const char *name);
+/* Open an existing staged file; flags as open(2).  O_TRUNC empties it. */
+struct stage_open *stage_open(struct stage_host *sh, const char *guest,
+			      const char *name, int flags);
+
+ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
+		    uint64_t offset);
+ssize_t stage_read(struct stage_open *so, void *buf, size_t count,
+		   uint64_t offset);
+int stage_fsync(struct stage_open *so);
+
+/* close(2) of a handle: pid is the closing process.  Completes the file
+ * if this is its last handle and the process was not killed, then defines
+ * the guest if it is complete.  Errors here are what close() returns. */
+int stage_flush(struct stage_open *so, pid_t pid);
+/* The last reference of the handle is gone (no error can be reported). */
+void stage_release(struct stage_open *so);
+
+/* Set a file's size: with so (ftruncate) or by name (truncate). */
+int stage_truncate(struct stage_host *sh, const char *guest, const char *name,
+		   struct stage_open *so, uint64_t size);
+int stage_unlink(struct stage_host *sh, const char *guest, const char *name);
+int stage_rename(struct stage_host *sh, const char *guest, const char *from,
+		 const char *to);
+
+/* The final name a (possibly temporary) file name stands for, written to
+ * out: "vda.raw" for "vda.raw", ".vda.raw.Ab12Cd" and "vda.raw.part".
+ * Returns 0, or -1 (EINVAL) if it is neither domain.xml nor DEV.FMT with a
+ * format kvmmigfs can create (raw, qcow2). */
+int stage_final_name(const char *name, char *out, size_t len);
+
+/* True if name can be a new guest's name: 1-200 bytes of
+ * [A-Za-z0-9._+-], not starting with '.', '-' or '+'. */
+bool stage_guest_name_ok(const char *name);
+
+#endif
