@@ -29,7 +29,9 @@ ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
 	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c
-CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c $(NBD_SRC)
+CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c fs/stage.c \
+	fs/rewrite.c \
+	$(NBD_SRC)
 FUSE_SRC := fs/ops.c fs/main.c
 CORE_OBJ := $(CORE_SRC:.c=.o)
 FUSE_OBJ := $(FUSE_SRC:.c=.o)

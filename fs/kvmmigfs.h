@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "hosts.h"
+#include "stage.h"
 #include "virt.h"
 
 #define KVMMIGFS_VERSION "0.1.0"
@@ -21,7 +22,9 @@
 struct kvmmigfs {
 	struct hosts_file hosts;
 	struct vhost **vhosts; /* one per hosts.hosts entry */
+	struct stage_host **stages; /* one per hosts.hosts entry */
 	int allow_running;     /* -o allow_running: read running guests */
+	int start;             /* -o start: start guests once defined */
 	int timeout_ms;	       /* -o timeout=SECONDS */
 	int cache_ms;	       /* -o cache=SECONDS (listings) */
 	time_t mount_time;

@@ -27,6 +27,7 @@
 struct options {
 	char *hosts_file;
 	int allow_running;
+	int start;
 	int timeout;
 	int cache;
 	int show_help;
@@ -88,6 +89,9 @@ static void usage(const char *prog)
 	       "    -o allow_running       allow reading disks of running "
 	       "guests\n"
 	       "                           (their copies are inconsistent)\n"
+	       "    -o start               start guests once they are defined "
+	       "on\n"
+	       "                           their new host\n"
 	       "    -o timeout=SECONDS     give up on a host that does not "
 	       "answer\n"
 	       "                           (default 10)\n"
@@ -148,18 +152,24 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.allow_running = o.allow_running;
+	fs.start = o.start;
 	fs.timeout_ms = o.timeout * 1000;
 	fs.cache_ms = o.cache * 1000;
 	fs.mount_time = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.vhosts = calloc(fs.hosts.n, sizeof *fs.vhosts);
-	if (!fs.vhosts)
+	fs.stages = calloc(fs.hosts.n, sizeof *fs.stages);
+	if (!fs.vhosts || !fs.stages)
 		goto out;
 	for (size_t i = 0; i < fs.hosts.n; i++) {
 		fs.vhosts[i] =
 		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
-		if (!fs.vhosts[i]) {
+		if (fs.vhosts[i])
+			fs.stages[i] = stage_host_new(
+				fs.vhosts[i],
+				&(struct stage_options){fs.start, fs.timeout_ms});
+		if (!fs.vhosts[i] || !fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;
 		}
@@ -170,9 +180,13 @@ int main(int argc, char *argv[])
 		fuse_opt_add_arg(&args, "-omax_idle_threads=10");
 	ret = fuse_main(args.argc, args.argv, kvmmigfs_operations(), &fs);
 out:
-	if (fs.vhosts)
-		for (size_t i = 0; i < fs.hosts.n; i++)
+	for (size_t i = 0; i < fs.hosts.n; i++) {
+		if (fs.stages)
+			stage_host_free(fs.stages[i]);
+		if (fs.vhosts)
 			vhost_free(fs.vhosts[i]);
+	}
+	free(fs.stages);
 	free(fs.vhosts);
 	hosts_release(&fs.hosts);
 	free(o.hosts_file);

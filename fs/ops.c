@@ -2,12 +2,16 @@
 /*
  * The FUSE operations: the only place (with main.c) that knows FUSE.
  *
+ * Two kinds of guest folders meet here: the host's own guests (read-only,
+ * from libvirt: virt.h) and staging folders, where a guest arrives
+ * (stage.h).  A staging folder that is defined becomes a guest of the host.
+ *
  * NOTES ON THE THREAD MODEL
  * libfuse runs these operations on several threads at once.  They share
- * only struct kvmmigfs, which is read-only once mounted; each vhost locks
- * itself (virt.h) and each open disk's endpoint locks itself (endpoint.h).
- * An open file's struct open_file is used by the threads serving that file
- * and is freed in release, after which the kernel sends nothing more for it.
+ * only struct kvmmigfs, which is read-only once mounted; each vhost and
+ * stage_host locks itself, and so does each open disk's endpoint.  An open
+ * file's struct open_file is used by the threads serving that file and is
+ * freed in release, after which the kernel sends nothing more for it.
  *
  * Errors: every failure returns the most specific negative errno and, unless
  * it is a plain ENOENT lookup, logs one line naming host/guest/file, the
@@ -29,13 +33,15 @@
 #include "kvmmigfs.h"
 #include "log.h"
 #include "path.h"
+#include "stage.h"
 
-enum open_kind { OPEN_XML, OPEN_DISK };
+enum open_kind { OPEN_XML, OPEN_DISK, OPEN_STAGED };
 
 struct open_file {
 	enum open_kind kind;
-	struct guest *guest; /* OPEN_XML: the snapshot whose XML is read */
-	struct endpoint *ep; /* OPEN_DISK */
+	struct guest *guest;   /* OPEN_XML: the snapshot whose XML is read */
+	struct endpoint *ep;   /* OPEN_DISK */
+	struct stage_open *so; /* OPEN_STAGED */
 	char desc[3 * (PATH_NAME_MAX + 1)]; /* "host/guest/file" */
 };
 
@@ -97,28 +103,42 @@ static struct vhost *find_vhost(struct kvmmigfs *fs, const char *name)
 	return NULL;
 }
 
-/* Resolve p's host and guest.  *g is a new reference (or NULL for paths
- * above a guest).  Returns 0 or a negative errno (logged). */
-static int resolve(const char *path, struct fs_path *p, struct vhost **vh,
-		   struct guest **g, const char *op)
+static struct stage_host *find_stages(struct kvmmigfs *fs, const char *name)
+{
+	for (size_t i = 0; i < fs->hosts.n; i++)
+		if (strcmp(fs->hosts.hosts[i].name, name) == 0)
+			return fs->stages[i];
+	return NULL;
+}
+
+/* Parse path and find its host.  Returns 0 or a negative errno. */
+static int locate(const char *path, struct fs_path *p, struct vhost **vh,
+		  struct stage_host **sh, const char *op)
 {
 	int r = path_parse(path, p);
 
 	*vh = NULL;
-	*g = NULL;
+	*sh = NULL;
 	if (r < 0)
 		return r == -ENOENT ? -ENOENT : fail(p, op, -r, "bad name");
 	if (p->kind == PATH_ROOT)
 		return 0;
 	*vh = find_vhost(fs_get(), p->host);
+	*sh = find_stages(fs_get(), p->host);
 	if (!*vh)
 		return fail(p, op, ENOENT, "no such host in the hosts file");
-	if (p->kind == PATH_HOST)
-		return 0;
-	*g = vhost_guest(*vh, p->guest);
-	if (!*g)
-		return fail_core(p, op);
 	return 0;
+}
+
+/* What the staging area says of p's guest folder (STAGE_NONE above it). */
+static enum stage_kind staged(struct stage_host *sh, const struct fs_path *p)
+{
+	struct stage_stat ss;
+
+	if (p->kind < PATH_GUEST)
+		return STAGE_NONE;
+	stage_stat(sh, p->guest, NULL, &ss);
+	return ss.kind;
 }
 
 static void fill_dir(struct stat *st)
@@ -138,16 +158,42 @@ static int kmf_getattr(const char *path, struct stat *st,
 {
 	struct fs_path p;
 	struct vhost *vh;
+	struct stage_host *sh;
+	struct stage_stat ss;
 	struct guest *g;
 	const struct disk *d;
 	int r;
 
 	(void)fi;
 	memset(st, 0, sizeof *st);
-	r = resolve(path, &p, &vh, &g, "stat");
+	r = locate(path, &p, &vh, &sh, "stat");
 	if (r < 0)
 		return r;
 	fill_dir(st);
+	if (p.kind == PATH_HOST)
+		st->st_mode = S_IFDIR | 0755; /* guests arrive here */
+	if (p.kind < PATH_GUEST)
+		return 0;
+	stage_stat(sh, p.guest, NULL, &ss);
+	if (ss.kind == STAGE_DIR) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_mtime = ss.mtime;
+		if (p.kind == PATH_GUEST)
+			return 0;
+		stage_stat(sh, p.guest, p.file, &ss);
+		if (ss.kind != STAGE_FILE)
+			return -ENOENT;
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+		st->st_size = (off_t)ss.size;
+		st->st_blocks = (blkcnt_t)((ss.allocated + 511) / 512);
+		st->st_blksize = KVMMIGFS_BLKSIZE;
+		st->st_mtime = ss.mtime;
+		return 0;
+	}
+	g = vhost_guest(vh, p.guest);
+	if (!g)
+		return fail_core(&p, "stat");
 	if (p.kind != PATH_FILE)
 		goto out;
 	st->st_mode = S_IFREG | 0444;
@@ -174,22 +220,33 @@ out:
 	return r;
 }
 
+static void fill_names(void *buf, fuse_fill_dir_t filler,
+		       const struct strvec *names)
+{
+	for (size_t i = 0; i < names->n; i++)
+		filler(buf, names->v[i], NULL, 0, 0);
+}
+
 static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		       off_t off, struct fuse_file_info *fi,
 		       enum fuse_readdir_flags flags)
 {
 	struct kvmmigfs *fs = fs_get();
+	struct strvec names = STRVEC_INIT;
 	struct fs_path p;
 	struct vhost *vh;
+	struct stage_host *sh;
 	struct guest *g;
 	int r;
 
 	(void)off;
 	(void)fi;
 	(void)flags;
-	r = resolve(path, &p, &vh, &g, "readdir");
+	r = locate(path, &p, &vh, &sh, "readdir");
 	if (r < 0)
 		return r;
+	if (p.kind == PATH_FILE)
+		return -ENOTDIR;
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	switch (p.kind) {
@@ -197,19 +254,35 @@ static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		for (size_t i = 0; i < fs->hosts.n; i++)
 			filler(buf, fs->hosts.hosts[i].name, NULL, 0, 0);
 		break;
-	case PATH_HOST: {
-		struct strvec names = STRVEC_INIT;
-
+	case PATH_HOST:
 		if (vhost_list(vh, &names) < 0) {
 			r = fail_core(&p, "readdir");
 			break;
 		}
-		for (size_t i = 0; i < names.n; i++)
-			filler(buf, names.v[i], NULL, 0, 0);
-		strvec_release(&names);
+		/* Staging folders not yet defined, after the guests. */
+		{
+			struct strvec st = STRVEC_INIT;
+
+			stage_list_guests(sh, &st);
+			for (size_t i = 0; i < st.n; i++)
+				if (strvec_find(&names, st.v[i]) < 0)
+					strvec_push(&names, st.v[i]);
+			strvec_release(&st);
+		}
+		fill_names(buf, filler, &names);
 		break;
-	}
 	case PATH_GUEST:
+		if (staged(sh, &p) == STAGE_DIR) {
+			if (stage_list_files(sh, p.guest, &names) < 0)
+				r = -ENOENT;
+			fill_names(buf, filler, &names);
+			break;
+		}
+		g = vhost_guest(vh, p.guest);
+		if (!g) {
+			r = fail_core(&p, "readdir");
+			break;
+		}
 		filler(buf, DOMAIN_XML, NULL, 0, 0);
 		for (size_t i = 0; i < g->info.disks.n; i++) {
 			char name[PATH_NAME_MAX + 1];
@@ -218,12 +291,12 @@ static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 					 sizeof name);
 			filler(buf, name, NULL, 0, 0);
 		}
+		guest_put(g);
 		break;
 	case PATH_FILE:
-		r = -ENOTDIR;
 		break;
 	}
-	guest_put(g);
+	strvec_release(&names);
 	return r;
 }
 
@@ -256,23 +329,51 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 	return 0;
 }
 
+/* A handle for a staged file: so, or NULL with error_set(). */
+static int open_staged(const struct fs_path *p, struct stage_open *so,
+		       struct fuse_file_info *fi, const char *op)
+{
+	struct open_file *of;
+
+	if (!so)
+		return fail_core(p, op);
+	of = calloc(1, sizeof *of);
+	if (!of) {
+		stage_flush(so, 0);
+		stage_release(so);
+		return -ENOMEM;
+	}
+	of->kind = OPEN_STAGED;
+	of->so = so;
+	describe(p, of->desc, sizeof of->desc);
+	fi->direct_io = 1; /* every write reaches the volume in order */
+	fi->fh = (uint64_t)(uintptr_t)of;
+	return 0;
+}
+
 static int kmf_open(const char *path, struct fuse_file_info *fi)
 {
 	struct kvmmigfs *fs = fs_get();
 	struct open_file *of;
 	struct fs_path p;
 	struct vhost *vh;
+	struct stage_host *sh;
 	struct guest *g;
 	const struct disk *d = NULL;
 	int r;
 
-	r = resolve(path, &p, &vh, &g, "open");
+	r = locate(path, &p, &vh, &sh, "open");
 	if (r < 0)
 		return r;
-	if (p.kind != PATH_FILE) {
-		guest_put(g);
+	if (p.kind != PATH_FILE)
 		return -EISDIR;
-	}
+	if (staged(sh, &p) == STAGE_DIR)
+		return open_staged(&p,
+				   stage_open(sh, p.guest, p.file, fi->flags),
+				   fi, "open");
+	g = vhost_guest(vh, p.guest);
+	if (!g)
+		return fail_core(&p, "open");
 	if (strcmp(p.file, DOMAIN_XML) != 0 &&
 	    !(d = domxml_find_file(&g->info.disks, p.file))) {
 		guest_put(g);
@@ -307,6 +408,48 @@ static int kmf_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Refuse a change to something that is not staging: the host's own
+ * guests, hosts, the root.  Returns a negative errno (logged). */
+static int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
+		  int errnum)
+{
+	struct guest *g;
+
+	if (p->kind == PATH_ROOT || p->kind == PATH_HOST)
+		return fail(p, op, EPERM,
+			    "hosts come from the hosts file; guests arrive "
+			    "as folders");
+	g = vhost_guest(vh, p->guest);
+	if (!g)
+		return fail_core(p, op);
+	guest_put(g);
+	if (p->kind == PATH_FILE && strcmp(p->file, DOMAIN_XML) != 0 &&
+	    errnum == ENOENT)
+		return -ENOENT;
+	return fail(p, op, errnum,
+		    "the host's own guests are not changed through the mount");
+}
+
+static int kmf_create(const char *path, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	int r;
+
+	(void)mode;
+	r = locate(path, &p, &vh, &sh, "create");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_FILE)
+		return refuse(&p, vh, "create", EACCES);
+	if (staged(sh, &p) != STAGE_DIR)
+		return refuse(&p, vh, "create", EACCES);
+	return open_staged(&p, stage_create(sh, p.guest, p.file), fi,
+			   "create");
+}
+
 static int kmf_read(const char *path, char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -316,6 +459,10 @@ static int kmf_read(const char *path, char *buf, size_t size, off_t off,
 	(void)path;
 	if (off < 0)
 		return -EINVAL;
+	if (of->kind == OPEN_STAGED) {
+		n = stage_read(of->so, buf, size, (uint64_t)off);
+		return n < 0 ? -error_errno() : (int)n;
+	}
 	if (of->kind == OPEN_XML) {
 		if ((size_t)off >= of->guest->xml_len)
 			return 0;
@@ -340,6 +487,8 @@ static off_t kmf_lseek(const char *path, off_t off, int whence,
 	int64_t r;
 
 	(void)path;
+	if (of->kind == OPEN_STAGED)
+		return -ENXIO;
 	if (of->kind == OPEN_XML) {
 		if (off < 0 || (size_t)off >= of->guest->xml_len)
 			return -ENXIO;
@@ -362,10 +511,222 @@ static int kmf_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (of->kind == OPEN_XML)
 		guest_put(of->guest);
-	else
+	else if (of->kind == OPEN_DISK)
 		endpoint_close(of->ep);
+	else
+		stage_release(of->so);
 	free(of);
 	return 0;
+}
+
+/* Log a failure of an open file's operation and return -errno. */
+static int fail_open(struct open_file *of, const char *op)
+{
+	log_error("%s: %s: %s: %s", of->desc, op,
+		  strerrorname_np(error_errno()), error_msg());
+	return -error_errno();
+}
+
+static int kmf_write(const char *path, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+	ssize_t n;
+
+	(void)path;
+	if (of->kind != OPEN_STAGED)
+		return -EBADF;
+	if (off < 0)
+		return -EINVAL;
+	n = stage_write(of->so, buf, size, (uint64_t)off);
+	return n < 0 ? fail_open(of, "write") : (int)n;
+}
+
+/* close(2): where errors of a staged file are reported (release's are
+ * thrown away by the kernel). */
+static int kmf_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	if (of->kind != OPEN_STAGED)
+		return 0;
+	if (stage_flush(of->so, fuse_get_context()->pid) < 0)
+		return fail_open(of, "close");
+	return 0;
+}
+
+static int kmf_fsync(const char *path, int datasync,
+		     struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	(void)datasync;
+	if (of->kind == OPEN_STAGED && stage_fsync(of->so) < 0)
+		return fail_open(of, "fsync");
+	return 0;
+}
+
+static int kmf_truncate(const char *path, off_t size,
+			struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	struct open_file *of = fi ? of_get(fi) : NULL;
+	int r;
+
+	if (size < 0)
+		return -EINVAL;
+	if (of && of->kind == OPEN_STAGED) {
+		if (path_parse(path, &p) < 0 ||
+		    !(sh = find_stages(fs_get(), p.host)))
+			return -EIO;
+		if (stage_truncate(sh, p.guest, p.file, of->so,
+				   (uint64_t)size) < 0)
+			return fail_open(of, "truncate");
+		return 0;
+	}
+	r = locate(path, &p, &vh, &sh, "truncate");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_FILE || staged(sh, &p) != STAGE_DIR)
+		return refuse(&p, vh, "truncate", EACCES);
+	if (stage_truncate(sh, p.guest, p.file, NULL, (uint64_t)size) < 0)
+		return fail_core(&p, "truncate");
+	return 0;
+}
+
+static int kmf_mkdir(const char *path, mode_t mode)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	int r;
+
+	(void)mode;
+	r = locate(path, &p, &vh, &sh, "mkdir");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_GUEST)
+		return refuse(&p, vh, "mkdir", EPERM);
+	if (stage_mkdir(sh, p.guest) < 0)
+		return fail_core(&p, "mkdir");
+	log_info("%s/%s: staging folder opened", p.host, p.guest);
+	return 0;
+}
+
+static int kmf_rmdir(const char *path)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	int r;
+
+	r = locate(path, &p, &vh, &sh, "rmdir");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_GUEST)
+		return refuse(&p, vh, "rmdir", p.kind == PATH_FILE ? ENOTDIR
+								   : EPERM);
+	if (staged(sh, &p) == STAGE_NONE)
+		return refuse(&p, vh, "rmdir", EPERM);
+	if (stage_rmdir(sh, p.guest) < 0)
+		return fail_core(&p, "rmdir");
+	log_info("%s/%s: staging folder removed", p.host, p.guest);
+	return 0;
+}
+
+static int kmf_unlink(const char *path)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	int r;
+
+	r = locate(path, &p, &vh, &sh, "unlink");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_FILE || staged(sh, &p) != STAGE_DIR)
+		return refuse(&p, vh, "unlink", EPERM);
+	if (stage_unlink(sh, p.guest, p.file) < 0)
+		return fail_core(&p, "unlink");
+	return 0;
+}
+
+static int kmf_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fs_path p, q;
+	struct vhost *vh, *vh2;
+	struct stage_host *sh, *sh2;
+	int r;
+
+	r = locate(from, &p, &vh, &sh, "rename");
+	if (r < 0)
+		return r;
+	r = locate(to, &q, &vh2, &sh2, "rename");
+	if (r < 0)
+		return r;
+	if (flags)
+		return fail(&p, "rename", EINVAL, "rename flags not supported");
+	if (p.kind != PATH_FILE || q.kind != PATH_FILE ||
+	    staged(sh, &p) != STAGE_DIR)
+		return refuse(&p, vh, "rename", EPERM);
+	if (sh != sh2 || strcmp(p.guest, q.guest) != 0)
+		return fail(&p, "rename", EXDEV,
+			    "files move only inside their staging folder");
+	if (stage_rename(sh, p.guest, p.file, q.file) < 0)
+		return fail_core(&p, "rename");
+	return 0;
+}
+
+/* chmod, chown, utimens: accepted (and ignored) on what staging made, so
+ * that cp -a and rsync -a can finish; refused elsewhere. */
+static int metadata(const char *path, const char *op)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	struct stage_stat ss;
+	int r;
+
+	r = locate(path, &p, &vh, &sh, op);
+	if (r < 0)
+		return r;
+	if (staged(sh, &p) == STAGE_DEFINED && p.kind == PATH_GUEST)
+		return 0;
+	if (staged(sh, &p) == STAGE_DIR) {
+		if (p.kind == PATH_GUEST)
+			return 0;
+		stage_stat(sh, p.guest, p.file, &ss);
+		return ss.kind == STAGE_FILE ? 0 : -ENOENT;
+	}
+	return refuse(&p, vh, op, EPERM);
+}
+
+static int kmf_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode;
+	(void)fi;
+	return metadata(path, "chmod");
+}
+
+static int kmf_chown(const char *path, uid_t uid, gid_t gid,
+		     struct fuse_file_info *fi)
+{
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return metadata(path, "chown");
+}
+
+static int kmf_utimens(const char *path, const struct timespec tv[2],
+		       struct fuse_file_info *fi)
+{
+	(void)tv;
+	(void)fi;
+	return metadata(path, "utimens");
 }
 
 static int kmf_statfs(const char *path, struct statvfs *sv)
@@ -419,6 +780,18 @@ static const struct fuse_operations operations = {
     .lseek = kmf_lseek,
     .release = kmf_release,
     .statfs = kmf_statfs,
+    .create = kmf_create,
+    .write = kmf_write,
+    .flush = kmf_flush,
+    .fsync = kmf_fsync,
+    .truncate = kmf_truncate,
+    .mkdir = kmf_mkdir,
+    .rmdir = kmf_rmdir,
+    .unlink = kmf_unlink,
+    .rename = kmf_rename,
+    .chmod = kmf_chmod,
+    .chown = kmf_chown,
+    .utimens = kmf_utimens,
 };
 
 const struct fuse_operations *kvmmigfs_operations(void)

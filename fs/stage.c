@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct staged_file {
 	/* The data path, guarded by io_lock. */
 	pthread_mutex_t io_lock;
 	struct endpoint *ep;      /* open while being written */
+	uint64_t capacity;        /* the volume's size now */
 	uint64_t size;            /* size the writer gave it */
 	struct extent_map written; /* ranges holding written data */
 	int werrno;               /* first write error, reported at close */
@@ -387,10 +389,22 @@ static struct stage_open *new_open(struct stage_host *sh, struct stage *st,
 	return so;
 }
 
-/* Start the NBD server on the disk's volume.  Called with the stage lock;
- * takes io_lock. */
-static int open_endpoint(struct stage_host *sh, struct stage *st,
-			 struct staged_file *sf)
+/* Room a new volume gets at first (see STAGE_MAX_SIZE). */
+static uint64_t initial_capacity(const char *fmt)
+{
+	return strcmp(fmt, "raw") == 0 ? STAGE_MAX_SIZE : 1ULL << 30;
+}
+
+/* The size a volume of fmt is cut to for a disk of size bytes. */
+static uint64_t final_capacity(const char *fmt, uint64_t size)
+{
+	return strcmp(fmt, "raw") == 0 ? size : (size + 511) / 512 * 512;
+}
+
+/* Start the NBD server on the disk's volume if it is not running.
+ * io_lock held. */
+static int connect_locked(struct stage_host *sh, const char *guest,
+			  struct staged_file *sf)
 {
 	const struct host_config *hc = vhost_config(sh->vh);
 	char desc[600];
@@ -402,37 +416,60 @@ static int open_endpoint(struct stage_host *sh, struct stage *st,
 		.desc = desc,
 		.timeout_ms = sh->opt.timeout_ms,
 	};
-	int r = 0;
 
-	snprintf(desc, sizeof desc, "%s/%s/%s", hc->name, st->guest,
-		 sf->final);
-	pthread_mutex_lock(&sf->io_lock);
-	if (!sf->ep) {
-		sf->ep = endpoint_open(&spec);
-		if (!sf->ep)
-			r = -1;
-		else if (endpoint_size(sf->ep) < STAGE_PROVISIONAL_SIZE) {
-			endpoint_close(sf->ep);
-			sf->ep = NULL;
-			error_set(EIO, "%s: new volume is smaller than asked",
-				  desc);
-			r = -1;
-		}
+	if (sf->ep)
+		return 0;
+	snprintf(desc, sizeof desc, "%s/%s/%s", hc->name, guest, sf->final);
+	sf->ep = endpoint_open(&spec);
+	if (!sf->ep)
+		return -1;
+	if (endpoint_size(sf->ep) < sf->capacity) {
+		endpoint_close(sf->ep);
+		sf->ep = NULL;
+		error_set(EIO, "%s: the volume is smaller than asked", desc);
+		return -1;
 	}
+	return 0;
+}
+
+/* Grow the volume to hold `needed` bytes: stop its server, resize, start
+ * it again.  io_lock held. */
+static int grow_locked(struct stage_host *sh, const char *guest,
+		       struct staged_file *sf, uint64_t needed)
+{
+	uint64_t cap = sf->capacity * 2;
+
+	if (needed <= sf->capacity)
+		return 0;
+	if (cap < needed)
+		cap = (needed + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
+	if (cap > STAGE_MAX_SIZE)
+		cap = STAGE_MAX_SIZE;
+	if (sf->ep && endpoint_flush(sf->ep) < 0)
+		return -1;
+	endpoint_close(sf->ep);
+	sf->ep = NULL;
+	if (vhost_vol_resize(sh->vh, sf->volume, cap) < 0)
+		return -1;
+	sf->capacity = cap;
+	return connect_locked(sh, guest, sf);
+}
+
+static int open_endpoint(struct stage_host *sh, struct stage *st,
+			 struct staged_file *sf)
+{
+	int r;
+
+	pthread_mutex_lock(&sf->io_lock);
+	r = connect_locked(sh, st->guest, sf);
 	pthread_mutex_unlock(&sf->io_lock);
 	return r;
 }
 
-/* Make a complete disk writable again: its volume grows back to the
- * provisional size.  Stage lock held, no open endpoint. */
-static int reopen_disk(struct stage_host *sh, struct staged_file *sf)
+/* A complete disk written again: it is incomplete until closed again. */
+static void reopen_disk(struct staged_file *sf)
 {
-	if (!sf->complete)
-		return 0;
-	if (vhost_vol_resize(sh->vh, sf->volume, STAGE_PROVISIONAL_SIZE) < 0)
-		return -1;
 	sf->complete = false;
-	return 0;
 }
 
 struct stage_open *stage_create(struct stage_host *sh, const char *guest,
@@ -466,7 +503,7 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 		goto out;
 	}
 	pthread_mutex_init(&sf->io_lock, NULL);
-	extent_map_init(&sf->written, STAGE_PROVISIONAL_SIZE);
+	extent_map_init(&sf->written, STAGE_MAX_SIZE);
 	sf->refs = 1;
 	sf->mtime = time(NULL);
 	sf->is_xml = strcmp(final, XML_NAME) == 0;
@@ -488,8 +525,9 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 			sf->volume = NULL;
 			goto nomem;
 		}
-		if (vhost_vol_create(sh->vh, sf->volume, fmt,
-				     STAGE_PROVISIONAL_SIZE, &sf->path) < 0)
+		sf->capacity = initial_capacity(fmt);
+		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
+				     &sf->path) < 0)
 			goto out_free;
 		log_info("%s/%s/%s: created volume %s (%s)",
 			 vhost_config(sh->vh)->name, guest, name, sf->volume,
@@ -523,8 +561,8 @@ out:
 	return so;
 }
 
-static int truncate_locked(struct stage_host *sh, struct staged_file *sf,
-			   uint64_t size);
+static int truncate_locked(struct stage_host *sh, const char *guest,
+			   struct staged_file *sf, uint64_t size);
 
 struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 			      const char *name, int flags)
@@ -543,10 +581,11 @@ struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 		goto out;
 	}
 	if (write && !sf->is_xml) {
-		if (reopen_disk(sh, sf) < 0 || open_endpoint(sh, st, sf) < 0)
+		reopen_disk(sf);
+		if (open_endpoint(sh, st, sf) < 0)
 			goto out;
 	}
-	if (write && (flags & O_TRUNC) && truncate_locked(sh, sf, 0) < 0)
+	if (write && (flags & O_TRUNC) && truncate_locked(sh, guest, sf, 0) < 0)
 		goto out;
 	if (write)
 		sf->xml_ok = false;
@@ -616,11 +655,10 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 	}
 	if (sf->is_xml)
 		return write_xml(so, buf, count, offset);
-	if (offset > STAGE_PROVISIONAL_SIZE ||
-	    count > STAGE_PROVISIONAL_SIZE - offset) {
+	if (offset > STAGE_MAX_SIZE || count > STAGE_MAX_SIZE - offset) {
 		error_set(EFBIG, "disks larger than %llu bytes are not "
 				 "supported",
-			  (unsigned long long)STAGE_PROVISIONAL_SIZE);
+			  (unsigned long long)STAGE_MAX_SIZE);
 		return -1;
 	}
 	pthread_mutex_lock(&sf->io_lock);
@@ -628,15 +666,15 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 		/* Written again after it was completed (a dup'd handle). */
 		pthread_mutex_unlock(&sf->io_lock);
 		pthread_mutex_lock(&so->sh->lock);
-		r = reopen_disk(so->sh, sf) < 0 ||
-				    open_endpoint(so->sh, so->st, sf) < 0
-			    ? -1
-			    : 0;
+		reopen_disk(sf);
+		r = open_endpoint(so->sh, so->st, sf);
 		pthread_mutex_unlock(&so->sh->lock);
 		if (r < 0)
 			return -1;
 		pthread_mutex_lock(&sf->io_lock);
 	}
+	if (grow_locked(so->sh, so->st->guest, sf, offset + count) < 0)
+		goto err;
 	if (all_zero(buf, count)) {
 		/* A new volume reads zeros: only zero what was written. */
 		if (overlaps_written(&sf->written, offset, count) &&
@@ -835,11 +873,12 @@ static int complete_disk(struct stage_host *sh, struct staged_file *sf)
 	pthread_mutex_unlock(&sf->io_lock);
 	if (r < 0)
 		return -1;
-	/* qcow2 sizes are whole sectors. */
-	if (strcmp(sf->fmt, "raw") != 0)
-		size = (size + 511) / 512 * 512;
+	size = final_capacity(sf->fmt, size);
 	if (vhost_vol_resize(sh->vh, sf->volume, size) < 0)
 		return -1;
+	pthread_mutex_lock(&sf->io_lock);
+	sf->capacity = size;
+	pthread_mutex_unlock(&sf->io_lock);
 	sf->complete = true;
 	return 0;
 }
@@ -914,8 +953,8 @@ void stage_release(struct stage_open *so)
 }
 
 /* Stage lock held. */
-static int truncate_locked(struct stage_host *sh, struct staged_file *sf,
-			   uint64_t size)
+static int truncate_locked(struct stage_host *sh, const char *guest,
+			   struct staged_file *sf, uint64_t size)
 {
 	int r = 0;
 
@@ -939,9 +978,9 @@ static int truncate_locked(struct stage_host *sh, struct staged_file *sf,
 		sf->xml_ok = false;
 		return 0;
 	}
-	if (size > STAGE_PROVISIONAL_SIZE) {
+	if (size > STAGE_MAX_SIZE) {
 		error_set(EFBIG, "disks larger than %llu bytes are not supported",
-			  (unsigned long long)STAGE_PROVISIONAL_SIZE);
+			  (unsigned long long)STAGE_MAX_SIZE);
 		return -1;
 	}
 	pthread_mutex_lock(&sf->io_lock);
@@ -952,14 +991,21 @@ static int truncate_locked(struct stage_host *sh, struct staged_file *sf,
 			r = endpoint_zero(sf->ep, sf->size - size, size);
 		else
 			r = vhost_vol_resize(sh->vh, sf->volume, size);
+		if (r == 0 && !sf->ep)
+			sf->capacity = size;
 	}
 	if (r == 0) {
 		sf->size = size;
-		if (!sf->ep && sf->complete)
+		/* A complete disk (no server running) is resized now. */
+		if (!sf->ep && sf->complete &&
+		    final_capacity(sf->fmt, size) != sf->capacity) {
 			r = vhost_vol_resize(sh->vh, sf->volume,
-					     strcmp(sf->fmt, "raw") == 0
-						     ? size
-						     : (size + 511) / 512 * 512);
+					     final_capacity(sf->fmt, size));
+			if (r == 0)
+				sf->capacity = final_capacity(sf->fmt, size);
+		} else if (sf->ep) {
+			r = grow_locked(sh, guest, sf, size);
+		}
 	}
 	pthread_mutex_unlock(&sf->io_lock);
 	return r;
@@ -976,7 +1022,7 @@ int stage_truncate(struct stage_host *sh, const char *guest,
 	st = open_stage(sh, guest);
 	sf = so ? so->sf : st ? get_file(st, name) : NULL;
 	if (sf) {
-		r = truncate_locked(sh, sf, size);
+		r = truncate_locked(sh, guest, sf, size);
 		sf->mtime = time(NULL);
 	}
 	pthread_mutex_unlock(&sh->lock);

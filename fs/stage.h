@@ -38,9 +38,11 @@
 #include "../nbd/strvec.h"
 #include "virt.h"
 
-/* New disk volumes are created this large (sparse) and cut to the size
- * written when complete: writers do not say the size in advance. */
-#define STAGE_PROVISIONAL_SIZE (8ULL << 40)
+/* Writers do not say a disk's size in advance.  A new volume is created
+ * with room to write (raw: STAGE_MAX_SIZE, sparse; qcow2: 1 GiB, grown by
+ * doubling as writes need it, since shrinking a huge qcow2 is slow), and
+ * cut to the size written when complete. */
+#define STAGE_MAX_SIZE (8ULL << 40)
 
 struct stage_options {
 	bool start;	/* -o start: start guests once defined */

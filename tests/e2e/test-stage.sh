@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The write side beyond the plain copy: a block-device source, a clone by a
+# new folder name, copying onto an existing guest, a copy killed half-way,
+# XML alone, invalid XML, temporary names, and refusals on existing guests.
+. "$(dirname "$0")/lib.sh"
+
+VIRSH=(virsh -q -c qemu:///system)
+B=$MNT/hostb
+
+vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
+defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep -qx "$2"; }
+base_vols=$(vols hostb)
+
+# 1. A block-device (loop) source disk becomes a raw volume.
+cp -r "$MNT/hosta/blk1" "$B/" || fail "cp -r blk1"
+read -r _ _ path < <(host_disks hosta blk1)
+[ "$(host_sha256 hostb raw /var/lib/libvirt/images/blk1-vda.raw)" = "$(host_sha256 hosta raw "$path")" ] ||
+	fail "blk1: target differs from the loop device"
+onhost hostb "${VIRSH[@]}" dumpxml blk1 </dev/null | grep -q "<source file='/var/lib/libvirt/images/blk1-vda.raw'" ||
+	fail "blk1: not a file disk on hostb"
+ok "block-device source: copied into a raw file volume, byte-identical"
+
+# 2. A clone by a new folder name: new UUID and MAC addresses.
+cp -r "$MNT/hosta/web1" "$B/web2" || fail "cp -r web1 web2"
+defined hostb web2 || fail "web2 not defined"
+a=$(onhost hosta "${VIRSH[@]}" dumpxml web1 </dev/null)
+b=$(onhost hostb "${VIRSH[@]}" dumpxml web2 </dev/null)
+uuid() { sed -n 's|.*<uuid>\(.*\)</uuid>.*|\1|p'; }
+macs() { sed -n "s|.*<mac address='\([^']*\)'.*|\1|p" | sort; }
+[ "$(echo "$a" | uuid)" != "$(echo "$b" | uuid)" ] || fail "clone kept the UUID"
+[ -n "$(echo "$b" | macs)" ] || fail "clone has no MAC"
+[ "$(echo "$a" | macs)" != "$(echo "$b" | macs)" ] || fail "clone kept the MACs"
+echo "$b" | grep -q "<name>web2</name>" || fail "clone's name"
+echo "$b" | grep -q "/var/lib/libvirt/images/web2-vda.raw" || fail "clone's volume name"
+ok "clone web2: new UUID $(echo "$b" | uuid), new MACs, volumes web2-*"
+
+# 3. Copying onto an existing guest fails and leaves it untouched.
+before=$(host_sha256 hostb raw /var/lib/libvirt/images/web2-vda.raw)
+xml_before=$(onhost hostb "${VIRSH[@]}" dumpxml web2 </dev/null)
+expect_fail "File exists" mkdir "$B/web2"
+rc=0
+out=$(cp -r "$MNT/hosta/web1/." "$B/web2/" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "cp into an existing guest succeeded"
+echo "$out" | grep -q "Permission denied" || fail "cp into an existing guest: $out"
+ok "cp into an existing guest's folder fails: Permission denied"
+expect_fail "Operation not permitted" rm "$B/web2/vda.raw"
+expect_fail "Operation not permitted" rmdir "$B/web2"
+expect_fail "Permission denied" truncate -s 0 "$B/web2/vda.raw"
+[ "$(host_sha256 hostb raw /var/lib/libvirt/images/web2-vda.raw)" = "$before" ] ||
+	fail "the existing guest's disk changed"
+[ "$(onhost hostb "${VIRSH[@]}" dumpxml web2 </dev/null)" = "$xml_before" ] ||
+	fail "the existing guest's XML changed"
+ok "the existing guest is untouched"
+
+# 4. A volume of that name exists already: EEXIST, the volume untouched.
+mkdir "$B/web3"
+onhost hostb "${VIRSH[@]}" vol-create-as default web3-vda.raw 1M </dev/null >/dev/null
+onhost hostb sh -c 'printf precious | dd of=/var/lib/libvirt/images/web3-vda.raw conv=notrunc status=none' </dev/null
+pre=$(onhost hostb sha256sum /var/lib/libvirt/images/web3-vda.raw </dev/null)
+expect_fail "File exists" cp "$MNT/hosta/web1/vda.raw" "$B/web3/"
+[ "$(onhost hostb sha256sum /var/lib/libvirt/images/web3-vda.raw </dev/null)" = "$pre" ] ||
+	fail "an existing volume was written"
+ok "an existing volume of the same name is never touched"
+rmdir "$B/web3" || fail "rmdir of an empty staging folder"
+onhost hostb "${VIRSH[@]}" vol-delete --pool default web3-vda.raw </dev/null >/dev/null
+
+# 5. A copy killed half-way defines nothing; rm -r removes its volumes.
+mkdir "$B/half"
+cp "$MNT/hosta/web1/domain.xml" "$B/half/"
+cp "$MNT/hosta/web1/vdb.qcow2" "$B/half/"
+rc=0
+python3 - "$MNT/hosta/web1/vda.raw" "$B/half/vda.raw" <<'PY' || rc=$?
+import os, signal, sys
+src, dst = sys.argv[1], sys.argv[2]
+with open(src, "rb") as s, open(dst, "wb") as d:
+    d.write(s.read(64 << 20))  # a quarter of the disk
+    d.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+PY
+[ "$rc" = 137 ] || fail "the writer was not killed (exit $rc)"
+sleep 1
+defined hostb half && fail "a half-copied guest was defined"
+grep -q "hostb/half/vda.raw: the writer (pid [0-9]*) was killed" "$MNTLOG" ||
+	fail "no log line about the killed writer"
+ok "a writer killed half-way: nothing defined, the log says why"
+ls "$B/half" | grep -q vda.raw || fail "staging folder lost its files"
+rm -r "$B/half" || fail "rm -r of the staging folder"
+[ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+	fail "volumes left behind: $(vols hostb)"
+ok "rm -r of the staging folder deletes exactly its volumes"
+
+# 6. domain.xml alone stays pending; the listing shows what arrived.
+mkdir "$B/lonely"
+cp "$MNT/hosta/web1/domain.xml" "$B/lonely/"
+sleep 1
+defined hostb lonely && fail "XML alone defined a guest"
+[ "$(ls "$B/lonely")" = domain.xml ] || fail "staging listing: $(ls "$B/lonely")"
+cmp -s "$MNT/hosta/web1/domain.xml" "$B/lonely/domain.xml" || fail "pending XML reads back wrong"
+ok "domain.xml alone stays pending and reads back"
+rm -r "$B/lonely"
+
+# 7. Invalid XML: EINVAL at close, nothing defined.
+mkdir "$B/bad"
+expect_fail "Invalid argument" sh -c "printf '<domain><name>x</name>' > '$B/bad/domain.xml'"
+grep -q "hostb/bad/domain.xml: close: EINVAL: domain XML is not well-formed" "$MNTLOG" ||
+	fail "no log line for the invalid XML"
+expect_fail "Invalid argument" sh -c "printf '<domain><name>x</name><devices><qemu:commandline xmlns:qemu=\"http://libvirt.org/schemas/domain/qemu/1.0\"/></devices></domain>' > '$B/bad/domain.xml'"
+defined hostb bad && fail "invalid XML defined a guest"
+rm -r "$B/bad"
+ok "invalid XML: EINVAL at close, logged, nothing defined"
+
+# 8. Names: only DEV.FORMAT and domain.xml; bad guest names.
+mkdir "$B/names"
+expect_fail "Invalid argument" touch "$B/names/notes.txt"
+expect_fail "Invalid argument" touch "$B/names/vda.vmdk"
+expect_fail "Invalid argument" mkdir "$B/-rf"
+expect_fail "Invalid argument" mkdir "$B/a;b"
+expect_fail "Invalid argument" mkdir "$B/\$(id)"
+rmdir "$B/names"
+ok "bad file and guest names refused"
+[ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+	fail "volumes left behind: $(vols hostb)"
+
+# Leave hostb as it was.
+for g in blk1 web2; do onhost hostb "${VIRSH[@]}" undefine "$g" </dev/null >/dev/null; done
+for v in blk1-vda.raw web2-vda.raw web2-vdb.qcow2; do
+	onhost hostb "${VIRSH[@]}" vol-delete --pool default "$v" </dev/null >/dev/null
+done
