@@ -694,7 +694,9 @@ static int metadata(const char *path, const char *op)
 	r = locate(path, &p, &vh, &sh, op);
 	if (r < 0)
 		return r;
-	if (staged(sh, &p) == STAGE_DEFINED && p.kind == PATH_GUEST)
+	/* Tools set times and modes after close, when the last close may
+	 * have defined the guest already. */
+	if (staged(sh, &p) == STAGE_DEFINED)
 		return 0;
 	if (staged(sh, &p) == STAGE_DIR) {
 		if (p.kind == PATH_GUEST)

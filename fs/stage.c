@@ -312,15 +312,25 @@ int stage_mkdir(struct stage_host *sh, const char *guest)
 		return -1;
 	}
 	pthread_mutex_lock(&sh->lock);
-	if (find_stage(sh, guest)) {
+	st = find_stage(sh, guest);
+	if (st && !st->defined) {
+		st = NULL;
 		error_set(EEXIST, "a staging folder of that name exists");
 		goto out;
 	}
 	exists = vhost_guest_exists(sh->vh, guest);
 	if (exists != 0) {
+		st = NULL;
 		if (exists > 0)
 			error_set(EEXIST, "the host has a guest of that name");
 		goto out;
+	}
+	if (st) {
+		/* Defined here once, undefined since: forget it. */
+		for (size_t i = 0; i < sh->n; i++)
+			if (sh->v[i] == st)
+				sh->v[i] = sh->v[--sh->n];
+		stage_free(st);
 	}
 	st = calloc(1, sizeof *st);
 	v = st ? realloc(sh->v, (sh->n + 1) * sizeof *v) : NULL;

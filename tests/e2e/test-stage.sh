@@ -100,13 +100,19 @@ cmp -s "$MNT/hosta/web1/domain.xml" "$B/lonely/domain.xml" || fail "pending XML 
 ok "domain.xml alone stays pending and reads back"
 rm -r "$B/lonely"
 
-# 7. Invalid XML: EINVAL at close, nothing defined.
+# 7. Invalid XML: EINVAL at close (cp reports it), nothing defined.
 mkdir "$B/bad"
-expect_fail "Invalid argument" sh -c "printf '<domain><name>x</name>' > '$B/bad/domain.xml'"
+printf '<domain><name>x</name>' >"$WORK/bad.xml"
+expect_fail "Invalid argument" cp "$WORK/bad.xml" "$B/bad/domain.xml"
 grep -q "hostb/bad/domain.xml: close: EINVAL: domain XML is not well-formed" "$MNTLOG" ||
 	fail "no log line for the invalid XML"
-expect_fail "Invalid argument" sh -c "printf '<domain><name>x</name><devices><qemu:commandline xmlns:qemu=\"http://libvirt.org/schemas/domain/qemu/1.0\"/></devices></domain>' > '$B/bad/domain.xml'"
+rm "$B/bad/domain.xml"
+printf '<domain><name>x</name><devices/><qemu:commandline xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"><qemu:arg value="-x"/></qemu:commandline></domain>' >"$WORK/bad.xml"
+expect_fail "Invalid argument" cp "$WORK/bad.xml" "$B/bad/domain.xml"
+grep -q "hostb/bad/domain.xml: close: EINVAL: <qemu:commandline>" "$MNTLOG" ||
+	fail "no log line for qemu:commandline"
 defined hostb bad && fail "invalid XML defined a guest"
+defined hostb x && fail "invalid XML defined a guest"
 rm -r "$B/bad"
 ok "invalid XML: EINVAL at close, logged, nothing defined"
 
