@@ -44,19 +44,20 @@ enum { KEY_FOREGROUND, KEY_DEBUG, KEY_MAX_IDLE_THREADS };
 		t, offsetof(struct options, p), 1                              \
 	}
 static const struct fuse_opt option_spec[] = {
-    OPT("hosts=%s", hosts_file),
-    OPT("allow_running", allow_running),
-    OPT("timeout=%d", timeout),
-    OPT("cache=%d", cache),
-    OPT("-h", show_help),
-    OPT("--help", show_help),
-    OPT("-V", show_version),
-    OPT("--version", show_version),
-    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-    FUSE_OPT_KEY("-d", KEY_DEBUG),
-    FUSE_OPT_KEY("debug", KEY_DEBUG),
-    FUSE_OPT_KEY("max_idle_threads=", KEY_MAX_IDLE_THREADS),
-    FUSE_OPT_END,
+	OPT("hosts=%s", hosts_file),
+	OPT("allow_running", allow_running),
+	OPT("start", start),
+	OPT("timeout=%d", timeout),
+	OPT("cache=%d", cache),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("max_idle_threads=", KEY_MAX_IDLE_THREADS),
+	FUSE_OPT_END,
 };
 
 /* Note -f and -d for our log, and leave them for libfuse. */
@@ -121,8 +122,8 @@ static void version(void)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options o = {.timeout = 10, .cache = 2};
-	struct kvmmigfs fs = {0};
+	struct options o = { .timeout = 10, .cache = 2 };
+	struct kvmmigfs fs = { 0 };
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
@@ -167,8 +168,8 @@ int main(int argc, char *argv[])
 		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
 		if (fs.vhosts[i])
 			fs.stages[i] = stage_host_new(
-				fs.vhosts[i],
-				&(struct stage_options){fs.start, fs.timeout_ms});
+			    fs.vhosts[i],
+			    &(struct stage_options){ fs.start, fs.timeout_ms });
 		if (!fs.vhosts[i] || !fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;

@@ -852,14 +852,40 @@ static int try_define(struct stage_host *sh, struct stage *st)
 	st->n = 0;
 	st->defined = true;
 	r = d == 0 ? 0 : -1;
-	if (d == -2)
-		error_set(EIO, "defined, but not started: %s", error_msg());
+	if (d == -2) {
+		char why[1024];
+
+		snprintf(why, sizeof why, "%s", error_msg());
+		error_set(EIO, "defined, but not started: %s", why);
+	}
 out:
 	free(out);
 	free(name);
 	free(disks);
 	strvec_release(&devs);
 	return r;
+}
+
+/* libvirt rounds sizes up to whole sectors; a raw file of another size
+ * is cut on the host itself. */
+static int exact_size(struct stage_host *sh, struct staged_file *sf,
+		      uint64_t size)
+{
+	char arg[32], *cmd[] = {"truncate", "-s", arg, sf->path, NULL};
+	int r;
+
+	if (size % 512 == 0 || strcmp(sf->fmt, "raw") != 0)
+		return 0;
+	snprintf(arg, sizeof arg, "%llu", (unsigned long long)size);
+	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd,
+			sh->opt.timeout_ms);
+	if (r != 0) {
+		if (r > 0)
+			error_set(EIO, "truncate -s %s on the host: exit %d",
+				  arg, r);
+		return -1;
+	}
+	return 0;
 }
 
 /* Complete a disk whose last writer closed it: make it durable, stop its
@@ -884,7 +910,8 @@ static int complete_disk(struct stage_host *sh, struct staged_file *sf)
 	if (r < 0)
 		return -1;
 	size = final_capacity(sf->fmt, size);
-	if (vhost_vol_resize(sh->vh, sf->volume, size) < 0)
+	if (vhost_vol_resize(sh->vh, sf->volume, size) < 0 ||
+	    exact_size(sh, sf, size) < 0)
 		return -1;
 	pthread_mutex_lock(&sf->io_lock);
 	sf->capacity = size;

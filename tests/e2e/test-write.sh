@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Writing disks: the volume ends with exactly the size the writer gave it,
+# whatever the order of writes and ftruncate; conversion by extension;
+# ENOSPC from a full pool reaches the writer; -o start starts the guest.
+. "$(dirname "$0")/lib.sh"
+
+VIRSH=(virsh -q -c qemu:///system)
+B=$MNT/hostb
+img=/var/lib/libvirt/images
+
+# 1. Sizes, whatever the order: python writers with odd patterns.
+mkdir "$B/sizes"
+python3 - "$B/sizes" <<'PY'
+import os, sys
+d = sys.argv[1]
+def w(name, ops):
+    fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    for op in ops:
+        if op[0] == "t":
+            os.ftruncate(fd, op[1])
+        else:
+            os.pwrite(fd, op[2], op[1])
+    os.close(fd)
+blk = b"\xab" * 4096
+w("vda.raw", [("t", 10 << 20), ("w", 0, blk)])                 # truncate first
+w("vdb.raw", [("w", (5 << 20) - 4096, blk), ("w", 0, blk)])     # last block first
+w("vdc.raw", [("w", 0, blk * 256), ("t", 12345)])               # shrink at the end
+w("vdd.qcow2", [("w", (3 << 30) - 4096, blk), ("w", 0, blk)])   # grows past 1 GiB
+w("vde.raw", [("w", 0, blk), ("t", 8192), ("t", 1 << 20)])      # cut, then grow
+PY
+sleep 0.5
+# A raw volume's size is its file's (qemu-img rounds it up to sectors).
+size() {
+	case $1 in
+	*.raw) onhost hostb stat -c %s "$img/$1" </dev/null ;;
+	*) onhost hostb qemu-img info -U --output=json "$img/$1" </dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' ;;
+	esac
+}
+[ "$(size sizes-vda.raw)" = $((10 << 20)) ] || fail "truncate-first: $(size sizes-vda.raw)"
+[ "$(size sizes-vdb.raw)" = $((5 << 20)) ] || fail "last-block-first: $(size sizes-vdb.raw)"
+[ "$(size sizes-vdc.raw)" = 12345 ] || fail "shrink at the end: $(size sizes-vdc.raw)"
+[ "$(size sizes-vdd.qcow2)" = $((3 << 30)) ] || fail "qcow2 grown: $(size sizes-vdd.qcow2)"
+[ "$(size sizes-vde.raw)" = $((1 << 20)) ] || fail "cut then grown: $(size sizes-vde.raw)"
+ok "volumes end with exactly the size written (truncate first, last block first, shrink, growth past 1 GiB, cut then grown)"
+# Data cut off by a truncate does not come back when the file grows.
+got=$(onhost hostb sh -c "dd if=$img/sizes-vde.raw bs=4096 skip=1 count=1 status=none | od -An -v -tx1 | tr -s ' ' '\n' | sort -u | tr -d '\n'" </dev/null)
+[ "$got" = 00 ] || fail "bytes cut by truncate came back: $got"
+first=$(onhost hostb sh -c "dd if=$img/sizes-vde.raw bs=4096 count=1 status=none | od -An -v -tx1 | tr -s ' ' '\n' | sort -u | tr -d '\n'" </dev/null)
+[ "$first" = ab ] || fail "first block lost: $first"
+ok "data cut off by truncate reads as zeros after growing again"
+rm -r "$B/sizes" || fail "rm -r sizes"
+
+# 2. Conversion by extension: raw source into a qcow2 volume.
+mkdir "$B/conv"
+cp "$MNT/hosta/odd1/vda.raw" "$B/conv/vda.qcow2"
+read -r _ _ path < <(host_disks hosta odd1)
+[ "$(host_sha256 hostb qcow2 "$img/conv-vda.qcow2")" = "$(host_sha256 hosta raw "$path")" ] ||
+	fail "raw to qcow2 conversion differs"
+onhost hostb qemu-img info -U "$img/conv-vda.qcow2" </dev/null | grep -q "file format: qcow2" ||
+	fail "conv-vda.qcow2 is not qcow2"
+ok "cp vda.raw .../vda.qcow2 converts into a qcow2 volume, same bytes"
+rm -r "$B/conv"
+
+# 3. A full pool: ENOSPC reaches the writer; rm -r frees the space.
+onhost hostb sh -c 'mkdir -p /var/lib/libvirt/tiny && mount -t tmpfs -o size=8M tmpfs /var/lib/libvirt/tiny' </dev/null
+onhost hostb "${VIRSH[@]}" pool-create-as tiny dir --target /var/lib/libvirt/tiny </dev/null >/dev/null
+sed 's/^pool = default$/pool = tiny/' "$STATE/hosts.conf" >"$WORK/tiny.conf"
+NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
+"$TOP/kvmmigfs" -f -o hosts="$WORK/tiny.conf" "$NEWMNT" 2>"$WORK/tiny.log" &
+for _ in $(seq 50); do mountpoint -q "$NEWMNT" && break; sleep 0.1; done
+cleanup_tiny() {
+	fusermount3 -u "$NEWMNT" 2>/dev/null
+	onhost hostb "${VIRSH[@]}" pool-destroy tiny </dev/null >/dev/null 2>&1
+	onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
+}
+trap cleanup_tiny EXIT
+free0=$(stat -f -c %a "$NEWMNT/hostb")
+rc=0
+out=$(cp -r "$MNT/hosta/web1" "$NEWMNT/hostb/" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "copy into an 8 MiB pool succeeded"
+case "$out" in
+*"No space left on device"*) ok "full pool: cp fails with: $(echo "$out" | head -1)" ;;
+*) fail "full pool: cp said '$out'" ;;
+esac
+grep -q "hostb/web1/vda.raw: write: ENOSPC" "$WORK/tiny.log" || fail "no ENOSPC log line: $(cat "$WORK/tiny.log")"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
+rm -r "$NEWMNT/hostb/web1" || fail "rm -r after ENOSPC"
+sleep 0.5
+[ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "volumes left in the tiny pool"
+[ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
+ok "rm -r returns the pool to its free space ($free0 blocks)"
+cleanup_tiny
+trap - EXIT
+
+# 4. -o start: the guest runs once defined; a guest that cannot start is
+#    defined, and close() says why it did not start.
+mount_extra -o start
+trap unmount_extra EXIT
+cp -r "$MNT/hosta/blk1" "$NEWMNT/hostb/" || fail "cp -r blk1 with -o start"
+[ "$(onhost hostb "${VIRSH[@]}" domstate blk1 </dev/null)" = running ] || fail "blk1 not started"
+ok "-o start: blk1 runs on hostb right after the copy"
+expect_fail "Input/output error" cp -r "$MNT/hosta/odd1" "$NEWMNT/hostb/"
+grep -q "hostb/odd1/vda.raw: close: EIO: defined, but not started: .*Failed to connect to '127.0.0.1:10809'" \
+	"$WORK/mount-extra.log" || fail "no log line with libvirt's reason"
+[ "$(onhost hostb "${VIRSH[@]}" domstate odd1 </dev/null)" = "shut off" ] || fail "odd1 should be defined, shut off"
+ok "-o start: a guest that cannot start (its network disk is gone) is defined; close() fails with EIO"
+onhost hostb "${VIRSH[@]}" destroy blk1 </dev/null >/dev/null
+for g in blk1 odd1; do
+	onhost hostb "${VIRSH[@]}" undefine "$g" </dev/null >/dev/null
+	onhost hostb "${VIRSH[@]}" vol-delete --pool default "$g-vda.raw" </dev/null >/dev/null
+done
