@@ -24,18 +24,22 @@ void log_msg(int prio, const char *fmt, ...)
 					    "error", "warning", "notice",
 					    "info",  "debug"};
 	va_list ap;
+	char line[2048];
 
 	if (prio == LOG_DEBUG && !log_debug_on)
 		return;
 	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	/* One event, one line: libvirt's messages may span several. */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = (p[1] ? ' ' : '\0');
 	if (log_foreground) {
 		pthread_mutex_lock(&log_lock);
-		fprintf(stderr, "kvmmigfs: %s: ", names[prio & 7]);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		fprintf(stderr, "kvmmigfs: %s: %s\n", names[prio & 7], line);
 		pthread_mutex_unlock(&log_lock);
 	} else {
-		vsyslog(prio, fmt, ap);
+		syslog(prio, "%s", line);
 	}
-	va_end(ap);
 }

@@ -114,8 +114,19 @@ void stage_host_free(struct stage_host *sh)
 {
 	if (!sh)
 		return;
-	for (size_t i = 0; i < sh->n; i++)
-		stage_free(sh->v[i]);
+	for (size_t i = 0; i < sh->n; i++) {
+		struct stage *st = sh->v[i];
+
+		/* Staging lives in memory: say what stays on the host. */
+		for (size_t j = 0; j < st->n; j++)
+			if (st->files[j]->volume)
+				log_warning("%s/%s: unmounted while staging: "
+					    "volume %s stays in pool %s",
+					    vhost_config(sh->vh)->name,
+					    st->guest, st->files[j]->volume,
+					    vhost_config(sh->vh)->pool);
+		stage_free(st);
+	}
 	free(sh->v);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);

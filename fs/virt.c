@@ -222,6 +222,7 @@ static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
 	else if (code == VIR_ERR_STORAGE_VOL_EXIST || code == VIR_ERR_DOM_EXIST)
 		errnum = EEXIST;
 	else if (code == VIR_ERR_XML_ERROR || code == VIR_ERR_XML_DETAIL ||
+		 code == VIR_ERR_XML_INVALID_SCHEMA ||
 		 code == VIR_ERR_CONFIG_UNSUPPORTED ||
 		 code == VIR_ERR_INVALID_ARG)
 		errnum = EINVAL;

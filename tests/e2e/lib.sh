@@ -78,3 +78,22 @@ unmount_extra() {
 now() {
 	date +%s.%N
 }
+
+# Put a host back as the test found it: staging folders of the mount
+# removed, every guest undefined (stopped first) and every volume of its
+# default pool deleted.  For hosts the tests fill (hostb), as an EXIT trap.
+clean_host() {
+	local host=$1 g v
+	for g in "$MNT/$host"/*; do
+		[ -e "$g" ] || continue
+		[ -w "$g" ] && rm -rf "$g" 2>/dev/null
+	done
+	for g in $(onhost "$host" virsh -q -c qemu:///system list --all --name </dev/null); do
+		onhost "$host" virsh -q -c qemu:///system destroy "$g" </dev/null >/dev/null 2>&1
+		onhost "$host" virsh -q -c qemu:///system undefine "$g" </dev/null >/dev/null
+	done
+	for v in $(onhost "$host" virsh -q -c qemu:///system vol-list default </dev/null | awk '{print $1}'); do
+		onhost "$host" virsh -q -c qemu:///system vol-delete --pool default "$v" </dev/null >/dev/null
+	done
+	sleep 2.5 # the mount's listing cache
+}

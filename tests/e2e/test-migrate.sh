@@ -7,6 +7,7 @@
 # the guest is defined with the new volumes and the CD-ROM ejected, it
 # starts, and the source is unchanged and still defined.
 . "$(dirname "$0")/lib.sh"
+trap 'clean_host hostb' EXIT
 
 VIRSH=(virsh -q -c qemu:///system)
 

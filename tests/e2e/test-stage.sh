@@ -4,6 +4,7 @@
 # new folder name, copying onto an existing guest, a copy killed half-way,
 # XML alone, invalid XML, temporary names, and refusals on existing guests.
 . "$(dirname "$0")/lib.sh"
+trap 'clean_host hostb' EXIT
 
 VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
@@ -127,6 +128,24 @@ rmdir "$B/names"
 ok "bad file and guest names refused"
 [ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
 	fail "volumes left behind: $(vols hostb)"
+
+# 9. libvirt refuses the XML at define: EINVAL at the close that completed
+#    the guest, libvirt's message in the log, the volumes stay until rm -r;
+#    a corrected domain.xml then defines it.
+mkdir "$B/refused"
+sed 's|</devices>|<bogus-device/></devices>|' "$MNT/hosta/odd1/domain.xml" >"$WORK/refused.xml"
+cp "$WORK/refused.xml" "$B/refused/domain.xml"
+expect_fail "Invalid argument" cp "$MNT/hosta/odd1/vda.raw" "$B/refused/"
+grep -q "hostb/refused/vda.raw: close: EINVAL: defining the guest: XML document failed to validate" "$MNTLOG" ||
+	fail "no log line with libvirt's refusal: $(grep refused "$MNTLOG" | tail -2)"
+defined hostb refused && fail "refused XML defined"
+[ "$(ls "$B/refused" | tr '\n' ' ')" = "domain.xml vda.raw " ] || fail "staged files lost: $(ls "$B/refused")"
+ok "XML refused by libvirt: EINVAL at close, logged, staged volume kept"
+cp "$MNT/hosta/odd1/domain.xml" "$B/refused/domain.xml" || fail "rewriting domain.xml"
+defined hostb refused || fail "corrected XML did not define the guest"
+ok "a corrected domain.xml defines the guest"
+onhost hostb "${VIRSH[@]}" undefine refused </dev/null >/dev/null
+onhost hostb "${VIRSH[@]}" vol-delete --pool default refused-vda.raw </dev/null >/dev/null
 
 # Leave hostb as it was.
 for g in blk1 web2; do onhost hostb "${VIRSH[@]}" undefine "$g" </dev/null >/dev/null; done

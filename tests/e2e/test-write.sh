@@ -5,6 +5,15 @@
 # ENOSPC from a full pool reaches the writer; -o start starts the guest.
 . "$(dirname "$0")/lib.sh"
 
+NEWMNT=
+cleanup_tiny() {
+	[ -n "$NEWMNT" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
+	onhost hostb virsh -q -c qemu:///system pool-destroy tiny </dev/null >/dev/null 2>&1
+	onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
+	return 0
+}
+trap 'cleanup_tiny; clean_host hostb' EXIT
+
 VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
 img=/var/lib/libvirt/images
@@ -70,12 +79,6 @@ sed 's/^pool = default$/pool = tiny/' "$STATE/hosts.conf" >"$WORK/tiny.conf"
 NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
 "$TOP/kvmmigfs" -f -o hosts="$WORK/tiny.conf" "$NEWMNT" 2>"$WORK/tiny.log" &
 for _ in $(seq 50); do mountpoint -q "$NEWMNT" && break; sleep 0.1; done
-cleanup_tiny() {
-	fusermount3 -u "$NEWMNT" 2>/dev/null
-	onhost hostb "${VIRSH[@]}" pool-destroy tiny </dev/null >/dev/null 2>&1
-	onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
-}
-trap cleanup_tiny EXIT
 free0=$(stat -f -c %a "$NEWMNT/hostb")
 rc=0
 out=$(cp -r "$MNT/hosta/web1" "$NEWMNT/hostb/" 2>&1) || rc=$?
@@ -92,12 +95,10 @@ sleep 0.5
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
 ok "rm -r returns the pool to its free space ($free0 blocks)"
 cleanup_tiny
-trap - EXIT
 
 # 4. -o start: the guest runs once defined; a guest that cannot start is
 #    defined, and close() says why it did not start.
 mount_extra -o start
-trap unmount_extra EXIT
 cp -r "$MNT/hosta/blk1" "$NEWMNT/hostb/" || fail "cp -r blk1 with -o start"
 [ "$(onhost hostb "${VIRSH[@]}" domstate blk1 </dev/null)" = running ] || fail "blk1 not started"
 ok "-o start: blk1 runs on hostb right after the copy"
