@@ -6,6 +6,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlsave.h>
 #include <libxml/xpath.h>
 
 #include "../nbd/error.h"
@@ -243,4 +244,140 @@ const struct disk *domxml_find_file(const struct disk_list *l, const char *file)
 			return &l->v[i];
 	}
 	return NULL;
+}
+
+/* Parse with the same rules as domxml_parse; NULL with error_set(). */
+static xmlDocPtr read_doc(const char *xml, size_t len)
+{
+	xmlDocPtr doc;
+
+	if (len > DOMXML_MAX_SIZE) {
+		error_set(EINVAL, "domain XML larger than %d bytes",
+			  DOMXML_MAX_SIZE);
+		return NULL;
+	}
+	doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL, PARSE_FLAGS);
+	if (!doc) {
+		error_set(EINVAL, "domain XML is not well-formed");
+		return NULL;
+	}
+	if (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc)) {
+		xmlFreeDoc(doc);
+		error_set(EINVAL, "domain XML must not have a DOCTYPE");
+		return NULL;
+	}
+	return doc;
+}
+
+/* Our element in <metadata>, or NULL. */
+static xmlNodePtr sizes_node(xmlNodePtr root)
+{
+	xmlNodePtr meta = child(root, "metadata");
+
+	for (xmlNodePtr c = meta ? meta->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && c->ns &&
+		    xmlStrEqual(c->ns->href, (const xmlChar *)DOMXML_NS))
+			return c;
+	return NULL;
+}
+
+char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
+			const unsigned long long *sizes, size_t n)
+{
+	xmlDocPtr doc = read_doc(xml, len);
+	xmlNodePtr root, meta, disks, old;
+	xmlBufferPtr buf = NULL;
+	xmlSaveCtxtPtr save;
+	xmlNsPtr ns;
+	char *out = NULL;
+
+	if (!doc)
+		return NULL;
+	root = xmlDocGetRootElement(doc);
+	old = sizes_node(root);
+	if (old) {
+		xmlUnlinkNode(old);
+		xmlFreeNode(old);
+	}
+	meta = child(root, "metadata");
+	if (!meta) {
+		/* Indented as libvirt writes it. */
+		xmlAddChild(root, xmlNewText((const xmlChar *)"  "));
+		meta = xmlNewChild(root, NULL, (const xmlChar *)"metadata",
+				   NULL);
+		xmlAddChild(root, xmlNewText((const xmlChar *)"\n"));
+	}
+	if (meta) {
+		xmlAddChild(meta, xmlNewText((const xmlChar *)"\n    "));
+		disks = xmlNewChild(meta, NULL, (const xmlChar *)"disks", NULL);
+		xmlAddChild(meta, xmlNewText((const xmlChar *)"\n  "));
+	} else {
+		disks = NULL;
+	}
+	ns = disks ? xmlNewNs(disks, (const xmlChar *)DOMXML_NS,
+			      (const xmlChar *)DOMXML_NS_PREFIX)
+		   : NULL;
+	if (!ns)
+		goto nomem;
+	xmlSetNs(disks, ns);
+	for (size_t i = 0; i < n; i++) {
+		xmlNodePtr d;
+		char num[32];
+
+		xmlAddChild(disks, xmlNewText((const xmlChar *)"\n      "));
+		d = xmlNewChild(disks, ns, (const xmlChar *)"disk", NULL);
+		if (!d)
+			goto nomem;
+		snprintf(num, sizeof num, "%llu", sizes[i]);
+		xmlSetProp(d, (const xmlChar *)"dev", (const xmlChar *)devs[i]);
+		xmlSetProp(d, (const xmlChar *)"size", (const xmlChar *)num);
+	}
+	xmlAddChild(disks, xmlNewText((const xmlChar *)"\n    "));
+	buf = xmlBufferCreate();
+	save = buf ? xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_NO_DECL) : NULL;
+	if (!save)
+		goto nomem;
+	xmlSaveDoc(save, doc);
+	xmlSaveClose(save);
+	out = strdup((const char *)xmlBufferContent(buf));
+	if (!out)
+		goto nomem;
+	goto done;
+nomem:
+	error_set(ENOMEM, "out of memory");
+done:
+	if (buf)
+		xmlBufferFree(buf);
+	xmlFreeDoc(doc);
+	return out;
+}
+
+int domxml_disk_size(const char *xml, size_t len, const char *dev,
+		     unsigned long long *size)
+{
+	xmlDocPtr doc = read_doc(xml, len);
+	xmlNodePtr node;
+	int r = 0;
+
+	if (!doc)
+		return -1;
+	node = sizes_node(xmlDocGetRootElement(doc));
+	for (xmlNodePtr c = node ? node->children : NULL; c; c = c->next) {
+		char *d, *sz, *end = NULL;
+
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		d = prop(c, "dev");
+		sz = prop(c, "size");
+		if (d && sz && strcmp(d, dev) == 0) {
+			*size = strtoull(sz, &end, 10);
+			r = end && *end == '\0' && *sz ? 1 : 0;
+		}
+		free(d);
+		free(sz);
+		if (r)
+			break;
+	}
+	xmlFreeDoc(doc);
+	return r;
 }

@@ -28,6 +28,15 @@ static xmlNodePtr child(xmlNodePtr node, const char *name)
 	return NULL;
 }
 
+/* The first element child of node, or NULL. */
+static xmlNodePtr child_element(xmlNodePtr node)
+{
+	for (xmlNodePtr c = node->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE)
+			return c;
+	return NULL;
+}
+
 /* An attribute's value, or "" (valid until the node changes). */
 static const char *attr(xmlNodePtr node, const char *name)
 {
@@ -265,6 +274,20 @@ char *rewrite_domain(const char *xml, size_t len,
 		uuid = child(root, "uuid");
 		if (uuid)
 			drop(uuid);
+	}
+	/* The sizes kvmmigfs added for the copy are not the guest's. */
+	{
+		xmlNodePtr meta = child(root, "metadata"), c, next;
+
+		for (c = meta ? meta->children : NULL; c; c = next) {
+			next = c->next;
+			if (c->type == XML_ELEMENT_NODE && c->ns &&
+			    xmlStrEqual(c->ns->href,
+					(const xmlChar *)DOMXML_NS))
+				drop(c);
+		}
+		if (meta && !child_element(meta))
+			drop(meta);
 	}
 	devices = child(root, "devices");
 	for (xmlNodePtr d = devices ? devices->children : NULL; d;

@@ -831,10 +831,25 @@ static int try_define(struct stage_host *sh, struct stage *st)
 			if (st->files[j]->dev &&
 			    strcmp(st->files[j]->dev, devs.v[i]) == 0)
 				sf = st->files[j];
+		unsigned long long want;
+
 		if (!sf || !sf->complete || sf->opens ||
 		    strcmp(sf->name, sf->final) != 0) {
 			log_debug("%s/%s: domain.xml waits for disk %s", host,
 				  st->guest, devs.v[i]);
+			r = 0;
+			goto out;
+		}
+		/* A copy cut short (a writer interrupted that still closed
+		 * its file) is smaller than its source said. */
+		if (domxml_disk_size(x->xml, x->xml_len, sf->dev, &want) ==
+			    1 &&
+		    want != sf->size) {
+			log_warning("%s/%s/%s: %llu bytes of %llu: incomplete; "
+				    "the guest is not defined until it is "
+				    "copied again",
+				    host, st->guest, sf->name,
+				    (unsigned long long)sf->size, want);
 			r = 0;
 			goto out;
 		}

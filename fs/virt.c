@@ -418,6 +418,34 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 	return 0;
 }
 
+/* Serve the XML with each disk's size in its <metadata>: the new host
+ * checks copies against them (domxml.h). */
+static int add_sizes(struct guest *g)
+{
+	size_t n = g->info.disks.n;
+	const char **devs = calloc(n + 1, sizeof *devs);
+	unsigned long long *sizes = calloc(n + 1, sizeof *sizes);
+	char *xml = NULL;
+
+	if (devs && sizes) {
+		for (size_t i = 0; i < n; i++) {
+			devs[i] = g->info.disks.v[i].dev;
+			sizes[i] = g->sizes[i].capacity;
+		}
+		xml = domxml_with_sizes(g->xml, g->xml_len, devs, sizes, n);
+	} else {
+		error_set(ENOMEM, "out of memory");
+	}
+	free(devs);
+	free(sizes);
+	if (!xml)
+		return -1;
+	free(g->xml);
+	g->xml = xml;
+	g->xml_len = strlen(xml);
+	return 0;
+}
+
 static struct guest *fetch_guest(struct vhost *vh, const char *name)
 {
 	virConnectPtr conn = get_conn(vh);
@@ -453,7 +481,7 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 	g->xml_len = strlen(xml);
 	g->active = active == 1;
 	if (domxml_parse(xml, g->xml_len, &g->info, skip_cb, &ctx) < 0 ||
-	    fill_sizes(vh, dom, g) < 0)
+	    fill_sizes(vh, dom, g) < 0 || add_sizes(g) < 0)
 		goto err;
 	g->fetched_ms = now_ms();
 	virDomainFree(dom);

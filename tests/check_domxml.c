@@ -720,6 +720,59 @@ START_TEST(test_empty_document_message)
 }
 END_TEST
 
+/* The served XML carries each disk's size; reading it back gives them,
+ * the rest of the document is unchanged, and a second call replaces
+ * rather than adds. */
+START_TEST(test_with_sizes)
+{
+	static const char xml[] =
+	    "<domain type='kvm'><name>g</name><devices>"
+	    "<disk type='file' device='disk'><source file='/a.raw'/>"
+	    "<target dev='vda'/></disk></devices>"
+	    "<metadata><app:x xmlns:app='urn:app'/></metadata></domain>";
+	const char *devs[] = {"vda", "vdb"};
+	unsigned long long sizes[] = {268435456ULL, 512ULL}, got = 0;
+	char *once, *twice;
+	struct domxml_info info;
+
+	once = domxml_with_sizes(xml, strlen(xml), devs, sizes, 2);
+	ck_assert_ptr_nonnull(once);
+	ck_assert_int_eq(domxml_disk_size(once, strlen(once), "vda", &got), 1);
+	ck_assert(got == 268435456ULL);
+	ck_assert_int_eq(domxml_disk_size(once, strlen(once), "vdb", &got), 1);
+	ck_assert(got == 512ULL);
+	ck_assert_int_eq(domxml_disk_size(once, strlen(once), "vdc", &got), 0);
+	ck_assert_int_eq(domxml_disk_size(xml, strlen(xml), "vda", &got), 0);
+	/* Other applications' metadata stays; one <metadata> only. */
+	ck_assert_ptr_nonnull(strstr(once, "urn:app"));
+	ck_assert_ptr_eq(strstr(strstr(once, "<metadata") + 1, "<metadata"),
+			 NULL);
+	ck_assert_int_eq(domxml_parse(once, strlen(once), &info, NULL, NULL),
+			 0);
+	ck_assert_str_eq(info.name, "g");
+	ck_assert_int_eq((int)info.disks.n, 1);
+	domxml_release(&info);
+
+	sizes[0] = 1024;
+	twice = domxml_with_sizes(once, strlen(once), devs, sizes, 1);
+	ck_assert_ptr_nonnull(twice);
+	ck_assert_int_eq(domxml_disk_size(twice, strlen(twice), "vda", &got),
+			 1);
+	ck_assert(got == 1024);
+	ck_assert_int_eq(domxml_disk_size(twice, strlen(twice), "vdb", &got),
+			 0);
+	ck_assert_ptr_eq(strstr(strstr(twice, DOMXML_NS) + 1, DOMXML_NS),
+			 NULL);
+	free(once);
+	free(twice);
+
+	/* Garbage is refused, not guessed. */
+	ck_assert_ptr_null(domxml_with_sizes("<domain>", 8, devs, sizes, 1));
+	ck_assert_int_eq(error_errno(), EINVAL);
+	ck_assert_int_eq(domxml_disk_size("<x", 2, "vda", &got), -1);
+}
+END_TEST
+
 Suite *domxml_suite(void)
 {
 	Suite *s = suite_create("domxml");
@@ -753,5 +806,6 @@ Suite *domxml_suite(void)
 
 	tcase_add_test(tp, test_volume_readonly);
 	tcase_add_test(tp, test_empty_document_message);
+	tcase_add_test(tp, test_with_sizes);
 	return s;
 }

@@ -84,9 +84,9 @@ now() {
 # default pool deleted.  For hosts the tests fill (hostb), as an EXIT trap.
 clean_host() {
 	local host=$1 g v
+	set +e # best effort: defined guests' folders refuse rm
 	for g in "$MNT/$host"/*; do
-		[ -e "$g" ] || continue
-		[ -w "$g" ] && rm -rf "$g" 2>/dev/null
+		[ -e "$g" ] && rm -rf "$g" 2>/dev/null
 	done
 	for g in $(onhost "$host" virsh -q -c qemu:///system list --all --name </dev/null); do
 		onhost "$host" virsh -q -c qemu:///system destroy "$g" </dev/null >/dev/null 2>&1

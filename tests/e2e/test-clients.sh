@@ -6,7 +6,7 @@
 
 src=$MNT/hosta/web1
 declare -A want
-want[domain.xml]=$(onhost hosta virsh -q -c qemu:///system dumpxml --inactive --migratable web1 | sha256sum | cut -d' ' -f1)
+want[domain.xml]=$(sha256sum <"$src/domain.xml" | cut -d' ' -f1)
 while read -r dev fmt path <&3; do
 	want[$dev.$fmt]=$(host_sha256 hosta "$fmt" "$path")
 done 3< <(host_disks hosta web1)

@@ -91,6 +91,31 @@ rm -r "$B/half" || fail "rm -r of the staging folder"
 	fail "volumes left behind: $(vols hostb)"
 ok "rm -r of the staging folder deletes exactly its volumes"
 
+# 5b. A writer interrupted that still closes its file normally (python's
+#     KeyboardInterrupt): the disk is smaller than the XML says, so the
+#     guest is not defined; copying the disk again completes it.
+mkdir "$B/intr"
+cp "$MNT/hosta/odd1/domain.xml" "$B/intr/"
+python3 - "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" <<'PY'
+import sys
+with open(sys.argv[1], "rb") as s, open(sys.argv[2], "wb") as d:
+    try:
+        d.write(s.read(4 << 20))
+        raise KeyboardInterrupt  # as if Ctrl-C arrived here
+    except KeyboardInterrupt:
+        pass  # the with statement closes the file normally
+PY
+sleep 0.5
+defined hostb intr && fail "a disk cut short (closed normally) defined the guest"
+grep -q "hostb/intr/vda.raw: 4194304 bytes of 16777216: incomplete" "$MNTLOG" ||
+	fail "no log line about the incomplete disk"
+ok "a copy cut short but closed normally: not defined (4 MiB of 16 MiB), logged"
+cp "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" || fail "copying the disk again"
+defined hostb intr || fail "copying the disk again did not define the guest"
+ok "copying the disk again completes and defines it"
+onhost hostb "${VIRSH[@]}" undefine intr </dev/null >/dev/null
+onhost hostb "${VIRSH[@]}" vol-delete --pool default intr-vda.raw </dev/null >/dev/null
+
 # 6. domain.xml alone stays pending; the listing shows what arrived.
 mkdir "$B/lonely"
 cp "$MNT/hosta/web1/domain.xml" "$B/lonely/"

@@ -45,13 +45,30 @@ grep -q "hosta/web1/sda: not listed: removable media" "$MNTLOG" ||
 	fail "no log line for web1's CD-ROM"
 ok "left-out disks are logged with the reason"
 
-# domain.xml is the host's inactive, migratable XML.
+# domain.xml is the host's inactive, migratable XML, plus the size of each
+# listed disk in <metadata> (for the new host to check copies against).
 onhost hosta virsh -q -c qemu:///system dumpxml --inactive --migratable web1 >"$WORK/host.xml"
-cmp -s "$WORK/host.xml" "$MNT/hosta/web1/domain.xml" ||
-	fail "domain.xml differs from virsh dumpxml --inactive --migratable: $(diff "$WORK/host.xml" "$MNT/hosta/web1/domain.xml" | head)"
-[ "$(stat -c %s "$MNT/hosta/web1/domain.xml")" = "$(stat -c %s "$WORK/host.xml")" ] ||
+python3 - "$WORK/host.xml" "$MNT/hosta/web1" <<'PY' || fail "domain.xml is not the host's XML plus disk sizes"
+import os, sys
+import xml.etree.ElementTree as ET
+NS = "https://kvmmigfs.invalid/xmlns/disks/1"
+host = ET.parse(sys.argv[1]).getroot()
+served = ET.parse(os.path.join(sys.argv[2], "domain.xml")).getroot()
+meta = served.find("metadata")
+ours = meta.find("{%s}disks" % NS)
+sizes = {d.get("dev"): int(d.get("size")) for d in ours}
+assert sizes == {"vda": os.path.getsize(sys.argv[2] + "/vda.raw"),
+                 "vdb": os.path.getsize(sys.argv[2] + "/vdb.qcow2")}, sizes
+meta.remove(ours)
+if len(meta) == 0:
+    served.remove(meta)
+c = lambda e: ET.canonicalize(ET.tostring(e), strip_text=True)
+assert c(host) == c(served), "XML differs beyond the sizes"
+print("  ok: sizes in metadata:", sizes)
+PY
+[ "$(stat -c %s "$MNT/hosta/web1/domain.xml")" = "$(wc -c <"$MNT/hosta/web1/domain.xml")" ] ||
 	fail "domain.xml st_size is not the XML's length"
-ok "domain.xml is the inactive migratable XML, st_size exact"
+ok "domain.xml is the inactive migratable XML with the disk sizes, st_size exact"
 
 # Names that do not exist.
 expect_fail "No such file or directory" stat "$MNT/nohost"

@@ -7,9 +7,11 @@
 
 NEWMNT=
 cleanup_tiny() {
+	set +e # best effort, also after a failure
 	[ -n "$NEWMNT" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
 	onhost hostb virsh -q -c qemu:///system pool-destroy tiny </dev/null >/dev/null 2>&1
 	onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
+	set -e
 	return 0
 }
 trap 'cleanup_tiny; clean_host hostb' EXIT
