@@ -303,8 +303,8 @@ char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
 	if (!meta) {
 		/* Indented as libvirt writes it. */
 		xmlAddChild(root, xmlNewText((const xmlChar *)"  "));
-		meta = xmlNewChild(root, NULL, (const xmlChar *)"metadata",
-				   NULL);
+		meta =
+		    xmlNewChild(root, NULL, (const xmlChar *)"metadata", NULL);
 		xmlAddChild(root, xmlNewText((const xmlChar *)"\n"));
 	}
 	if (meta) {

@@ -60,7 +60,7 @@ void domxml_disk_free(struct disk *d);
 /* The namespace of kvmmigfs's element in a served domain.xml's
  * <metadata>: <kvmmigfs:disks><kvmmigfs:disk dev="vda" size="N"/>...
  * Sizes let the new host tell a complete copy from one cut short. */
-#define DOMXML_NS "https://kvmmigfs.invalid/xmlns/disks/1"
+#define DOMXML_NS	 "https://kvmmigfs.invalid/xmlns/disks/1"
 #define DOMXML_NS_PREFIX "kvmmigfs"
 
 /* The XML with the size of each listed disk added in <metadata> (n disks:

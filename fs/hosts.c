@@ -262,8 +262,8 @@ static int check_lines(const char *text, struct sections *sec, char *reason,
 
 static int parse(const char *text, const char *name, struct hosts_file *out)
 {
-	struct parse_state st = {.hf = out};
-	struct sections sec = {.names = STRVEC_INIT};
+	struct parse_state st = { .hf = out };
+	struct sections sec = { .names = STRVEC_INIT };
 	char reason[512];
 	int line, bad;
 

@@ -21,12 +21,12 @@
 
 struct kvmmigfs {
 	struct hosts_file hosts;
-	struct vhost **vhosts; /* one per hosts.hosts entry */
+	struct vhost **vhosts;	    /* one per hosts.hosts entry */
 	struct stage_host **stages; /* one per hosts.hosts entry */
-	int allow_running;     /* -o allow_running: read running guests */
-	int start;             /* -o start: start guests once defined */
-	int timeout_ms;	       /* -o timeout=SECONDS */
-	int cache_ms;	       /* -o cache=SECONDS (listings) */
+	int allow_running;	    /* -o allow_running: read running guests */
+	int start;		    /* -o start: start guests once defined */
+	int timeout_ms;		    /* -o timeout=SECONDS */
+	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;

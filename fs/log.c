@@ -20,9 +20,9 @@ void log_init(int foreground, int debug)
 
 void log_msg(int prio, const char *fmt, ...)
 {
-	static const char *const names[] = {"emerg", "alert",	"crit",
-					    "error", "warning", "notice",
-					    "info",  "debug"};
+	static const char *const names[] = { "emerg", "alert",	 "crit",
+					     "error", "warning", "notice",
+					     "info",  "debug" };
 	va_list ap;
 	char line[2048];
 

@@ -307,13 +307,13 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 	const struct host_config *hc = vhost_config(vh);
 	int active = vhost_guest_active(vh, p->guest);
 	struct endpoint_spec spec = {
-	    .shell = hc->shell.v,
-	    .path = d->path,
-	    .format = d->format,
-	    .readonly = true,
-	    .shared = fs->allow_running,
-	    .desc = of->desc,
-	    .timeout_ms = fs->timeout_ms,
+		.shell = hc->shell.v,
+		.path = d->path,
+		.format = d->format,
+		.readonly = true,
+		.shared = fs->allow_running,
+		.desc = of->desc,
+		.timeout_ms = fs->timeout_ms,
 	};
 
 	if (active < 0)
@@ -368,9 +368,8 @@ static int kmf_open(const char *path, struct fuse_file_info *fi)
 	if (p.kind != PATH_FILE)
 		return -EISDIR;
 	if (staged(sh, &p) == STAGE_DIR)
-		return open_staged(&p,
-				   stage_open(sh, p.guest, p.file, fi->flags),
-				   fi, "open");
+		return open_staged(
+		    &p, stage_open(sh, p.guest, p.file, fi->flags), fi, "open");
 	g = vhost_guest(vh, p.guest);
 	if (!g)
 		return fail_core(&p, "open");
@@ -430,8 +429,7 @@ static int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
 		    "the host's own guests are not changed through the mount");
 }
 
-static int kmf_create(const char *path, mode_t mode,
-		      struct fuse_file_info *fi)
+static int kmf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs_path p;
 	struct vhost *vh;
@@ -446,8 +444,7 @@ static int kmf_create(const char *path, mode_t mode,
 		return refuse(&p, vh, "create", EACCES);
 	if (staged(sh, &p) != STAGE_DIR)
 		return refuse(&p, vh, "create", EACCES);
-	return open_staged(&p, stage_create(sh, p.guest, p.file), fi,
-			   "create");
+	return open_staged(&p, stage_create(sh, p.guest, p.file), fi, "create");
 }
 
 static int kmf_read(const char *path, char *buf, size_t size, off_t off,
@@ -527,8 +524,8 @@ static int fail_open(struct open_file *of, const char *op)
 	return -error_errno();
 }
 
-static int kmf_write(const char *path, const char *buf, size_t size,
-		     off_t off, struct fuse_file_info *fi)
+static int kmf_write(const char *path, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
 {
 	struct open_file *of = of_get(fi);
 	ssize_t n;
@@ -556,8 +553,7 @@ static int kmf_flush(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-static int kmf_fsync(const char *path, int datasync,
-		     struct fuse_file_info *fi)
+static int kmf_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	struct open_file *of = of_get(fi);
 
@@ -568,8 +564,7 @@ static int kmf_fsync(const char *path, int datasync,
 	return 0;
 }
 
-static int kmf_truncate(const char *path, off_t size,
-			struct fuse_file_info *fi)
+static int kmf_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs_path p;
 	struct vhost *vh;
@@ -628,8 +623,8 @@ static int kmf_rmdir(const char *path)
 	if (r < 0)
 		return r;
 	if (p.kind != PATH_GUEST)
-		return refuse(&p, vh, "rmdir", p.kind == PATH_FILE ? ENOTDIR
-								   : EPERM);
+		return refuse(&p, vh, "rmdir",
+			      p.kind == PATH_FILE ? ENOTDIR : EPERM);
 	if (staged(sh, &p) == STAGE_NONE)
 		return refuse(&p, vh, "rmdir", EPERM);
 	if (stage_rmdir(sh, p.guest) < 0)
@@ -774,26 +769,26 @@ static void *kmf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 }
 
 static const struct fuse_operations operations = {
-    .init = kmf_init,
-    .getattr = kmf_getattr,
-    .readdir = kmf_readdir,
-    .open = kmf_open,
-    .read = kmf_read,
-    .lseek = kmf_lseek,
-    .release = kmf_release,
-    .statfs = kmf_statfs,
-    .create = kmf_create,
-    .write = kmf_write,
-    .flush = kmf_flush,
-    .fsync = kmf_fsync,
-    .truncate = kmf_truncate,
-    .mkdir = kmf_mkdir,
-    .rmdir = kmf_rmdir,
-    .unlink = kmf_unlink,
-    .rename = kmf_rename,
-    .chmod = kmf_chmod,
-    .chown = kmf_chown,
-    .utimens = kmf_utimens,
+	.init = kmf_init,
+	.getattr = kmf_getattr,
+	.readdir = kmf_readdir,
+	.open = kmf_open,
+	.read = kmf_read,
+	.lseek = kmf_lseek,
+	.release = kmf_release,
+	.statfs = kmf_statfs,
+	.create = kmf_create,
+	.write = kmf_write,
+	.flush = kmf_flush,
+	.fsync = kmf_fsync,
+	.truncate = kmf_truncate,
+	.mkdir = kmf_mkdir,
+	.rmdir = kmf_rmdir,
+	.unlink = kmf_unlink,
+	.rename = kmf_rename,
+	.chmod = kmf_chmod,
+	.chown = kmf_chown,
+	.utimens = kmf_utimens,
 };
 
 const struct fuse_operations *kvmmigfs_operations(void)

@@ -22,7 +22,7 @@ static int take(const char **p, char *out)
 
 int path_parse(const char *path, struct fs_path *out)
 {
-	char *fields[] = {out->host, out->guest, out->file};
+	char *fields[] = { out->host, out->guest, out->file };
 	const char *p = path;
 	int depth = 0;
 

@@ -186,8 +186,7 @@ err:
 	return NULL;
 }
 
-int rewrite_check(const char *xml, size_t len, struct strvec *devs,
-		  char **name)
+int rewrite_check(const char *xml, size_t len, struct strvec *devs, char **name)
 {
 	xmlDocPtr doc = parse(xml, len, devs);
 	xmlChar *n;
@@ -222,8 +221,7 @@ static int retarget(xmlNodePtr d, const struct rewrite_disk *rd)
 
 	for (c = d->children; c; c = next) {
 		next = c->next;
-		if (is(c, "source") || is(c, "backingStore") ||
-		    is(c, "mirror"))
+		if (is(c, "source") || is(c, "backingStore") || is(c, "mirror"))
 			drop(c);
 	}
 	xmlSetProp(d, (const xmlChar *)"type",
@@ -239,8 +237,7 @@ static int retarget(xmlNodePtr d, const struct rewrite_disk *rd)
 		else
 			xmlAddChild(d, drv);
 	}
-	xmlSetProp(drv, (const xmlChar *)"type",
-		   (const xmlChar *)rd->format);
+	xmlSetProp(drv, (const xmlChar *)"type", (const xmlChar *)rd->format);
 	src = xmlNewNode(NULL, (const xmlChar *)"source");
 	if (!src)
 		return -1;
@@ -316,8 +313,8 @@ char *rewrite_domain(const char *xml, size_t len,
 		} else if (removable(d) && child(d, "source")) {
 			xmlNodePtr src = child(d, "source");
 			const char *file = attr(src, "file");
-			int r = *file ? spec->media_exists(spec->opaque, file)
-				      : 0;
+			int r =
+			    *file ? spec->media_exists(spec->opaque, file) : 0;
 
 			if (r < 0)
 				goto out;

@@ -20,11 +20,11 @@ struct rewrite_disk {
 	const char *dev;    /* target dev, e.g. "vda" */
 	const char *path;   /* the new volume's path on the target */
 	const char *format; /* its format: "raw", "qcow2" */
-	int block;          /* 1: a block device, 0: a file */
+	int block;	    /* 1: a block device, 0: a file */
 };
 
 struct rewrite_spec {
-	const char *name;                 /* the new guest's name */
+	const char *name;		  /* the new guest's name */
 	const struct rewrite_disk *disks; /* one per listed disk */
 	size_t ndisks;
 	/* Does path exist on the target?  1 yes, 0 no, -1 error (with

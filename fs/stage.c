@@ -24,9 +24,9 @@
 
 struct staged_file {
 	/* Guarded by the stage_host lock. */
-	int refs;      /* 1 while in its folder, +1 per open handle */
-	char *name;    /* name in the folder (maybe temporary) */
-	char *final;   /* the final name it stands for */
+	int refs;    /* 1 while in its folder, +1 per open handle */
+	char *name;  /* name in the folder (maybe temporary) */
+	char *final; /* the final name it stands for */
 	bool is_xml;
 	int opens;     /* open handles */
 	int writers;   /* open handles that may write */
@@ -39,11 +39,11 @@ struct staged_file {
 	char *dev, *fmt, *volume, *path;
 	/* The data path, guarded by io_lock. */
 	pthread_mutex_t io_lock;
-	struct endpoint *ep;      /* open while being written */
-	uint64_t capacity;        /* the volume's size now */
-	uint64_t size;            /* size the writer gave it */
+	struct endpoint *ep;	   /* open while being written */
+	uint64_t capacity;	   /* the volume's size now */
+	uint64_t size;		   /* size the writer gave it */
 	struct extent_map written; /* ranges holding written data */
-	int werrno;               /* first write error, reported at close */
+	int werrno;		   /* first write error, reported at close */
 };
 
 struct stage {
@@ -197,10 +197,11 @@ int stage_final_name(const char *name, char *out, size_t len)
 				return 0;
 		}
 	}
-	error_set(EINVAL,
-		  "\"%s\" is not a file of a guest: use domain.xml or DEV.FORMAT "
-		  "with FORMAT raw or qcow2",
-		  name);
+	error_set(
+	    EINVAL,
+	    "\"%s\" is not a file of a guest: use domain.xml or DEV.FORMAT "
+	    "with FORMAT raw or qcow2",
+	    name);
 	return -1;
 }
 
@@ -513,8 +514,9 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 	}
 	for (size_t i = 0; i < st->n; i++)
 		if (strcmp(st->files[i]->final, final) == 0) {
-			error_set(EEXIST, "\"%s\" is already being written as "
-					  "\"%s\"",
+			error_set(EEXIST,
+				  "\"%s\" is already being written as "
+				  "\"%s\"",
 				  final, st->files[i]->name);
 			goto out;
 		}
@@ -536,8 +538,9 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 		for (size_t i = 0; i < st->n; i++)
 			if (st->files[i]->dev &&
 			    strcmp(st->files[i]->dev, dev) == 0) {
-				error_set(EEXIST, "disk %s is already being "
-						  "written as \"%s\"",
+				error_set(EEXIST,
+					  "disk %s is already being "
+					  "written as \"%s\"",
 					  dev, st->files[i]->name);
 				goto out_free;
 			}
@@ -677,8 +680,9 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 	if (sf->is_xml)
 		return write_xml(so, buf, count, offset);
 	if (offset > STAGE_MAX_SIZE || count > STAGE_MAX_SIZE - offset) {
-		error_set(EFBIG, "disks larger than %llu bytes are not "
-				 "supported",
+		error_set(EFBIG,
+			  "disks larger than %llu bytes are not "
+			  "supported",
 			  (unsigned long long)STAGE_MAX_SIZE);
 		return -1;
 	}
@@ -730,8 +734,9 @@ ssize_t stage_read(struct stage_open *so, void *buf, size_t count,
 	}
 	pthread_mutex_lock(&so->sh->lock);
 	if (offset < sf->xml_len) {
-		r = (ssize_t)(sf->xml_len - offset < count ? sf->xml_len - offset
-							   : count);
+		r = (ssize_t)(sf->xml_len - offset < count
+				  ? sf->xml_len - offset
+				  : count);
 		memcpy(buf, sf->xml + offset, (size_t)r);
 	}
 	pthread_mutex_unlock(&so->sh->lock);
@@ -790,9 +795,9 @@ static bool killed(pid_t pid)
 static int media_exists(void *opaque, const char *path)
 {
 	struct stage_host *sh = opaque;
-	char *cmd[] = {"test", "-e", (char *)path, NULL};
-	int r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd,
-			    sh->opt.timeout_ms);
+	char *cmd[] = { "test", "-e", (char *)path, NULL };
+	int r =
+	    hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
 
 	if (r < 0)
 		return -1;
@@ -842,8 +847,7 @@ static int try_define(struct stage_host *sh, struct stage *st)
 		}
 		/* A copy cut short (a writer interrupted that still closed
 		 * its file) is smaller than its source said. */
-		if (domxml_disk_size(x->xml, x->xml_len, sf->dev, &want) ==
-			    1 &&
+		if (domxml_disk_size(x->xml, x->xml_len, sf->dev, &want) == 1 &&
 		    want != sf->size) {
 			log_warning("%s/%s/%s: %llu bytes of %llu: incomplete; "
 				    "the guest is not defined until it is "
@@ -853,12 +857,12 @@ static int try_define(struct stage_host *sh, struct stage *st)
 			r = 0;
 			goto out;
 		}
-		disks[i] = (struct rewrite_disk){sf->dev, sf->path, sf->fmt,
-						 0};
+		disks[i] =
+		    (struct rewrite_disk){ sf->dev, sf->path, sf->fmt, 0 };
 	}
 	out = rewrite_domain(x->xml, x->xml_len,
-			     &(struct rewrite_spec){st->guest, disks, devs.n,
-						    media_exists, sh},
+			     &(struct rewrite_spec){ st->guest, disks, devs.n,
+						     media_exists, sh },
 			     &cloned);
 	if (!out)
 		goto out;
@@ -868,10 +872,12 @@ static int try_define(struct stage_host *sh, struct stage *st)
 	log_info("%s/%s: defined%s%s", host, st->guest,
 		 cloned ? " as a clone of " : "", cloned ? name : "");
 	for (size_t j = 0; j < st->n; j++)
-		if (st->files[j]->dev && strvec_find(&devs, st->files[j]->dev) < 0)
-			log_warning("%s/%s: volume %s is not a disk of the guest; "
-				    "it stays in the pool",
-				    host, st->guest, st->files[j]->volume);
+		if (st->files[j]->dev &&
+		    strvec_find(&devs, st->files[j]->dev) < 0)
+			log_warning(
+			    "%s/%s: volume %s is not a disk of the guest; "
+			    "it stays in the pool",
+			    host, st->guest, st->files[j]->volume);
 	/* The volumes are the guest's now. */
 	for (size_t j = 0; j < st->n; j++)
 		file_put(st->files[j]);
@@ -897,14 +903,13 @@ out:
 static int exact_size(struct stage_host *sh, struct staged_file *sf,
 		      uint64_t size)
 {
-	char arg[32], *cmd[] = {"truncate", "-s", arg, sf->path, NULL};
+	char arg[32], *cmd[] = { "truncate", "-s", arg, sf->path, NULL };
 	int r;
 
 	if (size % 512 == 0 || strcmp(sf->fmt, "raw") != 0)
 		return 0;
 	snprintf(arg, sizeof arg, "%llu", (unsigned long long)size);
-	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd,
-			sh->opt.timeout_ms);
+	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
 	if (r != 0) {
 		if (r > 0)
 			error_set(EIO, "truncate -s %s on the host: exit %d",
@@ -956,10 +961,11 @@ int stage_flush(struct stage_open *so, pid_t pid)
 		return 0;
 	pthread_mutex_lock(&sh->lock);
 	if (killed(pid)) {
-		log_warning("%s/%s/%s: the writer (pid %d) was killed: the file "
-			    "stays incomplete",
-			    vhost_config(sh->vh)->name, so->st->guest, sf->name,
-			    (int)pid);
+		log_warning(
+		    "%s/%s/%s: the writer (pid %d) was killed: the file "
+		    "stays incomplete",
+		    vhost_config(sh->vh)->name, so->st->guest, sf->name,
+		    (int)pid);
 		goto out;
 	}
 	if (sf->is_xml) {
@@ -1042,7 +1048,8 @@ static int truncate_locked(struct stage_host *sh, const char *guest,
 		return 0;
 	}
 	if (size > STAGE_MAX_SIZE) {
-		error_set(EFBIG, "disks larger than %llu bytes are not supported",
+		error_set(EFBIG,
+			  "disks larger than %llu bytes are not supported",
 			  (unsigned long long)STAGE_MAX_SIZE);
 		return -1;
 	}
@@ -1074,8 +1081,8 @@ static int truncate_locked(struct stage_host *sh, const char *guest,
 	return r;
 }
 
-int stage_truncate(struct stage_host *sh, const char *guest,
-		   const char *name, struct stage_open *so, uint64_t size)
+int stage_truncate(struct stage_host *sh, const char *guest, const char *name,
+		   struct stage_open *so, uint64_t size)
 {
 	struct staged_file *sf;
 	struct stage *st;
@@ -1143,8 +1150,9 @@ int stage_rename(struct stage_host *sh, const char *guest, const char *from,
 		goto out;
 	}
 	if (strcmp(final, sf->final) != 0) {
-		error_set(EINVAL, "\"%s\" was created as %s; it cannot become %s",
-			  from, sf->final, final);
+		error_set(EINVAL,
+			  "\"%s\" was created as %s; it cannot become %s", from,
+			  sf->final, final);
 		goto out;
 	}
 	copy = strdup(to);

@@ -240,6 +240,38 @@ static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
 	error_set(errnum, "%s: %s", what, msg);
 }
 
+/* The host's pool, with vh->lock held; NULL with error_set(). */
+static virStoragePoolPtr get_pool(struct vhost *vh, int64_t start)
+{
+	virConnectPtr conn = get_conn(vh);
+	virStoragePoolPtr pool;
+
+	if (!conn)
+		return NULL;
+	pool = virStoragePoolLookupByName(conn, vh->cfg->pool);
+	if (!pool) {
+		virt_error(vh, start, "looking up the pool");
+		error_prefix("pool \"%s\"", vh->cfg->pool);
+	}
+	return pool;
+}
+
+/* The guest NAME, with vh->lock held; NULL with error_set() (ENOENT if
+ * the host has no such guest). */
+static virDomainPtr get_domain(struct vhost *vh, const char *name,
+			       int64_t start)
+{
+	virConnectPtr conn = get_conn(vh);
+	virDomainPtr dom;
+
+	if (!conn)
+		return NULL;
+	dom = virDomainLookupByName(conn, name);
+	if (!dom)
+		virt_error(vh, start, "looking up the guest");
+	return dom;
+}
+
 struct vhost *vhost_new(const struct host_config *cfg, int timeout_ms,
 			int cache_ms)
 {
@@ -372,7 +404,7 @@ static void skip_cb(void *opaque, const char *dev, const char *why)
 static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 {
 	struct disk_list *l = &g->info.disks;
-	struct skip_ctx ctx = {vh, g->name};
+	struct skip_ctx ctx = { vh, g->name };
 	size_t kept = 0;
 
 	g->sizes = calloc(l->n ? l->n : 1, sizeof *g->sizes);
@@ -448,21 +480,15 @@ static int add_sizes(struct guest *g)
 
 static struct guest *fetch_guest(struct vhost *vh, const char *name)
 {
-	virConnectPtr conn = get_conn(vh);
 	int64_t start = now_ms();
-	struct skip_ctx ctx = {vh, name};
-	virDomainPtr dom;
+	struct skip_ctx ctx = { vh, name };
+	virDomainPtr dom = get_domain(vh, name, start);
 	struct guest *g;
 	char *xml;
 	int active;
 
-	if (!conn)
+	if (!dom)
 		return NULL;
-	dom = virDomainLookupByName(conn, name);
-	if (!dom) {
-		virt_error(vh, start, "looking up the guest");
-		return NULL;
-	}
 	g = calloc(1, sizeof *g);
 	if (!g || !(g->name = strdup(name))) {
 		error_set(ENOMEM, "out of memory");
@@ -533,80 +559,56 @@ out:
 
 int vhost_guest_active(struct vhost *vh, const char *name)
 {
-	virConnectPtr conn;
 	virDomainPtr dom;
 	int64_t start = now_ms();
 	int r = -1;
 
 	pthread_mutex_lock(&vh->lock);
-	conn = get_conn(vh);
-	if (!conn)
-		goto out;
-	dom = virDomainLookupByName(conn, name);
-	if (!dom) {
-		virt_error(vh, start, "looking up the guest");
-		goto out;
+	dom = get_domain(vh, name, start);
+	if (dom) {
+		r = virDomainIsActive(dom);
+		if (r < 0)
+			virt_error(vh, start, "asking whether the guest runs");
+		virDomainFree(dom);
 	}
-	r = virDomainIsActive(dom);
-	if (r < 0)
-		virt_error(vh, start, "asking whether the guest runs");
-	virDomainFree(dom);
-out:
 	pthread_mutex_unlock(&vh->lock);
 	return r;
 }
 
 int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available)
 {
-	virConnectPtr conn;
 	virStoragePoolPtr pool;
 	virStoragePoolInfo info;
 	int64_t start = now_ms();
 	int r = -1;
 
 	pthread_mutex_lock(&vh->lock);
-	conn = get_conn(vh);
-	if (!conn)
-		goto out;
-	pool = virStoragePoolLookupByName(conn, vh->cfg->pool);
-	if (!pool) {
-		virt_error(vh, start, "looking up the pool");
-		goto out;
+	pool = get_pool(vh, start);
+	if (pool) {
+		if (virStoragePoolGetInfo(pool, &info) < 0) {
+			virt_error(vh, start, "reading the pool's space");
+		} else {
+			*capacity = info.capacity;
+			*available = info.available;
+			r = 0;
+		}
+		virStoragePoolFree(pool);
 	}
-	if (virStoragePoolGetInfo(pool, &info) < 0) {
-		virt_error(vh, start, "reading the pool's space");
-	} else {
-		*capacity = info.capacity;
-		*available = info.available;
-		r = 0;
-	}
-	virStoragePoolFree(pool);
-out:
 	pthread_mutex_unlock(&vh->lock);
 	return r;
 }
 
 int vhost_guest_exists(struct vhost *vh, const char *name)
 {
-	virConnectPtr conn;
 	virDomainPtr dom;
 	int64_t start = now_ms();
-	int r = -1;
+	int r;
 
 	pthread_mutex_lock(&vh->lock);
-	conn = get_conn(vh);
-	if (!conn)
-		goto out;
-	dom = virDomainLookupByName(conn, name);
-	if (dom) {
+	dom = get_domain(vh, name, start);
+	if (dom)
 		virDomainFree(dom);
-		r = 1;
-	} else {
-		virt_error(vh, start, "looking up the guest");
-		if (error_errno() == ENOENT)
-			r = 0;
-	}
-out:
+	r = dom ? 1 : error_errno() == ENOENT ? 0 : -1;
 	pthread_mutex_unlock(&vh->lock);
 	return r;
 }
@@ -625,22 +627,6 @@ void vhost_invalidate(struct vhost *vh)
 	pthread_mutex_lock(&vh->lock);
 	invalidate_locked(vh);
 	pthread_mutex_unlock(&vh->lock);
-}
-
-/* The host's pool, with vh->lock held; NULL with error_set(). */
-static virStoragePoolPtr get_pool(struct vhost *vh, int64_t start)
-{
-	virConnectPtr conn = get_conn(vh);
-	virStoragePoolPtr pool;
-
-	if (!conn)
-		return NULL;
-	pool = virStoragePoolLookupByName(conn, vh->cfg->pool);
-	if (!pool) {
-		virt_error(vh, start, "looking up the pool");
-		error_prefix("pool \"%s\"", vh->cfg->pool);
-	}
-	return pool;
 }
 
 int vhost_vol_create(struct vhost *vh, const char *name, const char *format,

@@ -365,7 +365,7 @@ static int status_extent(void *opaque, const char *context, uint64_t offset,
 /* Ask the server about the extents from offset on. */
 static int fetch_status(struct endpoint *ep, uint64_t offset)
 {
-	struct status_ctx ctx = {.ep = ep};
+	struct status_ctx ctx = { .ep = ep };
 	uint64_t count = ep->size - offset;
 	int64_t cookie;
 
@@ -373,7 +373,8 @@ static int fetch_status(struct endpoint *ep, uint64_t offset)
 		count = STATUS_SPAN;
 	cookie = nbd_aio_block_status(
 	    ep->nbd, count, offset,
-	    (nbd_extent_callback){.callback = status_extent, .user_data = &ctx},
+	    (nbd_extent_callback){ .callback = status_extent,
+				   .user_data = &ctx },
 	    NBD_NULL_COMPLETION, 0);
 	if (cookie < 0) {
 		nbd_error(ep, EIO, "block status");

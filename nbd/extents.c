@@ -103,9 +103,9 @@ int extent_map_add(struct extent_map *m, uint64_t offset, uint64_t length,
 		}
 		if (i < m->n && m->v[i].offset < gap_end)
 			gap_end = m->v[i].offset;
-		if (insert_at(m, i,
-			      (struct extent){offset, gap_end - offset, zero}) <
-		    0)
+		if (insert_at(
+			m, i,
+			(struct extent){ offset, gap_end - offset, zero }) < 0)
 			return -1;
 		offset = gap_end;
 	}

@@ -79,7 +79,7 @@ nomem:
 int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
 {
 	struct strvec argv = STRVEC_INIT;
-	struct timespec tick = {0, 10 * 1000 * 1000};
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
 	int waited = 0, status;
 	pid_t pid;
 

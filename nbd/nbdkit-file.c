@@ -16,6 +16,6 @@ static int file_server_argv(const struct endpoint_spec *spec,
 }
 
 const struct endpoint_ops endpoint_nbdkit_file = {
-    .kind = "nbdkit-file",
-    .server_argv = file_server_argv,
+	.kind = "nbdkit-file",
+	.server_argv = file_server_argv,
 };

@@ -23,6 +23,6 @@ static int qemu_server_argv(const struct endpoint_spec *spec,
 }
 
 const struct endpoint_ops endpoint_qemu_nbd = {
-    .kind = "qemu-nbd",
-    .server_argv = qemu_server_argv,
+	.kind = "qemu-nbd",
+	.server_argv = qemu_server_argv,
 };

@@ -516,7 +516,7 @@ END_TEST
 START_TEST(test_no_network)
 {
 	/* No connection is made to a DTD's or an entity's URL. */
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t salen = sizeof sa;
 	char *xml;
 	int s, c;
@@ -615,7 +615,7 @@ END_TEST
 
 START_TEST(test_file_name)
 {
-	struct disk d = {.dev = "vda", .format = "qcow2"};
+	struct disk d = { .dev = "vda", .format = "qcow2" };
 	char buf[64];
 	char small[8];
 
@@ -660,13 +660,13 @@ END_TEST
 START_TEST(test_disk_free)
 {
 	struct disk d = {
-	    .dev = strdup("vda"),
-	    .format = strdup("raw"),
-	    .source_type = DISK_VOLUME,
-	    .path = strdup("/p"),
-	    .pool = strdup("default"),
-	    .volume = strdup("v"),
-	    .readonly = 1,
+		.dev = strdup("vda"),
+		.format = strdup("raw"),
+		.source_type = DISK_VOLUME,
+		.path = strdup("/p"),
+		.pool = strdup("default"),
+		.volume = strdup("v"),
+		.readonly = 1,
 	};
 
 	domxml_disk_free(&d);
@@ -730,8 +730,8 @@ START_TEST(test_with_sizes)
 	    "<disk type='file' device='disk'><source file='/a.raw'/>"
 	    "<target dev='vda'/></disk></devices>"
 	    "<metadata><app:x xmlns:app='urn:app'/></metadata></domain>";
-	const char *devs[] = {"vda", "vdb"};
-	unsigned long long sizes[] = {268435456ULL, 512ULL}, got = 0;
+	const char *devs[] = { "vda", "vdb" };
+	unsigned long long sizes[] = { 268435456ULL, 512ULL }, got = 0;
 	char *once, *twice;
 	struct domxml_info info;
 
@@ -761,8 +761,7 @@ START_TEST(test_with_sizes)
 	ck_assert(got == 1024);
 	ck_assert_int_eq(domxml_disk_size(twice, strlen(twice), "vdb", &got),
 			 0);
-	ck_assert_ptr_eq(strstr(strstr(twice, DOMXML_NS) + 1, DOMXML_NS),
-			 NULL);
+	ck_assert_ptr_eq(strstr(strstr(twice, DOMXML_NS) + 1, DOMXML_NS), NULL);
 	free(once);
 	free(twice);
 

@@ -32,7 +32,7 @@ static void expect_map(const struct extent_map *m, const struct extent *want,
 
 #define MAP(m, ...)                                                            \
 	do {                                                                   \
-		static const struct extent w_[] = {__VA_ARGS__};               \
+		static const struct extent w_[] = { __VA_ARGS__ };             \
 		expect_map(m, w_, sizeof w_ / sizeof w_[0]);                   \
 	} while (0)
 
@@ -60,7 +60,7 @@ START_TEST(test_add_one)
 
 	extent_map_init(&m, 100);
 	ADD(&m, 10, 20, Z);
-	MAP(&m, {10, 20, Z});
+	MAP(&m, { 10, 20, Z });
 	extent_map_release(&m);
 }
 END_TEST
@@ -73,22 +73,22 @@ START_TEST(test_merge)
 	/* Touching on the left. */
 	ADD(&m, 0, 10, D);
 	ADD(&m, 10, 10, D);
-	MAP(&m, {0, 20, D});
+	MAP(&m, { 0, 20, D });
 	/* Touching on the right. */
 	ADD(&m, 50, 10, Z);
 	ADD(&m, 40, 10, Z);
-	MAP(&m, {0, 20, D}, {40, 20, Z});
+	MAP(&m, { 0, 20, D }, { 40, 20, Z });
 	/* Filling the gap between two of the same kind: one extent. */
 	ADD(&m, 70, 10, Z);
 	ADD(&m, 60, 10, Z);
-	MAP(&m, {0, 20, D}, {40, 40, Z});
+	MAP(&m, { 0, 20, D }, { 40, 40, Z });
 	/* Another kind: no merging. */
 	ADD(&m, 20, 10, Z);
 	ADD(&m, 80, 20, D);
-	MAP(&m, {0, 20, D}, {20, 10, Z}, {40, 40, Z}, {80, 20, D});
+	MAP(&m, { 0, 20, D }, { 20, 10, Z }, { 40, 40, Z }, { 80, 20, D });
 	/* Closing the last gap: zero, between a zero and a zero. */
 	ADD(&m, 30, 10, Z);
-	MAP(&m, {0, 20, D}, {20, 60, Z}, {80, 20, D});
+	MAP(&m, { 0, 20, D }, { 20, 60, Z }, { 80, 20, D });
 	extent_map_release(&m);
 }
 END_TEST
@@ -104,15 +104,15 @@ START_TEST(test_merge_gaps_of_one_add)
 	ADD(&m, 30, 10, Z);
 	ADD(&m, 50, 10, Z);
 	ADD(&m, 0, 100, D);
-	MAP(&m, {0, 10, D}, {10, 10, Z}, {20, 10, D}, {30, 10, Z}, {40, 10, D},
-	    {50, 10, Z}, {60, 40, D});
+	MAP(&m, { 0, 10, D }, { 10, 10, Z }, { 20, 10, D }, { 30, 10, Z },
+	    { 40, 10, D }, { 50, 10, Z }, { 60, 40, D });
 	extent_map_release(&m);
 
 	extent_map_init(&m, 100);
 	ADD(&m, 10, 10, Z);
 	ADD(&m, 30, 10, Z);
 	ADD(&m, 0, 100, Z);
-	MAP(&m, {0, 100, Z});
+	MAP(&m, { 0, 100, Z });
 	extent_map_release(&m);
 }
 END_TEST
@@ -124,17 +124,18 @@ START_TEST(test_overlap_keeps_known)
 	extent_map_init(&m, 100);
 	ADD(&m, 10, 10, D);
 	ADD(&m, 0, 40, Z);
-	MAP(&m, {0, 10, Z}, {10, 10, D}, {20, 20, Z});
+	MAP(&m, { 0, 10, Z }, { 10, 10, D }, { 20, 20, Z });
 	/* Entirely known: nothing changes. */
 	ADD(&m, 5, 10, D);
 	ADD(&m, 12, 3, Z);
 	ADD(&m, 0, 40, D);
-	MAP(&m, {0, 10, Z}, {10, 10, D}, {20, 20, Z});
+	MAP(&m, { 0, 10, Z }, { 10, 10, D }, { 20, 20, Z });
 	/* Partly known: only the unknown tail is added. */
 	ADD(&m, 30, 30, D);
-	MAP(&m, {0, 10, Z}, {10, 10, D}, {20, 20, Z}, {40, 20, D});
+	MAP(&m, { 0, 10, Z }, { 10, 10, D }, { 20, 20, Z }, { 40, 20, D });
 	ADD(&m, 50, 20, Z);
-	MAP(&m, {0, 10, Z}, {10, 10, D}, {20, 20, Z}, {40, 20, D}, {60, 10, Z});
+	MAP(&m, { 0, 10, Z }, { 10, 10, D }, { 20, 20, Z }, { 40, 20, D },
+	    { 60, 10, Z });
 	extent_map_release(&m);
 }
 END_TEST
@@ -145,15 +146,15 @@ START_TEST(test_cut_at_size)
 
 	extent_map_init(&m, 100);
 	ADD(&m, 90, 50, Z);
-	MAP(&m, {90, 10, Z});
+	MAP(&m, { 90, 10, Z });
 	ADD(&m, 100, 10, D);
 	ADD(&m, 1000, 10, D);
 	ADD(&m, UINT64_MAX, 1, D);
-	MAP(&m, {90, 10, Z});
+	MAP(&m, { 90, 10, Z });
 	ADD(&m, 50, UINT64_MAX, D);
-	MAP(&m, {50, 40, D}, {90, 10, Z});
+	MAP(&m, { 50, 40, D }, { 90, 10, Z });
 	ADD(&m, 0, UINT64_MAX, Z);
-	MAP(&m, {0, 50, Z}, {50, 40, D}, {90, 10, Z});
+	MAP(&m, { 0, 50, Z }, { 50, 40, D }, { 90, 10, Z });
 	extent_map_release(&m);
 
 	extent_map_init(&m, 0);

@@ -56,8 +56,8 @@ static void expect_vec(const struct strvec *sv, char *const *want)
 
 START_TEST(test_argv_local)
 {
-	char *cmd[] = {"qemu-img", "info", "/srv/a b's $(id).img", "", NULL};
-	char *no_shell[] = {NULL};
+	char *cmd[] = { "qemu-img", "info", "/srv/a b's $(id).img", "", NULL };
+	char *no_shell[] = { NULL };
 	struct strvec out = STRVEC_INIT;
 
 	ck_assert_int_eq(hostcmd_argv(NULL, cmd, &out), 0);
@@ -72,10 +72,10 @@ END_TEST
 
 START_TEST(test_argv_appends)
 {
-	char *cmd[] = {"true", NULL};
-	char *shell[] = {"ssh", "h", NULL};
-	char *want_local[] = {"env", "true", NULL};
-	char *want_remote[] = {"env", "ssh", "h", "'true'", NULL};
+	char *cmd[] = { "true", NULL };
+	char *shell[] = { "ssh", "h", NULL };
+	char *want_local[] = { "env", "true", NULL };
+	char *want_remote[] = { "env", "ssh", "h", "'true'", NULL };
 	struct strvec out = STRVEC_INIT;
 
 	ck_assert_int_eq(strvec_push(&out, "env"), 0);
@@ -92,9 +92,10 @@ END_TEST
 
 START_TEST(test_argv_ssh)
 {
-	char *shell[] = {"ssh", "root@h", NULL};
-	char *cmd[] = {"qemu-img", "info", "/var/lib/a b.img",
-		       "it's",	   "",	   NULL};
+	char *shell[] = { "ssh", "root@h", NULL };
+	char *cmd[] = {
+		"qemu-img", "info", "/var/lib/a b.img", "it's", "", NULL
+	};
 	struct strvec out = STRVEC_INIT;
 
 	ck_assert_int_eq(hostcmd_argv(shell, cmd, &out), 0);
@@ -174,30 +175,30 @@ static void list_dir(const char *dir, char *out, size_t len)
 static void hostile_args(const char *dir, char **a, size_t *n)
 {
 	static const char *const fixed[] = {
-	    "; rm -rf x",
-	    "&& rm -f x",
-	    "| rm -f x",
-	    "a'b",
-	    "'",
-	    "''",
-	    "'\\''",
-	    "\"",
-	    "\\",
-	    "\\'",
-	    "  leading and  inner  spaces ",
-	    "\ttab",
-	    "line1\nline2",
-	    "\n",
-	    "-n",
-	    "-e",
-	    "--",
-	    "-",
-	    "",
-	    "$HOME ${IFS} $0 $$ $1",
-	    "* ? [a-z] ~ ~root",
-	    "#not a comment",
-	    "a;b|c&d>e<f",
-	    "%s %d %%",
+		"; rm -rf x",
+		"&& rm -f x",
+		"| rm -f x",
+		"a'b",
+		"'",
+		"''",
+		"'\\''",
+		"\"",
+		"\\",
+		"\\'",
+		"  leading and  inner  spaces ",
+		"\ttab",
+		"line1\nline2",
+		"\n",
+		"-n",
+		"-e",
+		"--",
+		"-",
+		"",
+		"$HOME ${IFS} $0 $$ $1",
+		"* ? [a-z] ~ ~root",
+		"#not a comment",
+		"a;b|c&d>e<f",
+		"%s %d %%",
 	};
 	size_t i = 0;
 	char *all = malloc(256);
@@ -226,8 +227,8 @@ static void probe(int via_ssh_argument)
 	char dir[] = "/tmp/kvmmigfs-check-hostcmd-XXXXXX";
 	char path[128], names[512];
 	char *args[N_HOSTILE], *cmd[N_HOSTILE + 3];
-	char *ssh[] = {"ssh", "root@h", NULL};
-	char *sh[] = {"/bin/sh", "-c", NULL};
+	char *ssh[] = { "ssh", "root@h", NULL };
+	char *sh[] = { "/bin/sh", "-c", NULL };
 	struct strvec out = STRVEC_INIT;
 	char *want = NULL, *got;
 	size_t n, want_len = 0, got_len;
@@ -254,7 +255,7 @@ static void probe(int via_ssh_argument)
 	fclose(f);
 
 	if (via_ssh_argument) {
-		char *argv[4] = {"/bin/sh", "-c", NULL, NULL};
+		char *argv[4] = { "/bin/sh", "-c", NULL, NULL };
 
 		ck_assert_int_eq(hostcmd_argv(ssh, cmd, &out), 0);
 		/* ssh root@h and ONE argument, the command line. */
@@ -346,7 +347,7 @@ START_TEST(test_probe_can_fail)
 	/* The probe itself: an unquoted line does run the command. */
 	char dir[] = "/tmp/kvmmigfs-check-hostcmd-XXXXXX";
 	char line[128], names[512], path[128];
-	char *argv[] = {"/bin/sh", "-c", line, NULL};
+	char *argv[] = { "/bin/sh", "-c", line, NULL };
 	size_t len;
 	int status;
 

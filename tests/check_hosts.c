@@ -19,7 +19,7 @@
  * leave *out empty. */
 static void expect_error(const char *text, const char *msg)
 {
-	struct hosts_file hf = {(struct host_config *)1, 42};
+	struct hosts_file hf = { (struct host_config *)1, 42 };
 	int r;
 
 	errno = 0;
@@ -326,7 +326,7 @@ END_TEST
 
 START_TEST(test_load_missing_file)
 {
-	struct hosts_file hf = {(struct host_config *)1, 42};
+	struct hosts_file hf = { (struct host_config *)1, 42 };
 	char dir[] = "/tmp/kvmmigfs-check-hosts-XXXXXX";
 	char path[128], want[256];
 
@@ -422,7 +422,7 @@ static void expect_words(const char *line, const char *const *want, size_t n)
 
 #define WORDS(line, ...)                                                       \
 	do {                                                                   \
-		static const char *const w_[] = {__VA_ARGS__};                 \
+		static const char *const w_[] = { __VA_ARGS__ };               \
 		expect_words(line, w_, sizeof w_ / sizeof w_[0]);              \
 	} while (0)
 
@@ -493,8 +493,8 @@ END_TEST
 START_TEST(test_split_unterminated)
 {
 	static const char *const bad[] = {
-	    "'abc", "ssh 'root@h", "\"abc",	 "a \"b c",    "\"a\\\"",
-	    "'",    "\"",	   "ok 'x' \"y", "\"\\\\\\\"",
+		"'abc", "ssh 'root@h", "\"abc",	     "a \"b c",	   "\"a\\\"",
+		"'",	"\"",	       "ok 'x' \"y", "\"\\\\\\\"",
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -18,9 +18,9 @@ static const struct {
 	const char *name;
 	Suite *(*make)(void);
 } suites[] = {
-    {"hosts", hosts_suite},	{"path", path_suite},
-    {"domxml", domxml_suite},	{"extents", extents_suite},
-    {"hostcmd", hostcmd_suite},
+	{ "hosts", hosts_suite },     { "path", path_suite },
+	{ "domxml", domxml_suite },   { "extents", extents_suite },
+	{ "hostcmd", hostcmd_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
