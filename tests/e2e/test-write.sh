@@ -98,6 +98,30 @@ sleep 0.5
 ok "rm -r returns the pool to its free space ($free0 blocks)"
 cleanup_tiny
 
+# 3b. The target fails every write (nbdkit's error filter slipped in front
+#     of hostb's nbdkit): EIO reaches the writer, nothing is defined.
+mkdir -p "$WORK/hostb-bin"
+printf '#!/bin/sh\nexec /usr/bin/nbdkit --filter=error "$@" error-pwrite-rate=100%% error=EIO\n' \
+	>"$WORK/hostb-bin/nbdkit"
+chmod +x "$WORK/hostb-bin/nbdkit"
+onhost hostb mount --bind "$WORK/hostb-bin" /usr/local/bin </dev/null
+rc=0
+out=$(cp -r "$MNT/hosta/odd1" "$B/" 2>&1) || rc=$?
+onhost hostb umount /usr/local/bin </dev/null
+[ "$rc" != 0 ] || fail "copy onto a failing target succeeded"
+case "$out" in
+*"Input/output error"*) ok "failing target: cp fails with: $(echo "$out" | head -1)" ;;
+*) fail "failing target: cp said '$out'" ;;
+esac
+grep -q "hostb/odd1/vda.raw: write: EIO" "$MNTLOG" || fail "no EIO log line"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx odd1 && fail "odd1 defined after EIO"
+rm -r "$B/odd1" || fail "rm -r after EIO"
+cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx odd1 || fail "odd1 not defined on retry"
+ok "EIO on the target: the writer sees it, nothing defined, rm -r cleans, a retry succeeds"
+clean_host hostb
+set -e
+
 # 4. -o start: the guest runs once defined; a guest that cannot start is
 #    defined, and close() says why it did not start.
 mount_extra -o start
