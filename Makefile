@@ -43,7 +43,7 @@ UNIT_OBJ := $(UNIT_SRC:.c=.o)
 HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
 
 .PHONY: all check check-unit check-e2e check-valgrind check-format format \
-	install uninstall clean deps demo
+	install uninstall clean deps demo bench
 
 all: kvmmigfs
 
@@ -82,9 +82,13 @@ format:
 deps:
 	tools/install-deps
 
-# The main job: two local test hosts, a guest, the mount.
+# The main job: two local test hosts, a guest migrated between them.
 demo: kvmmigfs
 	tools/demo
+
+# Copy speed against nbdcopy and dd | ssh dd (see tools/bench).
+bench: kvmmigfs
+	tools/bench
 
 install: kvmmigfs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
