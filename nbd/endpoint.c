@@ -134,10 +134,58 @@ static char *join_command(char *const *argv)
 	return s;
 }
 
+/* Make argv send its stderr (ssh's complaints: host keys, refused
+ * connections, "command not found") to a new unlinked temporary file, so
+ * that a failure can say why.  Returns the file's descriptor, or -1 (then
+ * argv is unchanged and stderr is the daemon's). */
+static int stderr_to_file(struct strvec *argv, char *path, size_t len)
+{
+	struct strvec wrapped = STRVEC_INIT;
+	int fd;
+
+	snprintf(path, len, "/tmp/kvmmigfs-nbd.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	if (strvec_push(&wrapped, "/bin/sh") < 0 ||
+	    strvec_push(&wrapped, "-c") < 0 ||
+	    strvec_push(&wrapped, "exec \"$@\" 2>\"$0\"") < 0 ||
+	    strvec_push(&wrapped, path) < 0 ||
+	    strvec_push_all(&wrapped, argv->v) < 0) {
+		strvec_release(&wrapped);
+		unlink(path);
+		close(fd);
+		return -1;
+	}
+	strvec_release(argv);
+	*argv = wrapped;
+	return fd;
+}
+
+/* The last non-empty line of what fd holds, or "". */
+static void last_line(int fd, char *buf, size_t len)
+{
+	char text[4096];
+	ssize_t n = fd >= 0 ? pread(fd, text, sizeof text - 1, 0) : -1;
+	char *end, *start;
+
+	buf[0] = '\0';
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	end = text + n;
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	start = strrchr(text, '\n');
+	snprintf(buf, len, "%s", start ? start + 1 : text);
+}
+
 struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 {
 	struct strvec server = STRVEC_INIT, argv = STRVEC_INIT;
 	struct endpoint *ep = calloc(1, sizeof *ep);
+	char errpath[64] = "";
+	int errfd = -1;
 	int64_t size;
 
 	if (!ep) {
@@ -160,16 +208,24 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 		goto err;
 	}
 	nbd_set_handle_name(ep->nbd, "kvmmigfs");
+	errfd = stderr_to_file(&argv, errpath, sizeof errpath);
 	if (nbd_add_meta_context(ep->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
 	    nbd_aio_connect_command(ep->nbd, argv.v) < 0) {
 		nbd_error(ep, EHOSTDOWN, "starting the NBD server");
 		goto err;
 	}
 	if (wait_until(ep, connected, 0, "connecting") < 0) {
-		if (error_errno() != ETIMEDOUT)
-			error_set(EHOSTDOWN,
-				  "%s: could not start the NBD server (%s): %s",
-				  ep->desc, ep->command, error_msg());
+		if (error_errno() != ETIMEDOUT) {
+			char why[512], said[512];
+
+			snprintf(why, sizeof why, "%s", error_msg());
+			last_line(errfd, said, sizeof said);
+			error_set(
+			    EHOSTDOWN,
+			    "%s: could not start the NBD server (%s): %s%s%s",
+			    ep->desc, ep->command, said, said[0] ? "; " : "",
+			    why);
+		}
 		goto err;
 	}
 	size = nbd_get_size(ep->nbd);
@@ -185,10 +241,18 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 		goto err;
 	strvec_release(&server);
 	strvec_release(&argv);
+	if (errfd >= 0) {
+		unlink(errpath);
+		close(errfd);
+	}
 	return ep;
 err:
 	strvec_release(&server);
 	strvec_release(&argv);
+	if (errfd >= 0) {
+		unlink(errpath);
+		close(errfd);
+	}
 	endpoint_close(ep);
 	return NULL;
 }
