@@ -16,5 +16,6 @@ Suite *path_suite(void);
 Suite *domxml_suite(void);
 Suite *extents_suite(void);
 Suite *hostcmd_suite(void);
+Suite *xmlrewrite_suite(void);
 
 #endif
