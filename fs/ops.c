@@ -440,6 +440,9 @@ static int kmf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	r = locate(path, &p, &vh, &sh, "create");
 	if (r < 0)
 		return r;
+	if (p.kind == PATH_GUEST)
+		return fail(&p, "create", EPERM,
+			    "a host folder holds guest folders only");
 	if (p.kind != PATH_FILE)
 		return refuse(&p, vh, "create", EACCES);
 	if (staged(sh, &p) != STAGE_DIR)
@@ -601,9 +604,15 @@ static int kmf_mkdir(const char *path, mode_t mode)
 	int r;
 
 	(void)mode;
+	if (path_parse(path, &p) == 0 && p.kind <= PATH_HOST)
+		return fail(&p, "mkdir", EPERM,
+			    "hosts come from the hosts file");
 	r = locate(path, &p, &vh, &sh, "mkdir");
 	if (r < 0)
 		return r;
+	if (p.kind == PATH_FILE)
+		return fail(&p, "mkdir", EPERM,
+			    "a guest folder holds files only");
 	if (p.kind != PATH_GUEST)
 		return refuse(&p, vh, "mkdir", EPERM);
 	if (stage_mkdir(sh, p.guest) < 0)
