@@ -1,112 +1,249 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <stdbool.h>
 
 #include "../nbd/error.h"
 #include "domxml.h"
 #include "path.h"
 #include "rewrite.h"
 
+/* As domxml.c: no network, no DTD loading, no entity substitution. */
 #define PARSE_FLAGS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
+/* libvirt's namespace for QEMU pass-through (qemu:commandline, ...). */
+#define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
 
 static bool is(xmlNodePtr n, const char *name)
 {
-	return n->type == XML_ELEMENT_NODE &&
+	return n && n->type == XML_ELEMENT_NODE && !n->ns &&
 	       xmlStrEqual(n->name, (const xmlChar *)name);
 }
 
 static xmlNodePtr child(xmlNodePtr node, const char *name)
 {
-	for (xmlNodePtr c = node->children; c; c = c->next)
+	for (xmlNodePtr c = node ? node->children : NULL; c; c = c->next)
 		if (is(c, name))
 			return c;
 	return NULL;
 }
 
-/* The first element child of node, or NULL. */
-static xmlNodePtr child_element(xmlNodePtr node)
+static bool has_element(xmlNodePtr node)
 {
 	for (xmlNodePtr c = node->children; c; c = c->next)
 		if (c->type == XML_ELEMENT_NODE)
-			return c;
-	return NULL;
+			return true;
+	return false;
 }
 
-/* An attribute's value, or "" (valid until the node changes). */
+/* An attribute's value, NULL when absent (valid until the node changes). */
 static const char *attr(xmlNodePtr node, const char *name)
 {
-	xmlAttrPtr a = xmlHasProp(node, (const xmlChar *)name);
+	xmlAttrPtr a = node ? xmlHasProp(node, (const xmlChar *)name) : NULL;
 
-	if (!a || !a->children || !a->children->content)
+	if (!a)
+		return NULL;
+	if (!a->children || !a->children->content)
 		return "";
 	return (const char *)a->children->content;
 }
 
+static bool attr_is(xmlNodePtr node, const char *name, const char *value)
+{
+	const char *v = attr(node, name);
+
+	return v && strcmp(v, value) == 0;
+}
+
+/* Unlink and free node, with the indentation before it. */
 static void drop(xmlNodePtr node)
 {
+	xmlNodePtr ws = node->prev;
+
+	if (ws && ws->type == XML_TEXT_NODE && xmlIsBlankNode(ws)) {
+		xmlUnlinkNode(ws);
+		xmlFreeNode(ws);
+	}
 	xmlUnlinkNode(node);
 	xmlFreeNode(node);
 }
 
-/* Disks that arrive as files: device disk/lun of type file/block/volume. */
-static bool listed(xmlNodePtr disk)
+/* Insert node before ref, indented as ref is.  Returns 0 or -1 (ENOMEM). */
+static int insert_before(xmlNodePtr ref, xmlNodePtr node)
 {
-	const char *device = attr(disk, "device"), *type = attr(disk, "type");
+	xmlNodePtr ws = ref->prev;
 
-	if (*device && strcmp(device, "disk") && strcmp(device, "lun"))
-		return false;
-	return !*type || !strcmp(type, "file") || !strcmp(type, "block") ||
-	       !strcmp(type, "volume");
+	if (!xmlAddPrevSibling(ref, node))
+		return -1;
+	if (ws && ws->type == XML_TEXT_NODE && xmlIsBlankNode(ws)) {
+		xmlNodePtr indent = xmlNewText(ws->content);
+
+		if (!indent || !xmlAddPrevSibling(ref, indent)) {
+			xmlFreeNode(indent);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static bool removable(xmlNodePtr disk)
 {
-	const char *device = attr(disk, "device");
-
-	return !strcmp(device, "cdrom") || !strcmp(device, "floppy");
+	return attr_is(disk, "device", "cdrom") ||
+	       attr_is(disk, "device", "floppy");
 }
 
-/* Any element outside libvirt's (default, empty) namespace? */
-static xmlNodePtr foreign(xmlNodePtr node)
+/* A disk kvmmigfs streams if it has a source (see domxml.c read_disk):
+ * device disk or lun (the default), type file, block or volume (file is
+ * the default). */
+static bool streamable(xmlNodePtr disk)
+{
+	const char *device = attr(disk, "device"), *type = attr(disk, "type");
+
+	if (device && strcmp(device, "disk") != 0 && strcmp(device, "lun") != 0)
+		return false;
+	return !type || strcmp(type, "file") == 0 ||
+	       strcmp(type, "block") == 0 || strcmp(type, "volume") == 0;
+}
+
+/* The source path of a file or block disk, NULL when it has none. */
+static const char *source_path(xmlNodePtr disk)
+{
+	xmlNodePtr src = child(disk, "source");
+	const char *p = attr_is(disk, "type", "block") ? attr(src, "dev")
+						       : attr(src, "file");
+
+	return p && *p ? p : NULL;
+}
+
+/* A disk to stream: domxml.c lists it (once vetted, see vet_device). */
+static bool listed(xmlNodePtr disk)
+{
+	return streamable(disk) &&
+	       (attr_is(disk, "type", "volume") || source_path(disk));
+}
+
+/* First element in another namespace than libvirt's (none): any under
+ * <domain>, except that <metadata> holds applications' elements (there,
+ * only QEMU's namespace is refused). */
+static xmlNodePtr foreign(xmlNodePtr node, bool in_metadata)
 {
 	for (xmlNodePtr c = node->children; c; c = c->next) {
 		xmlNodePtr f;
 
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
-		if (c->ns && c->ns->href) {
-			/* <metadata> may hold any application's elements. */
-			if (!(node->type == XML_ELEMENT_NODE &&
-			      is(node, "metadata")))
-				return c;
-			continue;
-		}
-		if (is(c, "metadata"))
-			continue;
-		f = foreign(c);
+		if (c->ns &&
+		    (!in_metadata ||
+		     xmlStrEqual(c->ns->href, (const xmlChar *)QEMU_NS)))
+			return c;
+		f = foreign(c, in_metadata ||
+				   (node->parent &&
+				    node->parent->type == XML_DOCUMENT_NODE &&
+				    is(c, "metadata")));
 		if (f)
 			return f;
 	}
 	return NULL;
 }
 
-/* Parse and vet; returns the document or NULL with error_set(). */
+/* Vet one child of <devices>; a disk to stream has its dev appended to
+ * devs, every disk's dev to seen.  Returns 0, or -1 with error_set(). */
+static int vet_device(xmlNodePtr d, struct strvec *devs, struct strvec *seen)
+{
+	const char *type, *dev, *driver_type;
+
+	if (is(d, "hostdev")) {
+		error_set(EINVAL, "<hostdev>: host devices (PCI, USB, SCSI "
+				  "passthrough) cannot move to another host");
+		return -1;
+	}
+	if (is(d, "interface") && attr_is(d, "type", "hostdev")) {
+		error_set(EINVAL, "<interface type='hostdev'>: a host PCI "
+				  "device cannot move to another host");
+		return -1;
+	}
+	if (!is(d, "disk"))
+		return 0;
+	type = attr(d, "type");
+	if (type && (strcmp(type, "dir") == 0 || strcmp(type, "nvme") == 0 ||
+		     strcmp(type, "vhostuser") == 0)) {
+		error_set(EINVAL, "disks of type '%s' are not migrated", type);
+		return -1;
+	}
+	if (removable(d) && type && strcmp(type, "block") == 0) {
+		error_set(EINVAL, "host block devices as removable media are "
+				  "not migrated");
+		return -1;
+	}
+	dev = attr(child(d, "target"), "dev");
+	if (dev && *dev) {
+		if (strvec_find(seen, dev) >= 0) {
+			error_set(EINVAL, "disk %s appears twice",
+				  path_word_ok(dev) ? dev : "(target dev)");
+			return -1;
+		}
+		if (strvec_push(seen, dev) < 0)
+			return -1;
+	}
+	if (!streamable(d))
+		return 0;
+	if (!dev || !path_word_ok(dev)) {
+		error_set(EINVAL, "a disk has no usable <target dev> (1 to 32 "
+				  "of a-z, 0-9, _)");
+		return -1;
+	}
+	if (attr_is(d, "type", "volume")) {
+		xmlNodePtr src = child(d, "source");
+		const char *pool = attr(src, "pool"),
+			   *vol = attr(src, "volume");
+
+		if (!pool || !*pool || !vol || !*vol) {
+			error_set(EINVAL,
+				  "disk %s: a volume disk needs a pool "
+				  "and a volume",
+				  dev);
+			return -1;
+		}
+	} else {
+		const char *p = source_path(d);
+
+		if (!p)
+			return 0; /* empty: nothing to copy, kept as it is */
+		if (p[0] != '/') {
+			error_set(EINVAL,
+				  "disk %s: source path is not absolute", dev);
+			return -1;
+		}
+	}
+	driver_type = attr(child(d, "driver"), "type");
+	if (driver_type && !path_word_ok(driver_type)) {
+		error_set(EINVAL, "disk %s: unusable <driver type>", dev);
+		return -1;
+	}
+	return strvec_push(devs, dev);
+}
+
+/* Parse and vet; returns the document, or NULL with error_set() and devs
+ * as it was. */
 static xmlDocPtr parse(const char *xml, size_t len, struct strvec *devs)
 {
+	struct strvec seen = STRVEC_INIT;
+	size_t n0 = devs->n;
 	xmlDocPtr doc;
 	xmlNodePtr root, devices, f;
+	xmlChar *name;
+	bool named;
 
 	if (len > DOMXML_MAX_SIZE) {
 		error_set(EINVAL, "domain XML larger than %d bytes",
 			  DOMXML_MAX_SIZE);
 		return NULL;
 	}
-	xmlResetLastError();
+	xmlResetLastError(); /* an empty document sets none */
 	doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL, PARSE_FLAGS);
 	if (!doc) {
 		const xmlError *e = xmlGetLastError();
@@ -122,66 +259,40 @@ static xmlDocPtr parse(const char *xml, size_t len, struct strvec *devs)
 		goto err;
 	}
 	root = xmlDocGetRootElement(doc);
-	if (!root || !is(root, "domain") || root->ns) {
+	if (!is(root, "domain")) {
 		error_set(EINVAL, "root element is not <domain>");
 		goto err;
 	}
-	if (!child(root, "name")) {
+	name =
+	    child(root, "name") ? xmlNodeGetContent(child(root, "name")) : NULL;
+	named = name && *name;
+	xmlFree(name);
+	if (!named) {
 		error_set(EINVAL, "domain XML has no <name>");
 		goto err;
 	}
-	f = foreign(root);
+	f = foreign(root, false);
 	if (f) {
 		error_set(EINVAL,
 			  "<%s%s%s> (namespace %s) is not migrated: only "
 			  "libvirt's own elements are",
 			  f->ns->prefix ? (const char *)f->ns->prefix : "",
 			  f->ns->prefix ? ":" : "", (const char *)f->name,
-			  (const char *)f->ns->href);
+			  f->ns->href ? (const char *)f->ns->href : "");
 		goto err;
 	}
 	devices = child(root, "devices");
-	for (xmlNodePtr d = devices ? devices->children : NULL; d;
-	     d = d->next) {
-		const char *type, *dev;
-		xmlNodePtr target;
-
-		if (is(d, "hostdev")) {
-			error_set(EINVAL, "<hostdev>: host devices cannot "
-					  "move to another host");
+	for (xmlNodePtr d = devices ? devices->children : NULL; d; d = d->next)
+		if (vet_device(d, devs, &seen) < 0)
 			goto err;
-		}
-		if (!is(d, "disk"))
-			continue;
-		type = attr(d, "type");
-		if (removable(d) && !strcmp(type, "block")) {
-			error_set(EINVAL, "host block devices as removable "
-					  "media are not migrated");
-			goto err;
-		}
-		if (!strcmp(type, "dir") || !strcmp(type, "nvme") ||
-		    !strcmp(type, "vhostuser")) {
-			error_set(EINVAL, "disks of type '%s' are not migrated",
-				  type);
-			goto err;
-		}
-		if (!listed(d))
-			continue;
-		target = child(d, "target");
-		dev = target ? attr(target, "dev") : "";
-		if (!path_word_ok(dev)) {
-			error_set(EINVAL, "a disk has no usable <target dev>");
-			goto err;
-		}
-		if (strvec_find(devs, dev) >= 0) {
-			error_set(EINVAL, "disk %s appears twice", dev);
-			goto err;
-		}
-		if (strvec_push(devs, dev) < 0)
-			goto err;
-	}
+	strvec_release(&seen);
 	return doc;
 err:
+	strvec_release(&seen);
+	while (devs->n > n0)
+		free(devs->v[--devs->n]);
+	if (devs->v)
+		devs->v[devs->n] = NULL;
 	xmlFreeDoc(doc);
 	return NULL;
 }
@@ -209,83 +320,137 @@ static const struct rewrite_disk *find_disk(const struct rewrite_spec *spec,
 					    const char *dev)
 {
 	for (size_t i = 0; i < spec->ndisks; i++)
-		if (!strcmp(spec->disks[i].dev, dev))
+		if (spec->disks[i].dev && strcmp(spec->disks[i].dev, dev) == 0)
 			return &spec->disks[i];
 	return NULL;
 }
 
-/* Point a listed disk at its new volume. */
-static int retarget(xmlNodePtr d, const struct rewrite_disk *rd)
+/* Point a disk to stream at its new volume: type, one new <source>, the
+ * driver's type; backing chain and mirror dropped.  Returns 0 or -1
+ * with error_set(). */
+static int retarget(xmlNodePtr d, const char *dev,
+		    const struct rewrite_disk *rd)
 {
-	xmlNodePtr src, drv = child(d, "driver"), c, next;
+	xmlNodePtr drv = child(d, "driver"), old = child(d, "source"), src, c,
+		   next;
 
+	if (!rd->path || rd->path[0] != '/' || !rd->format ||
+	    !path_word_ok(rd->format)) {
+		error_set(EINVAL,
+			  "disk %s: the new volume has no absolute "
+			  "path or a bad format",
+			  dev);
+		return -1;
+	}
+	src = xmlNewNode(NULL, (const xmlChar *)"source");
+	if (!src ||
+	    !xmlSetProp(src, (const xmlChar *)(rd->block ? "dev" : "file"),
+			(const xmlChar *)rd->path) ||
+	    !xmlSetProp(d, (const xmlChar *)"type",
+			(const xmlChar *)(rd->block ? "block" : "file")))
+		goto nomem;
+	/* Streamable disks have a <source>: the new one takes its place. */
+	if (old) {
+		xmlReplaceNode(old, src);
+		xmlFreeNode(old);
+	} else if (!xmlAddChild(d, src)) {
+		goto nomem;
+	}
 	for (c = d->children; c; c = next) {
 		next = c->next;
-		if (is(c, "source") || is(c, "backingStore") || is(c, "mirror"))
+		if (c != src && (is(c, "source") || is(c, "backingStore") ||
+				 is(c, "mirror")))
 			drop(c);
 	}
-	xmlSetProp(d, (const xmlChar *)"type",
-		   (const xmlChar *)(rd->block ? "block" : "file"));
 	if (!drv) {
 		drv = xmlNewNode(NULL, (const xmlChar *)"driver");
-		if (!drv)
-			return -1;
-		xmlSetProp(drv, (const xmlChar *)"name",
-			   (const xmlChar *)"qemu");
-		if (d->children)
-			xmlAddPrevSibling(d->children, drv);
-		else
-			xmlAddChild(d, drv);
+		if (!drv ||
+		    !xmlSetProp(drv, (const xmlChar *)"name",
+				(const xmlChar *)"qemu") ||
+		    insert_before(src, drv) < 0) {
+			xmlFreeNode(drv);
+			goto nomem_src;
+		}
 	}
-	xmlSetProp(drv, (const xmlChar *)"type", (const xmlChar *)rd->format);
-	src = xmlNewNode(NULL, (const xmlChar *)"source");
-	if (!src)
-		return -1;
-	xmlSetProp(src, (const xmlChar *)(rd->block ? "dev" : "file"),
-		   (const xmlChar *)rd->path);
-	xmlAddNextSibling(drv, src);
+	if (!xmlSetProp(drv, (const xmlChar *)"type",
+			(const xmlChar *)rd->format))
+		goto nomem_src;
 	return 0;
+nomem:
+	xmlFreeNode(src);
+nomem_src:
+	error_set(ENOMEM, "out of memory");
+	return -1;
+}
+
+/* Removable media: keep a file the target has, eject one it has not.
+ * Returns 0 or -1 with the callback's error. */
+static int check_media(xmlNodePtr d, const struct rewrite_spec *spec)
+{
+	xmlNodePtr src = child(d, "source");
+	const char *type = attr(d, "type"), *file = attr(src, "file");
+	int r;
+
+	if ((type && strcmp(type, "file") != 0) || !file || !*file)
+		return 0; /* network, volume or empty: as it is */
+	r = spec->media_exists ? spec->media_exists(spec->opaque, file) : 0;
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		drop(src);
+	return 0;
+}
+
+/* Drop kvmmigfs's sizes from <metadata> (they describe the copy, not
+ * the guest), and <metadata> if nothing else is left in it. */
+static void drop_sizes(xmlNodePtr root)
+{
+	xmlNodePtr meta = child(root, "metadata"), c, next;
+
+	if (!meta)
+		return;
+	for (c = meta->children; c; c = next) {
+		next = c->next;
+		if (c->type == XML_ELEMENT_NODE && c->ns &&
+		    xmlStrEqual(c->ns->href, (const xmlChar *)DOMXML_NS))
+			drop(c);
+	}
+	if (!has_element(meta))
+		drop(meta);
 }
 
 char *rewrite_domain(const char *xml, size_t len,
 		     const struct rewrite_spec *spec, int *cloned)
 {
 	struct strvec devs = STRVEC_INIT;
-	xmlDocPtr doc = parse(xml, len, &devs);
+	xmlDocPtr doc;
 	xmlNodePtr root, name, devices, uuid;
 	xmlChar *old = NULL, *out = NULL;
 	char *result = NULL;
 	int size = 0;
 
 	*cloned = 0;
+	if (!spec->name || !spec->name[0]) {
+		error_set(EINVAL, "no name for the new guest");
+		return NULL;
+	}
+	doc = parse(xml, len, &devs);
 	strvec_release(&devs);
 	if (!doc)
 		return NULL;
 	root = xmlDocGetRootElement(doc);
 	name = child(root, "name");
 	old = xmlNodeGetContent(name);
-	if (!old || strcmp((const char *)old, spec->name)) {
+	if (!old || strcmp((const char *)old, spec->name) != 0) {
 		*cloned = 1;
+		/* Set as text: xmlNodeSetContent would parse '&' in it. */
 		xmlNodeSetContent(name, NULL);
 		xmlNodeAddContent(name, (const xmlChar *)spec->name);
 		uuid = child(root, "uuid");
 		if (uuid)
 			drop(uuid);
 	}
-	/* The sizes kvmmigfs added for the copy are not the guest's. */
-	{
-		xmlNodePtr meta = child(root, "metadata"), c, next;
-
-		for (c = meta ? meta->children : NULL; c; c = next) {
-			next = c->next;
-			if (c->type == XML_ELEMENT_NODE && c->ns &&
-			    xmlStrEqual(c->ns->href,
-					(const xmlChar *)DOMXML_NS))
-				drop(c);
-		}
-		if (meta && !child_element(meta))
-			drop(meta);
-	}
+	drop_sizes(root);
 	devices = child(root, "devices");
 	for (xmlNodePtr d = devices ? devices->children : NULL; d;
 	     d = d->next) {
@@ -294,11 +459,8 @@ char *rewrite_domain(const char *xml, size_t len,
 
 			while ((mac = child(d, "mac")))
 				drop(mac);
-			continue;
-		}
-		if (!is(d, "disk"))
-			continue;
-		if (listed(d)) {
+		} else if (is(d, "disk") && listed(d)) {
+			/* Vetted: it has a usable dev. */
 			const char *dev = attr(child(d, "target"), "dev");
 			const struct rewrite_disk *rd = find_disk(spec, dev);
 
@@ -306,20 +468,11 @@ char *rewrite_domain(const char *xml, size_t len,
 				error_set(EINVAL, "no volume for disk %s", dev);
 				goto out;
 			}
-			if (retarget(d, rd) < 0) {
-				error_set(ENOMEM, "out of memory");
+			if (retarget(d, dev, rd) < 0)
 				goto out;
-			}
-		} else if (removable(d) && child(d, "source")) {
-			xmlNodePtr src = child(d, "source");
-			const char *file = attr(src, "file");
-			int r =
-			    *file ? spec->media_exists(spec->opaque, file) : 0;
-
-			if (r < 0)
+		} else if (is(d, "disk") && removable(d)) {
+			if (check_media(d, spec) < 0)
 				goto out;
-			if (r == 0)
-				drop(src);
 		}
 	}
 	xmlDocDumpMemory(doc, &out, &size);

@@ -2,7 +2,8 @@
 /*
  * The unit test runner: every suite, or the one named by argv[1].
  *
- *	tests/check_kvmmigfs [hosts|path|domxml|extents|hostcmd|xmlrewrite]
+ *	tests/check_kvmmigfs
+ *	    [hosts|path|domxml|extents|hostcmd|xmlrewrite|rewrite]
  *
  * Exit status 0 if every test passed, 1 if one failed, 2 for bad usage.
  * CK_FORK=no runs the tests in this process (for valgrind); CK_VERBOSITY
@@ -21,6 +22,7 @@ static const struct {
 	{ "hosts", hosts_suite },     { "path", path_suite },
 	{ "domxml", domxml_suite },   { "extents", extents_suite },
 	{ "hostcmd", hostcmd_suite }, { "xmlrewrite", xmlrewrite_suite },
+	{ "rewrite", rewrite_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

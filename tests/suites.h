@@ -17,5 +17,6 @@ Suite *domxml_suite(void);
 Suite *extents_suite(void);
 Suite *hostcmd_suite(void);
 Suite *xmlrewrite_suite(void);
+Suite *rewrite_suite(void);
 
 #endif
