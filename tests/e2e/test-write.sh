@@ -113,7 +113,8 @@ case "$out" in
 *"Input/output error"*) ok "failing target: cp fails with: $(echo "$out" | head -1)" ;;
 *) fail "failing target: cp said '$out'" ;;
 esac
-grep -q "hostb/odd1/vda.raw: write: EIO" "$MNTLOG" || fail "no EIO log line"
+grep -Eq "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" || fail "no EIO log line"
+grep -E "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" | head -1
 onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx odd1 && fail "odd1 defined after EIO"
 rm -r "$B/odd1" || fail "rm -r after EIO"
 cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
