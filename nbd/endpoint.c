@@ -45,7 +45,7 @@
 /* Readahead: this many requests of RA_SLOT bytes ahead of a sequential
  * reader, over data extents only. */
 #define RA_SLOTS 8
-#define RA_SLOT (2u << 20)
+#define RA_SLOT	 (2u << 20)
 /* Write-behind: at most this many bytes of writes in flight. */
 #define WB_MAX (32u << 20)
 
@@ -85,7 +85,7 @@ struct endpoint {
 	uint64_t size;
 	bool has_status; /* server answers base:allocation */
 	bool can_flush;
-	int efd;	   /* wakes the dispatcher; -1 before it runs */
+	int efd; /* wakes the dispatcher; -1 before it runs */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;   /* broadcast on every completion */
@@ -96,11 +96,11 @@ struct endpoint {
 	int64_t progress_ms;   /* last time the socket moved */
 	struct extent_map map; /* what block status said */
 	struct ra_slot ra[RA_SLOTS];
-	uint64_t ra_expect; /* where a sequential reader reads next */
-	uint64_t ra_pos;    /* where readahead continues */
+	uint64_t ra_expect;  /* where a sequential reader reads next */
+	uint64_t ra_pos;     /* where readahead continues */
 	struct wreq *writes; /* in flight */
 	size_t wb_bytes;
-	int wb_err;	     /* first failed write: errno, offset */
+	int wb_err; /* first failed write: errno, offset */
 	uint64_t wb_err_offset;
 };
 
@@ -132,8 +132,8 @@ static void nbd_error(struct endpoint *ep, int errnum, const char *what)
 static void fail(struct endpoint *ep, int errnum, const char *what)
 {
 	if (ep->timed_out)
-		error_set(ETIMEDOUT, "%s: %s: no answer within %d ms",
-			  ep->desc, what, ep->timeout_ms);
+		error_set(ETIMEDOUT, "%s: %s: no answer within %d ms", ep->desc,
+			  what, ep->timeout_ms);
 	else if (errnum == ENOTCONN || errnum == ESHUTDOWN ||
 		 errnum == ECONNRESET || errnum == EPIPE)
 		error_set(EIO, "%s: %s: connection to the NBD server lost",
@@ -166,8 +166,8 @@ static int wait_connected(struct endpoint *ep)
 		}
 	}
 	nbd_kill_subprocess(ep->nbd, SIGKILL);
-	error_set(ETIMEDOUT, "%s: connecting: no answer within %d ms",
-		  ep->desc, ep->timeout_ms);
+	error_set(ETIMEDOUT, "%s: connecting: no answer within %d ms", ep->desc,
+		  ep->timeout_ms);
 	return -1;
 }
 
@@ -203,10 +203,9 @@ static void *dispatch(void *arg)
 		if (fd >= 0 && !nbd_aio_is_dead(ep->nbd) &&
 		    !nbd_aio_is_closed(ep->nbd)) {
 			p[1].fd = fd;
-			p[1].events = (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN
-								       : 0) |
-				      (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT
-									: 0);
+			p[1].events =
+			    (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+			    (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);
 			n = 2;
 		} else {
 			pthread_mutex_lock(&ep->lock);
@@ -428,7 +427,8 @@ static int check_alive(struct endpoint *ep, const char *what)
 				  "within %d ms",
 				  ep->desc, what, ep->timeout_ms);
 		else
-			error_set(EIO, "%s: %s: connection to the NBD server lost",
+			error_set(EIO,
+				  "%s: %s: connection to the NBD server lost",
 				  ep->desc, what);
 		return -1;
 	}
@@ -598,11 +598,11 @@ static void readahead(struct endpoint *ep, uint64_t offset)
 		ep->ra_pos += len;
 		begin(ep);
 		pthread_mutex_unlock(&ep->lock);
-		cookie = nbd_aio_pread(
-		    ep->nbd, s->buf, s->len, s->offset,
-		    (nbd_completion_callback){ .callback = ra_done,
-					       .user_data = s },
-		    0);
+		cookie =
+		    nbd_aio_pread(ep->nbd, s->buf, s->len, s->offset,
+				  (nbd_completion_callback){
+				      .callback = ra_done, .user_data = s },
+				  0);
 		if (cookie < 0) {
 			pthread_mutex_lock(&ep->lock);
 			s->state = RA_EMPTY;
@@ -772,9 +772,10 @@ int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
 		pthread_mutex_lock(&ep->lock);
 		/* NBD may reorder requests in flight: never two writes to
 		 * the same bytes at once. */
-		while (ep->writes && (ep->wb_bytes + n > WB_MAX ||
-				      write_overlaps(ep, at, n)) &&
-		       !ep->wb_err)
+		while (
+		    ep->writes &&
+		    (ep->wb_bytes + n > WB_MAX || write_overlaps(ep, at, n)) &&
+		    !ep->wb_err)
 			pthread_cond_wait(&ep->cond, &ep->lock);
 		if (write_error(ep) < 0 || check_alive(ep, "write") < 0) {
 			pthread_mutex_unlock(&ep->lock);
@@ -788,11 +789,11 @@ int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
 		ep->wb_bytes += n;
 		begin(ep);
 		pthread_mutex_unlock(&ep->lock);
-		cookie = nbd_aio_pwrite(
-		    ep->nbd, w->data, n, at,
-		    (nbd_completion_callback){ .callback = write_done,
-					       .user_data = w },
-		    0);
+		cookie =
+		    nbd_aio_pwrite(ep->nbd, w->data, n, at,
+				   (nbd_completion_callback){
+				       .callback = write_done, .user_data = w },
+				   0);
 		if (cookie < 0) {
 			int e = 0;
 
@@ -862,8 +863,8 @@ int endpoint_zero(struct endpoint *ep, uint64_t count, uint64_t offset)
 	if (drain_writes(ep) < 0 || check_alive(ep, "zero") < 0)
 		goto out;
 	while (count > 0) {
-		struct range rg = { offset, count > STATUS_SPAN ? STATUS_SPAN
-								: count };
+		struct range rg = { offset,
+				    count > STATUS_SPAN ? STATUS_SPAN : count };
 
 		if (one_request(ep, "zero", issue_zero, &rg) < 0)
 			goto out;
@@ -883,8 +884,7 @@ int endpoint_flush(struct endpoint *ep)
 	pthread_mutex_lock(&ep->lock);
 	if (drain_writes(ep) < 0 || check_alive(ep, "flush") < 0)
 		goto out;
-	if (ep->can_flush &&
-	    one_request(ep, "flush", issue_flush, NULL) < 0)
+	if (ep->can_flush && one_request(ep, "flush", issue_flush, NULL) < 0)
 		goto out;
 	r = 0;
 out:
