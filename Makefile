@@ -28,7 +28,7 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(C
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
-	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c
+	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c fs/stage.c \
 	fs/rewrite.c \
 	$(NBD_SRC)

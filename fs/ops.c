@@ -19,6 +19,7 @@
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -28,12 +29,16 @@
 
 #include <fuse.h>
 
+#include "../nbd/copy.h"
 #include "../nbd/endpoint.h"
 #include "../nbd/error.h"
 #include "kvmmigfs.h"
 #include "log.h"
 #include "path.h"
 #include "stage.h"
+
+/* copy_file_range answers after about this long; cp calls again. */
+#define COPY_SLICE_MS 1000
 
 enum open_kind { OPEN_XML, OPEN_DISK, OPEN_STAGED };
 
@@ -401,7 +406,9 @@ static int kmf_open(const char *path, struct fuse_file_info *fi)
 			free(of);
 			return r;
 		}
-		fi->keep_cache = 0;
+		/* Reads go straight to the caller's buffer: a disk is read
+		 * once, caching it would only cost a copy. */
+		fi->direct_io = 1;
 	}
 	fi->fh = (uint64_t)(uintptr_t)of;
 	return 0;
@@ -540,6 +547,53 @@ static int kmf_write(const char *path, const char *buf, size_t size, off_t off,
 		return -EINVAL;
 	n = stage_write(of->so, buf, size, (uint64_t)off);
 	return n < 0 ? fail_open(of, "write") : (int)n;
+}
+
+static int sink_write(void *opaque, const void *buf, size_t count,
+		      uint64_t offset)
+{
+	return stage_write(opaque, buf, count, offset) < 0 ? -1 : 0;
+}
+
+static int sink_zero(void *opaque, uint64_t count, uint64_t offset)
+{
+	return stage_write_zeros(opaque, count, offset);
+}
+
+/* copy_file_range from a disk of the mount to a disk being staged: the
+ * copy engine moves it host to host, holes and zero extents unread.  Each
+ * call does about a second's work (the caller loops), so an interrupted
+ * cp stops promptly.  Other pairs: EOPNOTSUPP, and the kernel copies
+ * through read and write. */
+static ssize_t kmf_copy_file_range(const char *path_in,
+				   struct fuse_file_info *fi_in, off_t off_in,
+				   const char *path_out,
+				   struct fuse_file_info *fi_out, off_t off_out,
+				   size_t len, int flags)
+{
+	struct open_file *in = of_get(fi_in), *out = of_get(fi_out);
+	struct copy_sink sink = { .write = sink_write, .zero = sink_zero };
+	int64_t n;
+
+	(void)path_in;
+	(void)path_out;
+	if (in->kind != OPEN_DISK || out->kind != OPEN_STAGED ||
+	    !stage_is_disk(out->so))
+		return -EOPNOTSUPP;
+	if (flags)
+		return -EINVAL;
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	sink.opaque = out->so;
+	n = copy_range(in->ep, (uint64_t)off_in, &sink, (uint64_t)off_out, len,
+		       COPY_SLICE_MS);
+	if (n < 0) {
+		/* Say which side failed: the error names its disk. */
+		return fail_open(out, "copy_file_range");
+	}
+	return (ssize_t)n;
 }
 
 /* close(2): where errors of a staged file are reported (release's are
@@ -788,6 +842,7 @@ static const struct fuse_operations operations = {
 	.statfs = kmf_statfs,
 	.create = kmf_create,
 	.write = kmf_write,
+	.copy_file_range = kmf_copy_file_range,
 	.flush = kmf_flush,
 	.fsync = kmf_fsync,
 	.truncate = kmf_truncate,

@@ -667,8 +667,34 @@ out:
 	return r;
 }
 
-ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
-		    uint64_t offset)
+/* Written data is scanned for zeros in blocks of this size. */
+#define ZERO_BLOCK (64u << 10)
+
+/* The length of the run at buf of blocks that are all zero (*zero) or
+ * not; buf NULL is all zeros. */
+static size_t run_length(const char *buf, size_t count, bool *zero)
+{
+	size_t n = 0;
+
+	if (!buf) {
+		*zero = true;
+		return count;
+	}
+	*zero = all_zero(buf, count < ZERO_BLOCK ? count : ZERO_BLOCK);
+	while (n < count) {
+		size_t b = count - n < ZERO_BLOCK ? count - n : ZERO_BLOCK;
+
+		if (all_zero(buf + n, b) != *zero)
+			break;
+		n += b;
+	}
+	return n;
+}
+
+/* Write count bytes at offset, buf NULL for zeros.  All-zero blocks are
+ * skipped (a new volume reads zeros) unless data was written there. */
+static ssize_t write_disk(struct stage_open *so, const char *buf, size_t count,
+			  uint64_t offset)
 {
 	struct staged_file *sf = so->sf;
 	ssize_t r = -1;
@@ -677,8 +703,6 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 		error_set(EBADF, "not open for writing");
 		return -1;
 	}
-	if (sf->is_xml)
-		return write_xml(so, buf, count, offset);
 	if (offset > STAGE_MAX_SIZE || count > STAGE_MAX_SIZE - offset) {
 		error_set(EFBIG,
 			  "disks larger than %llu bytes are not "
@@ -700,15 +724,22 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 	}
 	if (grow_locked(so->sh, so->st->guest, sf, offset + count) < 0)
 		goto err;
-	if (all_zero(buf, count)) {
-		/* A new volume reads zeros: only zero what was written. */
-		if (overlaps_written(&sf->written, offset, count) &&
-		    endpoint_zero(sf->ep, count, offset) < 0)
+	for (size_t pos = 0; pos < count;) {
+		bool zero;
+		size_t n =
+		    run_length(buf ? buf + pos : NULL, count - pos, &zero);
+
+		if (zero) {
+			if (overlaps_written(&sf->written, offset + pos, n) &&
+			    endpoint_zero(sf->ep, n, offset + pos) < 0)
+				goto err;
+		} else if (endpoint_pwrite(sf->ep, buf + pos, n, offset + pos) <
+			       0 ||
+			   extent_map_add(&sf->written, offset + pos, n,
+					  false) < 0) {
 			goto err;
-	} else {
-		if (endpoint_pwrite(sf->ep, buf, count, offset) < 0 ||
-		    extent_map_add(&sf->written, offset, count, false) < 0)
-			goto err;
+		}
+		pos += n;
 	}
 	if (offset + count > sf->size)
 		sf->size = offset + count;
@@ -720,6 +751,41 @@ err:
 		sf->werrno = error_errno();
 	pthread_mutex_unlock(&sf->io_lock);
 	return -1;
+}
+
+ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
+		    uint64_t offset)
+{
+	if (so->sf->is_xml) {
+		if (!so->write) {
+			error_set(EBADF, "not open for writing");
+			return -1;
+		}
+		return write_xml(so, buf, count, offset);
+	}
+	return write_disk(so, buf, count, offset);
+}
+
+int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset)
+{
+	if (so->sf->is_xml) {
+		error_set(EINVAL, "domain.xml has no holes");
+		return -1;
+	}
+	while (count > 0) {
+		size_t n = count > (1u << 30) ? (1u << 30) : (size_t)count;
+
+		if (write_disk(so, NULL, n, offset) < 0)
+			return -1;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+bool stage_is_disk(const struct stage_open *so)
+{
+	return !so->sf->is_xml;
 }
 
 ssize_t stage_read(struct stage_open *so, void *buf, size_t count,

@@ -94,6 +94,10 @@ struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 
 ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 		    uint64_t offset);
+/* [offset, offset+count) of a disk reads as zeros (a hole copied). */
+int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset);
+/* The handle is a disk's (not domain.xml's). */
+bool stage_is_disk(const struct stage_open *so);
 ssize_t stage_read(struct stage_open *so, void *buf, size_t count,
 		   uint64_t offset);
 int stage_fsync(struct stage_open *so);

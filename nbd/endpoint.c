@@ -47,7 +47,7 @@
 #define RA_SLOTS 8
 #define RA_SLOT	 (2u << 20)
 /* Write-behind: at most this many bytes of writes in flight. */
-#define WB_MAX (32u << 20)
+#define WB_MAX (16u << 20)
 
 enum ra_state { RA_EMPTY, RA_BUSY, RA_DONE, RA_FAILED };
 

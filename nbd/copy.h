@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The copy engine: a range of an NBD endpoint to a sink, extent-aware.
+ *
+ * Ranges the source's block status reports as zero (holes and, with the
+ * host-side zero scan, allocated zeros) are handed to the sink as zero
+ * ranges without being read; data is read in large requests with the
+ * endpoint's readahead keeping many in flight, and written by the sink
+ * (which may write behind).  Every failed request fails the copy.
+ *
+ * The work is bounded per call (bytes and time), so that a caller serving
+ * an interruptible system call (copy_file_range) answers within about a
+ * second and is called again for the rest.
+ */
+#ifndef KVMMIGFS_COPY_H
+#define KVMMIGFS_COPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "endpoint.h"
+
+struct copy_sink {
+	void *opaque;
+	/* Write data at offset.  Returns 0 or -1 with error_set(). */
+	int (*write)(void *opaque, const void *buf, size_t count,
+		     uint64_t offset);
+	/* [offset, offset+count) must read as zeros.  Returns 0 or -1. */
+	int (*zero)(void *opaque, uint64_t count, uint64_t offset);
+};
+
+/* Copy up to len bytes from src at src_off to the sink at dst_off, for at
+ * most about max_ms milliseconds (at least one request's worth is always
+ * copied).  Stops at the end of the source.  Returns the bytes copied
+ * (0 at the end of the source) or -1 with error_set(). */
+int64_t copy_range(struct endpoint *src, uint64_t src_off,
+		   const struct copy_sink *sink, uint64_t dst_off, uint64_t len,
+		   int max_ms);
+
+#endif
