@@ -5,6 +5,9 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/kvmmigfs
+LIBDIR ?= $(PREFIX)/lib
+FILTERDIR ?= $(LIBDIR)/kvmmigfs
+FILTER := nbd/nbdkit-kvmmigfs-zeroscan-filter.so
 
 CC ?= cc
 PKGS := fuse3 libvirt libnbd libxml-2.0 inih zlib
@@ -24,7 +27,8 @@ ifeq ($(SANITIZE),1)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 endif
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS) \
+	-DKVMMIGFS_ZEROSCAN='"$(FILTERDIR)/nbdkit-kvmmigfs-zeroscan-filter.so"'
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
@@ -46,7 +50,11 @@ HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
 .PHONY: all check check-unit check-e2e check-valgrind check-format format \
 	install uninstall clean deps demo bench
 
-all: kvmmigfs
+all: kvmmigfs $(FILTER)
+
+# The zero-scan filter, loaded by nbdkit on the hosts (nbd/zeroscan.c).
+$(FILTER): nbd/zeroscan.c
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -fPIC -shared -o $@ $<
 
 kvmmigfs: $(CORE_OBJ) $(FUSE_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -66,7 +74,7 @@ check: check-unit check-e2e
 check-unit: tests/check_kvmmigfs
 	tests/check_kvmmigfs
 
-check-e2e: kvmmigfs
+check-e2e: kvmmigfs $(FILTER)
 	tests/e2e/run
 
 check-valgrind: tests/check_kvmmigfs
@@ -84,21 +92,22 @@ deps:
 	tools/install-deps
 
 # The main job: two local test hosts, a guest migrated between them.
-demo: kvmmigfs
+demo: kvmmigfs $(FILTER)
 	tools/demo
 
 # Copy speed against nbdcopy and dd | ssh dd (see tools/bench).
-bench: kvmmigfs
+bench: kvmmigfs $(FILTER)
 	tools/bench
 
-install: kvmmigfs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+install: kvmmigfs $(FILTER)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 	install -m 755 kvmmigfs $(DESTDIR)$(BINDIR)/kvmmigfs
+	install -m 755 $(FILTER) $(DESTDIR)$(FILTERDIR)/
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kvmmigfs
-	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:
-	rm -f kvmmigfs tests/check_kvmmigfs fs/*.o nbd/*.o tests/*.o
+	rm -f kvmmigfs tests/check_kvmmigfs fs/*.o nbd/*.o tests/*.o $(FILTER)

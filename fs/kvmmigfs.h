@@ -19,6 +19,12 @@
 /* st_blksize of disk files: cp and friends use buffers of this size. */
 #define KVMMIGFS_BLKSIZE (1 << 20)
 
+/* Where hosts have the zero-scan filter (nbd/zeroscan.c) by default. */
+#ifndef KVMMIGFS_ZEROSCAN
+#define KVMMIGFS_ZEROSCAN                                                      \
+	"/usr/local/lib/kvmmigfs/nbdkit-kvmmigfs-zeroscan-filter.so"
+#endif
+
 struct kvmmigfs {
 	struct hosts_file hosts;
 	struct vhost **vhosts;	    /* one per hosts.hosts entry */
@@ -27,6 +33,7 @@ struct kvmmigfs {
 	int start;		    /* -o start: start guests once defined */
 	int timeout_ms;		    /* -o timeout=SECONDS */
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
+	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;

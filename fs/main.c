@@ -26,6 +26,7 @@
 
 struct options {
 	char *hosts_file;
+	char *zeroscan;
 	int allow_running;
 	int start;
 	int timeout;
@@ -49,6 +50,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("start", start),
 	OPT("timeout=%d", timeout),
 	OPT("cache=%d", cache),
+	OPT("zeroscan=%s", zeroscan),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -98,12 +100,16 @@ static void usage(const char *prog)
 	       "                           (default 10)\n"
 	       "    -o cache=SECONDS       how long listings are cached "
 	       "(default 2)\n"
+	       "    -o zeroscan=PATH       the zero-scan nbdkit filter on the "
+	       "hosts\n"
+	       "                           (default %s;\n"
+	       "                           used where present, empty: never)\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          versions\n"
 	       "\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "\n",
-	       prog, HOSTS_DEFAULT_FILE);
+	       prog, HOSTS_DEFAULT_FILE, KVMMIGFS_ZEROSCAN);
 }
 
 static void version(void)
@@ -156,6 +162,7 @@ int main(int argc, char *argv[])
 	fs.start = o.start;
 	fs.timeout_ms = o.timeout * 1000;
 	fs.cache_ms = o.cache * 1000;
+	fs.zeroscan = o.zeroscan ? o.zeroscan : KVMMIGFS_ZEROSCAN;
 	fs.mount_time = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();

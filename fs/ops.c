@@ -317,6 +317,7 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 		.format = d->format,
 		.readonly = true,
 		.shared = fs->allow_running,
+		.filter = fs->zeroscan,
 		.desc = of->desc,
 		.timeout_ms = fs->timeout_ms,
 	};

@@ -313,6 +313,30 @@ static void last_line(int fd, char *buf, size_t len)
 	snprintf(buf, len, "%s", start ? start + 1 : text);
 }
 
+/* Make the server command (nbdkit ...) load filter if the host has it:
+ * sh -c 'f=$1; shift; ...' sh FILTER nbdkit ARGS... */
+static int with_filter(const char *filter, struct strvec *argv)
+{
+	struct strvec wrapped = STRVEC_INIT;
+
+	if (!filter || !filter[0])
+		return 0;
+	if (strvec_push(&wrapped, "sh") < 0 ||
+	    strvec_push(&wrapped, "-c") < 0 ||
+	    strvec_push(&wrapped, "f=$1 n=$2; shift 2; if [ -r \"$f\" ]; "
+				  "then exec \"$n\" --filter=\"$f\" \"$@\"; "
+				  "else exec \"$n\" \"$@\"; fi") < 0 ||
+	    strvec_push(&wrapped, "sh") < 0 ||
+	    strvec_push(&wrapped, filter) < 0 ||
+	    strvec_push_all(&wrapped, argv->v) < 0) {
+		strvec_release(&wrapped);
+		return -1;
+	}
+	strvec_release(argv);
+	*argv = wrapped;
+	return 0;
+}
+
 struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 {
 	struct strvec server = STRVEC_INIT, argv = STRVEC_INIT;
@@ -334,6 +358,7 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	ep->timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms : 10000;
 	ep->desc = strdup(spec->desc ? spec->desc : spec->path);
 	if (!ep->desc || ep->ops->server_argv(spec, &server) < 0 ||
+	    with_filter(spec->filter, &server) < 0 ||
 	    hostcmd_argv(spec->shell, server.v, &argv) < 0 ||
 	    !(ep->command = join_command(argv.v))) {
 		error_set(ENOMEM, "out of memory");

@@ -30,9 +30,11 @@ struct endpoint_spec {
 	const char *path;   /* the disk's path on the host */
 	const char *format; /* "raw", "qcow2", ... */
 	bool readonly;
-	bool shared;	  /* read an image that a running guest holds */
-	const char *desc; /* for messages, e.g. "hosta/web1/vda.raw" */
-	int timeout_ms;	  /* bound of every wait */
+	bool shared;	    /* read an image that a running guest holds */
+	const char *filter; /* an nbdkit filter on the host, used if it
+			     * exists there (the zero scan); NULL/"": none */
+	const char *desc;   /* for messages, e.g. "hosta/web1/vda.raw" */
+	int timeout_ms;	    /* bound of every wait */
 };
 
 struct endpoint_ops {

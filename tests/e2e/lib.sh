@@ -61,7 +61,7 @@ host_disks() {
 # Mount kvmmigfs with extra options on a new mount point; sets NEWMNT.
 mount_extra() {
 	NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
-	"$TOP/kvmmigfs" -f -o hosts="$STATE/hosts.conf" "$@" "$NEWMNT" \
+	"$TOP/kvmmigfs" -f -o hosts="$STATE/hosts.conf" -o zeroscan="$ZEROSCAN" "$@" "$NEWMNT" \
 		2>>"$WORK/mount-extra.log" &
 	for _ in $(seq 100); do
 		mountpoint -q "$NEWMNT" && return 0

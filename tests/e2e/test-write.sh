@@ -89,7 +89,7 @@ case "$out" in
 *"No space left on device"*) ok "full pool: cp fails with: $(echo "$out" | head -1)" ;;
 *) fail "full pool: cp said '$out'" ;;
 esac
-grep -q "hostb/web1/vda.raw: write: ENOSPC" "$WORK/tiny.log" || fail "no ENOSPC log line: $(cat "$WORK/tiny.log")"
+grep -Eq "hostb/web1/vda.raw: (write|close): ENOSPC" "$WORK/tiny.log" || fail "no ENOSPC log line: $(cat "$WORK/tiny.log")"
 onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r after ENOSPC"
 sleep 0.5
