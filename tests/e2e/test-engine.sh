@@ -1,0 +1,178 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The copy engine's error paths, on both copy paths (copy_file_range, which
+# runs the engine in the daemon, and cp's read/write):
+#   - the source fails reads mid-copy (nbdkit's error filter on hosta);
+#   - the target fails writes (error filter on hostb);
+#   - the copier is interrupted (SIGINT) mid-copy.
+# Each time: the copier fails with the errno's text, nothing is defined on
+# hostb, rm -r leaves no volume, no NBD server or ssh is left running, the
+# source is unchanged, and a retry once the fault is gone succeeds.
+# The source is slowed to about 50 MB/s (nbdkit's rate filter) so that the
+# faults land mid-copy.
+. "$(dirname "$0")/lib.sh"
+
+VIRSH=(virsh -q -c qemu:///system)
+IMG=/var/lib/libvirt/images
+A=$MNT/hosta
+B=$MNT/hostb
+TRIGGER=$WORK/fail
+
+cleanup() {
+	set +e
+	onhost hosta umount /usr/local/bin </dev/null 2>/dev/null
+	onhost hostb umount /usr/local/bin </dev/null 2>/dev/null
+	onhost hosta "${VIRSH[@]}" undefine eng1 </dev/null >/dev/null 2>&1
+	onhost hosta "${VIRSH[@]}" vol-delete --pool default eng1-vda.raw </dev/null >/dev/null 2>&1
+	clean_host hostb
+}
+trap cleanup EXIT
+
+# eng1 on hosta: 512 MiB sparse raw, 160 MiB random data, 32 MiB of
+# allocated zeros.
+onhost hosta sh -c "
+	set -e
+	f=$IMG/eng1-vda.raw
+	truncate -s 512M \$f
+	for i in 0 1 2 3; do
+		head -c 40M /dev/urandom | dd of=\$f bs=1M seek=\$((i * 100)) conv=notrunc status=none
+	done
+	dd if=/dev/zero of=\$f bs=1M seek=450 count=32 conv=notrunc status=none
+	cat >/tmp/eng1.xml <<EOF
+<domain type='kvm'><name>eng1</name><memory unit='MiB'>64</memory>
+<os><type arch='x86_64' machine='pc'>hvm</type></os>
+<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type='file' device='disk'><driver name='qemu' type='raw'/>
+<source file='\$f'/><target dev='vda' bus='virtio'/></disk></devices></domain>
+EOF
+	${VIRSH[*]} define /tmp/eng1.xml >/dev/null
+	${VIRSH[*]} pool-refresh default >/dev/null" </dev/null
+src_sum=$(host_sha256 hosta raw $IMG/eng1-vda.raw)
+sleep 2.5 # the mount's listing cache
+
+# wrap HOST FILTER-ARGS...: nbdkit on HOST runs with these extra filters.
+wrap() {
+	local host=$1 dir=$WORK/$1-bin
+	shift
+	mkdir -p "$dir"
+	printf '#!/bin/sh\nexec /usr/bin/nbdkit %s "$@" %s\n' "$1" "$2" >"$dir/nbdkit"
+	chmod +x "$dir/nbdkit"
+	onhost "$host" mount --bind "$dir" /usr/local/bin </dev/null
+}
+unwrap() {
+	onhost "$1" umount /usr/local/bin </dev/null
+}
+
+# copy_cfr SRC DST: the disk by copy_file_range (as cp does for a dense
+# file), then domain.xml.
+copy_cfr() {
+	mkdir "$2" || return 1
+	python3 - "$1/vda.raw" "$2/vda.raw" <<'PY' || return 1
+import os, sys
+src = os.open(sys.argv[1], os.O_RDONLY)
+dst = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+try:
+    while os.copy_file_range(src, dst, 1 << 30):
+        pass
+except OSError as e:
+    print("copy_file_range: " + os.strerror(e.errno), file=sys.stderr)
+    sys.exit(1)
+os.close(dst)
+PY
+	cp "$1/domain.xml" "$2/"
+}
+copy_cp() {
+	cp -r "$1" "$(dirname "$2")/"
+}
+
+# After a failed copy: nothing defined, rm -r cleans every volume, no
+# server left, the source unchanged.
+after_fault() {
+	local label=$1
+	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx eng1 &&
+		fail "$label: eng1 defined after the fault"
+	rm -r "$B/eng1" || fail "$label: rm -r of the staging folder"
+	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
+		fail "$label: volumes left on hostb after rm -r"
+	sleep 1
+	pgrep -f "eng1-vda.raw" >/dev/null &&
+		fail "$label: NBD servers left: $(pgrep -af eng1-vda.raw)"
+	[ "$(host_sha256 hosta raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
+		fail "$label: the source changed"
+	ok "$label: nothing defined, rm -r cleans, no server left, source unchanged"
+}
+
+# A retry once the fault is gone: defined, equal to the source.
+retry() {
+	local label=$1 how=$2
+	"$how" "$A/eng1" "$B/eng1" || fail "$label: retry failed"
+	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx eng1 ||
+		fail "$label: eng1 not defined after the retry"
+	[ "$(host_sha256 hostb raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
+		fail "$label: the copy differs from the source"
+	ok "$label: the retry is defined and equal to the source"
+	clean_host hostb
+}
+
+# 1. Source read errors mid-copy: the error filter fails every read once
+#    the trigger file exists, which happens a second into the copy.
+for how in copy_cfr copy_cp; do
+	rm -f "$TRIGGER"
+	wrap hosta "--filter=error --filter=rate" \
+		"rate=400M error-pread-rate=100% error=EIO error-pread-file=$TRIGGER"
+	(sleep 1; touch "$TRIGGER") &
+	rc=0
+	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
+	wait
+	unwrap hosta
+	[ $rc != 0 ] || fail "$how: source read errors: the copy succeeded"
+	case "$out" in
+	*"Input/output error"*) ok "$how: source read errors: the copy fails: $(echo "$out" | head -1)" ;;
+	*) fail "$how: source read errors: the copy said '$out'" ;;
+	esac
+	grep -Eq "hosta/eng1/vda.raw: (read|lseek): EIO|hostb/eng1/vda.raw: copy_file_range: EIO" "$MNTLOG" ||
+		fail "$how: no log line naming the failing disk"
+	after_fault "$how: source read errors"
+	retry "$how: source read errors" "$how"
+done
+
+# 2. Target write errors from the start.
+for how in copy_cfr copy_cp; do
+	wrap hostb "--filter=error" "error-pwrite-rate=100% error=EIO"
+	rc=0
+	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
+	unwrap hostb
+	[ $rc != 0 ] || fail "$how: target write errors: the copy succeeded"
+	case "$out" in
+	*"Input/output error"*) ok "$how: target write errors: the copy fails: $(echo "$out" | head -1)" ;;
+	*) fail "$how: target write errors: the copy said '$out'" ;;
+	esac
+	grep -Eq "hostb/eng1/vda.raw: (write|close|copy_file_range): EIO" "$MNTLOG" ||
+		fail "$how: no log line naming the target disk"
+	after_fault "$how: target write errors"
+	retry "$how: target write errors" "$how"
+done
+
+# 3. Interrupted (SIGINT, as Ctrl-C) a second into the copy: the copier
+#    exits promptly (copy_file_range works in one-second slices).
+for how in copy_cfr copy_cp; do
+	wrap hosta "--filter=rate" "rate=400M"
+	"$how" "$A/eng1" "$B/eng1" >/dev/null 2>&1 &
+	pid=$!
+	sleep 1
+	# The copier itself: python (copy_cfr) or cp, a child of the subshell.
+	victim=$(pgrep -P $pid -x python3 || pgrep -P $pid -x cp || echo $pid)
+	t0=$(now)
+	kill -INT $victim
+	rc=0
+	wait $pid || rc=$?
+	t1=$(now)
+	unwrap hosta
+	[ $rc != 0 ] || fail "$how: interrupted: the copy succeeded (finished before the signal?)"
+	secs=$(echo "$t1 - $t0" | bc)
+	[ "$(echo "$secs < 3" | bc)" = 1 ] ||
+		fail "$how: interrupted: the copier took $secs s to stop"
+	ok "$how: SIGINT mid-copy: the copier stopped after $secs s"
+	after_fault "$how: interrupted"
+done
+retry "after the interrupts" copy_cfr
