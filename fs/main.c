@@ -10,6 +10,7 @@
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,10 @@ int main(int argc, char *argv[])
 	struct kvmmigfs fs = { 0 };
 	int ret = 1;
 
+	/* Data moves in buffers of 1-4 MiB that come and go (write-behind,
+	 * FUSE requests): keep them out of the heap, so that memory is given
+	 * back when they are freed and the footprint is what is in flight. */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
 		return 1;
 	if (o.show_help) {

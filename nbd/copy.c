@@ -31,48 +31,36 @@ int64_t copy_range(struct endpoint *src, uint64_t src_off,
 	if (len > size - src_off)
 		len = size - src_off;
 	while (done < len && (done == 0 || now_ms() < deadline)) {
-		uint64_t pos = src_off + done, end = src_off + len;
-		int64_t data = endpoint_seek(src, (int64_t)pos, SEEK_DATA),
-			hole;
+		uint64_t pos = src_off + done, n;
+		bool zero;
 
-		if (data < 0 && error_errno() != ENXIO)
+		if (endpoint_extent(src, pos, len - done, &n, &zero) < 0)
 			goto err;
-		if (data < 0 || (uint64_t)data >= end)
-			data = (int64_t)end; /* zeros up to the end */
-		if ((uint64_t)data > pos) {
-			if (sink->zero(sink->opaque, (uint64_t)data - pos,
-				       dst_off + done) < 0)
+		if (zero) {
+			if (sink->zero(sink->opaque, n, dst_off + done) < 0)
 				goto err;
-			done += (uint64_t)data - pos;
+			done += n;
 			continue;
 		}
-		hole = endpoint_seek(src, (int64_t)pos, SEEK_HOLE);
-		if (hole < 0)
-			goto err;
-		if ((uint64_t)hole > end)
-			hole = (int64_t)end;
 		if (!buf && !(buf = malloc(COPY_BUF))) {
 			error_set(ENOMEM, "out of memory");
 			goto err;
 		}
-		while (pos < (uint64_t)hole &&
-		       (done == 0 || now_ms() < deadline)) {
-			size_t n = (uint64_t)hole - pos > COPY_BUF
-				       ? COPY_BUF
-				       : (size_t)((uint64_t)hole - pos);
-			ssize_t r = endpoint_pread(src, buf, n, pos);
+		while (n > 0 && (done == 0 || now_ms() < deadline)) {
+			size_t m = n > COPY_BUF ? COPY_BUF : (size_t)n;
+			ssize_t r = endpoint_pread(src, buf, m, src_off + done);
 
 			if (r < 0)
 				goto err;
-			if ((size_t)r != n) {
+			if ((size_t)r != m) {
 				error_set(EIO, "short read from the source");
 				goto err;
 			}
-			if (sink->write(sink->opaque, buf, n, dst_off + done) <
+			if (sink->write(sink->opaque, buf, m, dst_off + done) <
 			    0)
 				goto err;
-			pos += n;
-			done += n;
+			done += m;
+			n -= m;
 		}
 	}
 	free(buf);

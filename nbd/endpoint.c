@@ -98,6 +98,7 @@ struct endpoint {
 	struct ra_slot ra[RA_SLOTS];
 	uint64_t ra_expect;  /* where a sequential reader reads next */
 	uint64_t ra_pos;     /* where readahead continues */
+	bool status_busy;    /* a block status prefetch is in flight */
 	struct wreq *writes; /* in flight */
 	size_t wb_bytes;
 	int wb_err; /* first failed write: errno, offset */
@@ -581,6 +582,7 @@ static struct ra_slot *ra_free_slot(struct endpoint *ep, uint64_t offset)
 }
 
 static int fetch_status(struct endpoint *ep, uint64_t offset);
+static void prefetch_status(struct endpoint *ep, uint64_t offset);
 
 /* Keep RA_SLOTS requests in flight ahead of a sequential reader that is
  * now at offset, over data extents only; ep->lock held (dropped while
@@ -597,15 +599,10 @@ static void readahead(struct endpoint *ep, uint64_t offset)
 		int64_t cookie;
 
 		if (!e) {
-			uint64_t at = ep->ra_pos;
-			int r;
-
-			pthread_mutex_unlock(&ep->lock);
-			r = fetch_status(ep, at);
-			pthread_mutex_lock(&ep->lock);
-			if (r < 0)
-				return;
-			continue;
+			/* Ask ahead (the host may be scanning for zeros
+			 * meanwhile); the next read goes on from here. */
+			prefetch_status(ep, ep->ra_pos);
+			return;
 		}
 		if (e->zero) {
 			ep->ra_pos = e->offset + e->length;
@@ -656,7 +653,12 @@ ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
 	if (count > ep->size - offset)
 		count = ep->size - offset;
 	end_ = offset + count;
-	sequential = offset == ep->ra_expect || ra_find(ep, offset);
+	/* Sequential: where the last read ended, or only zeros (which
+	 * cp seeks over) in between. */
+	sequential = offset == ep->ra_expect || ra_find(ep, offset) ||
+		     (offset > ep->ra_expect &&
+		      extent_map_is_zero(&ep->map, ep->ra_expect,
+					 offset - ep->ra_expect));
 	while (pos < end_) {
 		const struct extent *e = extent_map_find(&ep->map, pos);
 		struct ra_slot *s;
@@ -987,6 +989,90 @@ static int fetch_status(struct endpoint *ep, uint64_t offset)
 out:
 	pthread_mutex_unlock(&ep->lock);
 	return r;
+}
+
+struct prefetch {
+	struct status_ctx ctx;
+	struct endpoint *ep;
+};
+
+static int prefetch_done(void *opaque, int *error)
+{
+	struct prefetch *p = opaque;
+	struct endpoint *ep = p->ep;
+
+	(void)error; /* a failed prefetch is asked again, synchronously */
+	pthread_mutex_lock(&ep->lock);
+	ep->status_busy = false;
+	end(ep);
+	pthread_mutex_unlock(&ep->lock);
+	free(p);
+	return 1;
+}
+
+/* Ask for block status from offset on without waiting; ep->lock held
+ * (dropped while issuing).  At most one in flight. */
+static void prefetch_status(struct endpoint *ep, uint64_t offset)
+{
+	struct prefetch *p;
+	uint64_t count = ep->size - offset;
+	int64_t cookie;
+
+	if (ep->status_busy || !ep->has_status || offset >= ep->size ||
+	    ep->dead || ep->timed_out)
+		return;
+	p = calloc(1, sizeof *p);
+	if (!p)
+		return;
+	p->ep = ep;
+	p->ctx.ep = ep;
+	if (count > STATUS_SPAN)
+		count = STATUS_SPAN;
+	ep->status_busy = true;
+	begin(ep);
+	pthread_mutex_unlock(&ep->lock);
+	cookie = nbd_aio_block_status(
+	    ep->nbd, count, offset,
+	    (nbd_extent_callback){ .callback = status_extent,
+				   .user_data = &p->ctx },
+	    (nbd_completion_callback){ .callback = prefetch_done,
+				       .user_data = p },
+	    0);
+	pthread_mutex_lock(&ep->lock);
+	if (cookie < 0) {
+		ep->status_busy = false;
+		end(ep);
+		free(p);
+		return;
+	}
+	wake(ep);
+}
+
+int endpoint_extent(struct endpoint *ep, uint64_t offset, uint64_t max,
+		    uint64_t *length, bool *zero)
+{
+	const struct extent *e;
+	uint64_t end_;
+
+	if (offset >= ep->size) {
+		error_set(ENXIO, "%s: extent past the end", ep->desc);
+		return -1;
+	}
+	pthread_mutex_lock(&ep->lock);
+	while (!(e = extent_map_find(&ep->map, offset))) {
+		pthread_mutex_unlock(&ep->lock);
+		if (fetch_status(ep, offset) < 0)
+			return -1;
+		pthread_mutex_lock(&ep->lock);
+	}
+	end_ = e->offset + e->length;
+	*zero = e->zero;
+	*length = end_ - offset < max ? end_ - offset : max;
+	/* What follows is asked about while this extent is copied. */
+	if (end_ < ep->size && !extent_map_find(&ep->map, end_))
+		prefetch_status(ep, end_);
+	pthread_mutex_unlock(&ep->lock);
+	return 0;
 }
 
 int64_t endpoint_seek(struct endpoint *ep, int64_t offset, int whence)

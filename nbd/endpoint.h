@@ -70,6 +70,12 @@ ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
  * error_set() (ENXIO past the end or no more data). */
 int64_t endpoint_seek(struct endpoint *ep, int64_t offset, int whence);
 
+/* The extent at offset (< size): *length bytes, at most max, that all read
+ * as zeros (*zero) or are all data, from block status (asked for if not
+ * yet known; what follows is then asked for ahead).  Returns 0 or -1. */
+int endpoint_extent(struct endpoint *ep, uint64_t offset, uint64_t max,
+		    uint64_t *length, bool *zero);
+
 /* Write count bytes at offset.  Returns 0 or -1 with error_set() carrying
  * the server's errno (ENOSPC, EIO, ...). */
 int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
