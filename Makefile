@@ -42,7 +42,7 @@ FUSE_OBJ := $(FUSE_SRC:.c=.o)
 
 UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_domxml.c tests/check_extents.c tests/check_hostcmd.c \
-	tests/check_xmlrewrite.c tests/check_rewrite.c
+	tests/check_xmlrewrite.c tests/check_rewrite.c tests/check_copy.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
 HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
@@ -71,13 +71,13 @@ tests/%.o: tests/%.c $(HEADERS)
 # Everything: unit suites, then end-to-end tests on real test hosts.
 check: check-unit check-e2e
 
-check-unit: tests/check_kvmmigfs
+check-unit: tests/check_kvmmigfs $(FILTER)
 	tests/check_kvmmigfs
 
 check-e2e: kvmmigfs $(FILTER)
 	tests/e2e/run
 
-check-valgrind: tests/check_kvmmigfs
+check-valgrind: tests/check_kvmmigfs $(FILTER)
 	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite tests/check_kvmmigfs
 

@@ -99,6 +99,7 @@ struct endpoint {
 	uint64_t ra_expect;  /* where a sequential reader reads next */
 	uint64_t ra_pos;     /* where readahead continues */
 	bool status_busy;    /* a block status prefetch is in flight */
+	uint64_t status_at;  /* ... from here on */
 	struct wreq *writes; /* in flight */
 	size_t wb_bytes;
 	int wb_err; /* first failed write: errno, offset */
@@ -973,6 +974,14 @@ static int fetch_status(struct endpoint *ep, uint64_t offset)
 	if (a.count > STATUS_SPAN)
 		a.count = STATUS_SPAN;
 	pthread_mutex_lock(&ep->lock);
+	/* A prefetch from at or before offset may answer it: do not make
+	 * the host scan the same data twice. */
+	while (ep->status_busy && ep->status_at <= offset)
+		pthread_cond_wait(&ep->cond, &ep->lock);
+	if (extent_map_find(&ep->map, offset)) {
+		r = 0;
+		goto out;
+	}
 	if (check_alive(ep, "block status") < 0 ||
 	    one_request(ep, "block status", issue_status, &a) < 0)
 		goto out;
@@ -1029,6 +1038,7 @@ static void prefetch_status(struct endpoint *ep, uint64_t offset)
 	if (count > STATUS_SPAN)
 		count = STATUS_SPAN;
 	ep->status_busy = true;
+	ep->status_at = offset;
 	begin(ep);
 	pthread_mutex_unlock(&ep->lock);
 	cookie = nbd_aio_block_status(

@@ -22,7 +22,7 @@ static const struct {
 	{ "hosts", hosts_suite },     { "path", path_suite },
 	{ "domxml", domxml_suite },   { "extents", extents_suite },
 	{ "hostcmd", hostcmd_suite }, { "xmlrewrite", xmlrewrite_suite },
-	{ "rewrite", rewrite_suite },
+	{ "rewrite", rewrite_suite }, { "copy", copy_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

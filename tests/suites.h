@@ -18,5 +18,6 @@ Suite *extents_suite(void);
 Suite *hostcmd_suite(void);
 Suite *xmlrewrite_suite(void);
 Suite *rewrite_suite(void);
+Suite *copy_suite(void);
 
 #endif
