@@ -20,6 +20,7 @@
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@
 
 /* copy_file_range answers after about this long; cp calls again. */
 #define COPY_SLICE_MS 1000
+/* How often a disk being read checks that its guest is still stopped. */
+#define STARTED_CHECK_MS 1000
 
 enum open_kind { OPEN_XML, OPEN_DISK, OPEN_STAGED };
 
@@ -48,7 +51,20 @@ struct open_file {
 	struct endpoint *ep;   /* OPEN_DISK */
 	struct stage_open *so; /* OPEN_STAGED */
 	char desc[3 * (PATH_NAME_MAX + 1)]; /* "host/guest/file" */
+	/* OPEN_DISK: the guest must stay stopped (see still_stopped()) */
+	struct vhost *vh;
+	char guest_name[PATH_NAME_MAX + 1];
+	int64_t checked_ms; /* when it was last seen stopped */
+	bool started;	    /* it was started while the file was open */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct kvmmigfs *fs_get(void)
 {
@@ -331,8 +347,35 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 	of->ep = endpoint_open(&spec);
 	if (!of->ep)
 		return fail_core(p, "open");
+	of->vh = vh;
+	snprintf(of->guest_name, sizeof of->guest_name, "%s", p->guest);
+	of->checked_ms = now_ms();
 	log_debug("%s: opened: %s", of->desc, endpoint_command(of->ep));
 	return 0;
+}
+
+/* A copy must not go on once the guest runs: its disk is changing under
+ * the reader.  Checked (uncached) at most every STARTED_CHECK_MS while a
+ * disk is read, and at close.  Returns 0 or -EBUSY (sticky), logged. */
+static int still_stopped(struct kvmmigfs *fs, struct open_file *of, bool now)
+{
+	int64_t t = now_ms();
+
+	/* Several threads may read one file: atomics, no lock. */
+	if (__atomic_load_n(&of->started, __ATOMIC_RELAXED))
+		return -EBUSY;
+	if (fs->allow_running ||
+	    (!now && t - __atomic_load_n(&of->checked_ms, __ATOMIC_RELAXED) <
+			 STARTED_CHECK_MS))
+		return 0;
+	__atomic_store_n(&of->checked_ms, t, __ATOMIC_RELAXED);
+	if (vhost_guest_active(of->vh, of->guest_name) != 1)
+		return 0; /* stopped, or unknown: the reads will say */
+	__atomic_store_n(&of->started, true, __ATOMIC_RELAXED);
+	log_error("%s: read: EBUSY: the guest was started while its disk "
+		  "was being read: this copy is inconsistent",
+		  of->desc);
+	return -EBUSY;
 }
 
 /* A handle for a staged file: so, or NULL with error_set(). */
@@ -463,6 +506,7 @@ static int kmf_read(const char *path, char *buf, size_t size, off_t off,
 {
 	struct open_file *of = of_get(fi);
 	ssize_t n;
+	int r;
 
 	(void)path;
 	if (off < 0)
@@ -479,6 +523,9 @@ static int kmf_read(const char *path, char *buf, size_t size, off_t off,
 		memcpy(buf, of->guest->xml + off, size);
 		return (int)size;
 	}
+	r = still_stopped(fs_get(), of, false);
+	if (r < 0)
+		return r;
 	n = endpoint_pread(of->ep, buf, size, (uint64_t)off);
 	if (n < 0) {
 		log_error("%s: read: %s: %s", of->desc,
@@ -581,6 +628,8 @@ static ssize_t kmf_copy_file_range(const char *path_in,
 	if (in->kind != OPEN_DISK || out->kind != OPEN_STAGED ||
 	    !stage_is_disk(out->so))
 		return -EOPNOTSUPP;
+	if (still_stopped(fs_get(), in, false) < 0)
+		return -EBUSY;
 	if (flags)
 		return -EINVAL;
 	if (off_in < 0 || off_out < 0)
@@ -604,6 +653,8 @@ static int kmf_flush(const char *path, struct fuse_file_info *fi)
 	struct open_file *of = of_get(fi);
 
 	(void)path;
+	if (of->kind == OPEN_DISK)
+		return still_stopped(fs_get(), of, true);
 	if (of->kind != OPEN_STAGED)
 		return 0;
 	if (stage_flush(of->so, fuse_get_context()->pid) < 0)

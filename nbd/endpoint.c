@@ -339,6 +339,21 @@ static int with_filter(const char *filter, struct strvec *argv)
 	return 0;
 }
 
+/* nbd_aio_connect_command with no signal blocked: the command (ssh)
+ * inherits the calling thread's mask, and FUSE threads block every
+ * signal, which would leave ssh deaf to SIGTERM and SIGINT. */
+static int connect_command(struct nbd_handle *nbd, char **argv)
+{
+	sigset_t none, old;
+	int r;
+
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, &old);
+	r = nbd_aio_connect_command(nbd, argv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 {
 	struct strvec server = STRVEC_INIT, argv = STRVEC_INIT;
@@ -374,7 +389,7 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	nbd_set_handle_name(ep->nbd, "kvmmigfs");
 	errfd = stderr_to_file(&argv, errpath, sizeof errpath);
 	if (nbd_add_meta_context(ep->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
-	    nbd_aio_connect_command(ep->nbd, argv.v) < 0) {
+	    connect_command(ep->nbd, argv.v) < 0) {
 		nbd_error(ep, EHOSTDOWN, "starting the NBD server");
 		goto err;
 	}

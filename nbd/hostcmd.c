@@ -101,6 +101,12 @@ int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
 		}
 		/* Own process group, so a timeout kills ssh and its kids. */
 		setpgid(0, 0);
+		/* FUSE threads block every signal: ssh must not inherit that
+		 * (it would ignore SIGTERM and SIGINT). */
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execvp(argv.v[0], argv.v);
 		_exit(127);
 	}

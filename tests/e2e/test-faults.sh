@@ -1,0 +1,200 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Faults during a migration, each checked for: a clear error for the
+# copier, nothing defined on the target, rm -r cleaning up, the source
+# unchanged, no NBD server left behind.
+#   - the ssh carrying the source's or the target's NBD connection is
+#     killed mid-copy: EIO within seconds;
+#   - unmount is asked for while a copy runs: refused (EBUSY), the copy
+#     completes;
+#   - the source's libvirtd is down: the copy fails, nothing is created;
+#   - a second name for the same host (hosts sharing a pool) and a copy
+#     whose new volume names are the source's own volumes: EEXIST, the
+#     source untouched; the same guest under a new name is a clone;
+#   - the source guest is started during its copy: EBUSY.
+# The source is slowed to about 25 MB/s (nbdkit's rate filter on hosta) so
+# that the faults land mid-copy.
+. "$(dirname "$0")/lib.sh"
+
+VIRSH=(virsh -q -c qemu:///system)
+IMG=/var/lib/libvirt/images
+A=$MNT/hosta
+B=$MNT/hostb
+
+cleanup() {
+	set +e
+	[ -n "${NEWMNT:-}" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
+	onhost hosta umount /usr/local/bin </dev/null 2>/dev/null
+	onhost hosta "${VIRSH[@]}" destroy flt1 </dev/null >/dev/null 2>&1
+	for g in flt1 src15; do
+		onhost hosta "${VIRSH[@]}" undefine $g </dev/null >/dev/null 2>&1
+	done
+	for v in flt1-vda.raw dst15-vda.raw src15b-vda.raw; do
+		onhost hosta "${VIRSH[@]}" vol-delete --pool default $v </dev/null >/dev/null 2>&1
+	done
+	"$TOP/tools/testhosts" startd "$STATE" hosta libvirtd >/dev/null 2>&1
+	clean_host hostb
+}
+trap cleanup EXIT
+
+# define_guest NAME VOLUME DATA_MIB: a guest on hosta whose one disk is the
+# volume VOLUME (256 MiB sparse raw, DATA_MIB of random data).
+define_guest() {
+	onhost hosta sh -c "
+		set -e
+		f=$IMG/$2
+		truncate -s 256M \$f
+		head -c ${3}M /dev/urandom | dd of=\$f bs=1M seek=16 conv=notrunc status=none
+		cat >/tmp/$1.xml <<EOF
+<domain type='kvm'><name>$1</name><memory unit='MiB'>64</memory>
+<os><type arch='x86_64' machine='pc'>hvm</type></os>
+<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type='file' device='disk'><driver name='qemu' type='raw'/>
+<source file='\$f'/><target dev='vda' bus='virtio'/></disk></devices></domain>
+EOF
+		${VIRSH[*]} define /tmp/$1.xml >/dev/null
+		${VIRSH[*]} pool-refresh default >/dev/null" </dev/null
+}
+define_guest flt1 flt1-vda.raw 128
+flt1_sum=$(host_sha256 hosta raw $IMG/flt1-vda.raw)
+sleep 2.5 # the mount's listing cache
+
+slow_source() {
+	mkdir -p "$WORK/hosta-bin"
+	printf '#!/bin/sh\nexec /usr/bin/nbdkit --filter=rate "$@" rate=200M\n' >"$WORK/hosta-bin/nbdkit"
+	chmod +x "$WORK/hosta-bin/nbdkit"
+	onhost hosta mount --bind "$WORK/hosta-bin" /usr/local/bin </dev/null
+}
+fast_source() {
+	onhost hosta umount /usr/local/bin </dev/null
+}
+
+# nothing_left LABEL GUEST: GUEST not defined on hostb, rm -r of its
+# staging folder leaves no volume, no NBD server of its disks runs.
+nothing_left() {
+	local label=$1 g=$2
+	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx "$g" &&
+		fail "$label: $g defined after the fault"
+	if [ -e "$B/$g" ]; then
+		rm -r "$B/$g" || fail "$label: rm -r of the staging folder"
+	fi
+	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
+		fail "$label: volumes left on hostb"
+	sleep 1
+	pgrep -f "$g-vda.raw" >/dev/null &&
+		fail "$label: processes left: $(pgrep -af "$g-vda.raw")"
+	ok "$label: nothing defined, nothing left on hostb, no server left"
+}
+
+# 1. The ssh of an NBD connection killed a second into the copy.
+for side in hosta hostb; do
+	slow_source
+	cp -r "$A/flt1" "$B/" >"$WORK/cp.out" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		pgrep -f "root@$side.*flt1-vda.raw" >/dev/null && break
+		sleep 0.05
+	done
+	sleep 1
+	t0=$(now)
+	pkill -f "ssh .*root@$side.*flt1-vda.raw" || fail "ssh to $side: no ssh to kill"
+	rc=0
+	wait $pid || rc=$?
+	secs=$(echo "$(now) - $t0" | bc)
+	fast_source
+	[ $rc != 0 ] || fail "ssh to $side killed: the copy succeeded"
+	grep -q "Input/output error" "$WORK/cp.out" ||
+		fail "ssh to $side killed: cp said: $(cat "$WORK/cp.out")"
+	[ "$(echo "$secs < 10" | bc)" = 1 ] || fail "ssh to $side killed: cp took $secs s to fail"
+	ok "ssh to $side killed mid-copy: cp fails with EIO after $secs s"
+	grep -q "flt1/vda.raw: .*connection to the NBD server lost" "$MNTLOG" ||
+		fail "ssh to $side killed: no log line saying the connection was lost"
+	nothing_left "ssh to $side killed" flt1
+done
+[ "$(host_sha256 hosta raw $IMG/flt1-vda.raw)" = "$flt1_sum" ] || fail "flt1 changed"
+
+# 2. Unmount while a copy runs (on a mount of its own): refused.
+mount_extra
+slow_source
+cp -r "$NEWMNT/hosta/flt1" "$NEWMNT/hostb/" &
+pid=$!
+sleep 1
+out=$(fusermount3 -u "$NEWMNT" 2>&1) && fail "unmount during a copy succeeded"
+case "$out" in
+*"busy"*) ok "unmount during a copy refused: $out" ;;
+*) fail "unmount during a copy: '$out'" ;;
+esac
+wait $pid || fail "the copy failed after the refused unmount"
+fast_source
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx flt1 ||
+	fail "flt1 not defined after the copy"
+[ "$(host_sha256 hostb raw $IMG/flt1-vda.raw)" = "$flt1_sum" ] || fail "the copy differs"
+ok "the copy completed and is defined once"
+fusermount3 -u "$NEWMNT" || fail "unmount after the copy"
+NEWMNT=
+clean_host hostb
+
+# 3. The source's libvirtd down: the copy fails, nothing on hostb.
+"$TOP/tools/testhosts" stopd "$STATE" hosta libvirtd >/dev/null
+sleep 2.5 # the listing cache
+rc=0
+out=$(cp -r "$A/flt1" "$B/" 2>&1) || rc=$?
+"$TOP/tools/testhosts" startd "$STATE" hosta libvirtd >/dev/null
+[ $rc != 0 ] || fail "source libvirtd down: the copy succeeded"
+case "$out" in
+*"Host is down"* | *"timed out"*) ok "source libvirtd down: cp fails: $(echo "$out" | head -1)" ;;
+*) fail "source libvirtd down: cp said '$out'" ;;
+esac
+[ ! -e "$B/flt1" ] || fail "source libvirtd down: a staging folder was made"
+nothing_left "source libvirtd down" flt1
+
+# 4. Two names for one host (hostc = hosta).  src15's disk is the volume
+#    dst15-vda.raw: copying src15 to hostc/dst15 would make that very
+#    volume: EEXIST, the source untouched.  A copy under a new name is a
+#    clone with new volumes.
+define_guest src15 dst15-vda.raw 8
+src15_sum=$(host_sha256 hosta raw $IMG/dst15-vda.raw)
+{
+	cat "$STATE/hosts.conf"
+	sed -n '/^\[hosta\]/,/^$/p' "$STATE/hosts.conf" | sed 's/^\[hosta\]/[hostc]/'
+} >"$WORK/hosts-alias.conf"
+mount_extra -o hosts="$WORK/hosts-alias.conf"
+sleep 0.5
+[ -d "$NEWMNT/hostc/src15" ] || fail "hostc (hosta's second name) does not show src15"
+expect_fail "File exists" mkdir "$NEWMNT/hostc/src15"
+rc=0
+out=$(cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/dst15" 2>&1) || rc=$?
+[ $rc != 0 ] || fail "a copy onto the source's own volume succeeded"
+case "$out" in
+*"File exists"*) ok "a copy whose volume is the source's own: EEXIST" ;;
+*) fail "a copy onto the source's own volume: cp said '$out'" ;;
+esac
+[ "$(host_sha256 hosta raw $IMG/dst15-vda.raw)" = "$src15_sum" ] || fail "the source's volume changed"
+onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep -qx dst15 && fail "dst15 defined"
+rm -r "$NEWMNT/hostc/dst15" || fail "rm -r of the refused copy"
+onhost hosta test -e $IMG/dst15-vda.raw </dev/null || fail "rm -r removed the source's volume"
+ok "the source's volume is unchanged and still there after rm -r"
+cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/src15b" || fail "clone on the same host"
+onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep -qx src15b || fail "src15b not defined"
+[ "$(host_sha256 hosta raw $IMG/src15b-vda.raw)" = "$src15_sum" ] || fail "the clone differs"
+ok "a copy under a new name on the same host is a clone in new volumes"
+onhost hosta "${VIRSH[@]}" undefine src15b </dev/null >/dev/null
+fusermount3 -u "$NEWMNT"
+NEWMNT=
+
+# 5. The source guest started during its copy: EBUSY, nothing defined.
+slow_source
+cp -r "$A/flt1" "$B/" >"$WORK/cp.out" 2>&1 &
+pid=$!
+sleep 1
+onhost hosta "${VIRSH[@]}" start flt1 </dev/null >/dev/null || fail "could not start flt1"
+rc=0
+wait $pid || rc=$?
+fast_source
+onhost hosta "${VIRSH[@]}" destroy flt1 </dev/null >/dev/null
+[ $rc != 0 ] || fail "the source was started mid-copy and the copy succeeded"
+grep -q "Device or resource busy" "$WORK/cp.out" ||
+	fail "source started mid-copy: cp said: $(cat "$WORK/cp.out")"
+ok "source started mid-copy: cp fails: $(grep -m1 busy "$WORK/cp.out")"
+grep -q "hosta/flt1/vda.raw: read: EBUSY: the guest was started" "$MNTLOG" || fail "no EBUSY log line"
+nothing_left "source started mid-copy" flt1
