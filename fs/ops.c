@@ -20,6 +20,7 @@
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <time.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -42,6 +43,9 @@
 #define COPY_SLICE_MS 1000
 /* How often a disk being read checks that its guest is still stopped. */
 #define STARTED_CHECK_MS 1000
+/* copy_file_range reads the source over this many connections (each its
+ * own ssh, so its own crypto stream). */
+#define COPY_CONNECTIONS 2
 
 enum open_kind { OPEN_XML, OPEN_DISK, OPEN_STAGED };
 
@@ -56,6 +60,14 @@ struct open_file {
 	char guest_name[PATH_NAME_MAX + 1];
 	int64_t checked_ms; /* when it was last seen stopped */
 	bool started;	    /* it was started while the file was open */
+	/* OPEN_DISK: ep and, opened by the first copy_file_range, more
+	 * connections to the same disk (guarded by lock) */
+	struct endpoint *eps[COPY_CONNECTIONS];
+	int neps;
+	bool no_more;		   /* opening another failed: keep to those */
+	struct endpoint_spec spec; /* strings below */
+	char path[4096], format[32];
+	pthread_mutex_t lock;
 };
 
 static int64_t now_ms(void)
@@ -347,6 +359,15 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 	of->ep = endpoint_open(&spec);
 	if (!of->ep)
 		return fail_core(p, "open");
+	of->eps[0] = of->ep;
+	of->neps = 1;
+	snprintf(of->path, sizeof of->path, "%s", d->path);
+	snprintf(of->format, sizeof of->format, "%s", d->format);
+	of->spec = spec;
+	of->spec.path = of->path;
+	of->spec.format = of->format;
+	of->spec.desc = of->desc;
+	pthread_mutex_init(&of->lock, NULL);
 	of->vh = vh;
 	snprintf(of->guest_name, sizeof of->guest_name, "%s", p->guest);
 	of->checked_ms = now_ms();
@@ -566,9 +587,11 @@ static int kmf_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (of->kind == OPEN_XML)
 		guest_put(of->guest);
-	else if (of->kind == OPEN_DISK)
-		endpoint_close(of->ep);
-	else
+	else if (of->kind == OPEN_DISK) {
+		for (int i = 0; i < of->neps; i++)
+			endpoint_close(of->eps[i]);
+		pthread_mutex_destroy(&of->lock);
+	} else
 		stage_release(of->so);
 	free(of);
 	return 0;
@@ -637,8 +660,22 @@ static ssize_t kmf_copy_file_range(const char *path_in,
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 	sink.opaque = out->so;
-	n = copy_range(in->ep, (uint64_t)off_in, &sink, (uint64_t)off_out, len,
-		       COPY_SLICE_MS);
+	pthread_mutex_lock(&in->lock);
+	while (in->neps < COPY_CONNECTIONS && !in->no_more) {
+		/* More streams; without them the copy still works. */
+		struct endpoint *more = endpoint_open(&in->spec);
+
+		if (!more) {
+			log_info("%s: copy_file_range: %d connection(s): %s",
+				 in->desc, in->neps, error_msg());
+			in->no_more = true;
+			break;
+		}
+		in->eps[in->neps++] = more;
+	}
+	n = copy_range(in->eps, in->neps, (uint64_t)off_in, &sink,
+		       (uint64_t)off_out, len, COPY_SLICE_MS);
+	pthread_mutex_unlock(&in->lock);
 	if (n < 0) {
 		/* Say which side failed: the error names its disk. */
 		return fail_open(out, "copy_file_range");

@@ -1,14 +1,45 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The copy engine: COPY_SLOTS buffers of COPY_CHUNK bytes, each either
+ * free, being read (spread over the source connections in turn), or read
+ * and waiting to be handed to the sink.  Extents are walked from block
+ * status (asked ahead by the endpoint); zero extents go to the sink as
+ * zero ranges at once.  The caller's thread does everything but complete
+ * reads, which the endpoints' threads report through slot->state.
+ */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "copy.h"
 #include "error.h"
 
-/* Data is read and handed to the sink this much at a time. */
-#define COPY_BUF (4u << 20)
+#define COPY_SLOTS 16
+#define COPY_CHUNK (2u << 20)
+
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_READ };
+
+struct engine;
+
+struct slot {
+	struct engine *e;
+	enum slot_state state;
+	int err;
+	uint64_t offset; /* in the source */
+	size_t len;
+	char *buf;
+};
+
+struct engine {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct slot slots[COPY_SLOTS];
+	unsigned reading;
+};
 
 static int64_t now_ms(void)
 {
@@ -18,54 +49,164 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t copy_range(struct endpoint *src, uint64_t src_off,
+/* Runs in an endpoint's thread. */
+static void read_done(void *opaque, int err)
+{
+	struct slot *s = opaque;
+	struct engine *e = s->e;
+
+	pthread_mutex_lock(&e->lock);
+	s->err = err;
+	s->state = SLOT_READ;
+	e->reading--;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static struct slot *free_slot(struct engine *e)
+{
+	for (int i = 0; i < COPY_SLOTS; i++)
+		if (e->slots[i].state == SLOT_FREE)
+			return &e->slots[i];
+	return NULL;
+}
+
+int64_t copy_range(struct endpoint *const *src, int nsrc, uint64_t src_off,
 		   const struct copy_sink *sink, uint64_t dst_off, uint64_t len,
 		   int max_ms)
 {
-	uint64_t size = endpoint_size(src), done = 0;
+	uint64_t size = endpoint_size(src[0]), cursor = src_off, end;
 	int64_t deadline = now_ms() + max_ms;
-	char *buf = NULL;
+	struct engine e = { .reading = 0 };
+	bool failed = false;
+	int next = 0, err = 0;
+	char msg[512] = "";
 
 	if (src_off >= size)
 		return 0;
-	if (len > size - src_off)
-		len = size - src_off;
-	while (done < len && (done == 0 || now_ms() < deadline)) {
-		uint64_t pos = src_off + done, n;
-		bool zero;
+	end = len > size - src_off ? size : src_off + len;
+	pthread_mutex_init(&e.lock, NULL);
+	pthread_cond_init(&e.cond, NULL);
+	for (int i = 0; i < COPY_SLOTS; i++)
+		e.slots[i].e = &e;
+	for (;;) {
+		struct slot *s;
+		bool issue = !failed && cursor < end &&
+			     (cursor == src_off || now_ms() < deadline);
 
-		if (endpoint_extent(src, pos, len - done, &n, &zero) < 0)
-			goto err;
-		if (zero) {
-			if (sink->zero(sink->opaque, n, dst_off + done) < 0)
-				goto err;
-			done += n;
+		/* Start reads while there are free slots. */
+		pthread_mutex_lock(&e.lock);
+		s = issue ? free_slot(&e) : NULL;
+		pthread_mutex_unlock(&e.lock);
+		if (s) {
+			uint64_t n;
+			bool zero;
+
+			if (endpoint_extent(src[0], cursor, end - cursor, &n,
+					    &zero) < 0)
+				goto fail;
+			if (zero) {
+				if (sink->zero(sink->opaque, n,
+					       dst_off + (cursor - src_off)) <
+				    0)
+					goto fail;
+				cursor += n;
+				continue;
+			}
+			if (!s->buf && !(s->buf = malloc(COPY_CHUNK))) {
+				error_set(ENOMEM, "out of memory");
+				goto fail;
+			}
+			s->offset = cursor;
+			s->len = n > COPY_CHUNK ? COPY_CHUNK : (size_t)n;
+			s->err = 0;
+			pthread_mutex_lock(&e.lock);
+			s->state = SLOT_READING;
+			e.reading++;
+			pthread_mutex_unlock(&e.lock);
+			if (endpoint_aio_pread(src[next], s->buf, s->len,
+					       s->offset, read_done, s) < 0) {
+				pthread_mutex_lock(&e.lock);
+				s->state = SLOT_FREE;
+				e.reading--;
+				pthread_mutex_unlock(&e.lock);
+				goto fail;
+			}
+			next = (next + 1) % nsrc;
+			cursor += s->len;
 			continue;
 		}
-		if (!buf && !(buf = malloc(COPY_BUF))) {
-			error_set(ENOMEM, "out of memory");
-			goto err;
-		}
-		while (n > 0 && (done == 0 || now_ms() < deadline)) {
-			size_t m = n > COPY_BUF ? COPY_BUF : (size_t)n;
-			ssize_t r = endpoint_pread(src, buf, m, src_off + done);
+		/* Hand what was read to the sink; wait if nothing was. */
+		pthread_mutex_lock(&e.lock);
+		for (;;) {
+			bool any = false;
 
-			if (r < 0)
-				goto err;
-			if ((size_t)r != m) {
-				error_set(EIO, "short read from the source");
-				goto err;
+			for (int i = 0; i < COPY_SLOTS; i++)
+				any |= e.slots[i].state == SLOT_READ;
+			if (any || e.reading == 0)
+				break;
+			pthread_cond_wait(&e.cond, &e.lock);
+		}
+		pthread_mutex_unlock(&e.lock);
+		for (int i = 0; i < COPY_SLOTS; i++) {
+			struct slot *r = &e.slots[i];
+
+			pthread_mutex_lock(&e.lock);
+			if (r->state != SLOT_READ) {
+				pthread_mutex_unlock(&e.lock);
+				continue;
 			}
-			if (sink->write(sink->opaque, buf, m, dst_off + done) <
-			    0)
-				goto err;
-			done += m;
-			n -= m;
+			pthread_mutex_unlock(&e.lock);
+			if (!failed && r->err)
+				error_set(r->err, "%s: read at %llu: %s",
+					  endpoint_desc(src[0]),
+					  (unsigned long long)r->offset,
+					  strerror(r->err));
+			else if (failed ||
+				 sink->write(sink->opaque, r->buf, r->len,
+					     dst_off + (r->offset - src_off)) ==
+				     0) {
+				pthread_mutex_lock(&e.lock);
+				r->state = SLOT_FREE;
+				pthread_mutex_unlock(&e.lock);
+				continue;
+			}
+			pthread_mutex_lock(&e.lock);
+			r->state = SLOT_FREE;
+			pthread_mutex_unlock(&e.lock);
+			if (!failed) {
+				failed = true;
+				err = error_errno();
+				snprintf(msg, sizeof msg, "%s", error_msg());
+			}
+		}
+		pthread_mutex_lock(&e.lock);
+		if (e.reading == 0 && (failed || !issue)) {
+			bool left = false;
+
+			for (int i = 0; i < COPY_SLOTS; i++)
+				left |= e.slots[i].state == SLOT_READ;
+			if (!left) {
+				pthread_mutex_unlock(&e.lock);
+				break;
+			}
+		}
+		pthread_mutex_unlock(&e.lock);
+		continue;
+	fail:
+		if (!failed) {
+			failed = true;
+			err = error_errno();
+			snprintf(msg, sizeof msg, "%s", error_msg());
 		}
 	}
-	free(buf);
-	return (int64_t)done;
-err:
-	free(buf);
-	return -1;
+	for (int i = 0; i < COPY_SLOTS; i++)
+		free(e.slots[i].buf);
+	pthread_cond_destroy(&e.cond);
+	pthread_mutex_destroy(&e.lock);
+	if (failed) {
+		error_set(err ? err : EIO, "%s", msg);
+		return -1;
+	}
+	return (int64_t)(cursor - src_off);
 }

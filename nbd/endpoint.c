@@ -454,6 +454,11 @@ uint64_t endpoint_size(const struct endpoint *ep)
 	return ep->size;
 }
 
+const char *endpoint_desc(const struct endpoint *ep)
+{
+	return ep->desc;
+}
+
 const char *endpoint_command(const struct endpoint *ep)
 {
 	return ep->command;
@@ -552,6 +557,72 @@ static int read_now(struct endpoint *ep, void *buf, size_t count,
 	}
 	pthread_mutex_lock(&ep->lock);
 	return req_wait(ep, &r, "read");
+}
+
+/* An asynchronous read of endpoint_aio_pread. */
+struct areq {
+	struct endpoint *ep;
+	void (*cb)(void *opaque, int err);
+	void *opaque;
+};
+
+static int areq_done(void *opaque, int *error)
+{
+	struct areq *a = opaque;
+	struct endpoint *ep = a->ep;
+	int err = *error;
+
+	if (err == ENOTCONN || err == ESHUTDOWN || err == ECONNRESET ||
+	    err == EPIPE)
+		err = EIO;
+	a->cb(a->opaque, err);
+	pthread_mutex_lock(&ep->lock);
+	end(ep);
+	pthread_mutex_unlock(&ep->lock);
+	free(a);
+	return 1;
+}
+
+int endpoint_aio_pread(struct endpoint *ep, void *buf, size_t count,
+		       uint64_t offset, void (*cb)(void *opaque, int err),
+		       void *opaque)
+{
+	struct areq *a;
+	int64_t cookie;
+
+	if (count > MAX_REQUEST || offset > ep->size ||
+	    count > ep->size - offset) {
+		error_set(EINVAL, "%s: read beyond the end", ep->desc);
+		return -1;
+	}
+	a = malloc(sizeof *a);
+	if (!a) {
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	*a = (struct areq){ ep, cb, opaque };
+	pthread_mutex_lock(&ep->lock);
+	if (check_alive(ep, "read") < 0) {
+		pthread_mutex_unlock(&ep->lock);
+		free(a);
+		return -1;
+	}
+	begin(ep);
+	pthread_mutex_unlock(&ep->lock);
+	cookie = nbd_aio_pread(
+	    ep->nbd, buf, count, offset,
+	    (nbd_completion_callback){ .callback = areq_done, .user_data = a },
+	    0);
+	if (cookie < 0) {
+		nbd_error(ep, EIO, "read");
+		pthread_mutex_lock(&ep->lock);
+		end(ep);
+		pthread_mutex_unlock(&ep->lock);
+		free(a);
+		return -1;
+	}
+	wake(ep);
+	return 0;
 }
 
 static int ra_done(void *opaque, int *error)

@@ -65,6 +65,15 @@ uint64_t endpoint_size(const struct endpoint *ep);
 ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
 		       uint64_t offset);
 
+/* Start reading count (<= 32 MiB) bytes at offset into buf, which must
+ * stay valid until cb(opaque, err) has run (err 0 or an errno; it runs in
+ * the endpoint's own thread: it must not call the endpoint).  Returns 0,
+ * or -1 with error_set() if the read could not be started (then cb never
+ * runs). */
+int endpoint_aio_pread(struct endpoint *ep, void *buf, size_t count,
+		       uint64_t offset, void (*cb)(void *opaque, int err),
+		       void *opaque);
+
 /* lseek(SEEK_DATA / SEEK_HOLE) from the server's block status.  Servers
  * without block status report all data.  Returns the offset or -1 with
  * error_set() (ENXIO past the end or no more data). */
@@ -87,6 +96,9 @@ int endpoint_zero(struct endpoint *ep, uint64_t count, uint64_t offset);
 
 /* Make every write so far durable.  Returns 0 or -1. */
 int endpoint_flush(struct endpoint *ep);
+
+/* The spec's desc, for messages (owned by ep). */
+const char *endpoint_desc(const struct endpoint *ep);
 
 /* The command line that endpoint_open ran, for logs (owned by ep). */
 const char *endpoint_command(const struct endpoint *ep);

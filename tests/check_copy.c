@@ -124,7 +124,8 @@ static int mem_zero(void *opaque, uint64_t count, uint64_t offset)
 }
 
 /* Copy the whole image in calls of at most max_ms; returns the sink. */
-static struct mem_sink copy_all(struct endpoint *ep, int max_ms, int *calls)
+static struct mem_sink copy_all(struct endpoint *const *eps, int neps,
+				int max_ms, int *calls)
 {
 	struct mem_sink m = { .buf = malloc(IMG_SIZE), .fail_after = -1 };
 	struct copy_sink sink = { &m, mem_write, mem_zero };
@@ -134,8 +135,8 @@ static struct mem_sink copy_all(struct endpoint *ep, int max_ms, int *calls)
 	memset(m.buf, 0xAA, IMG_SIZE); /* stale data: holes must be zeroed */
 	*calls = 0;
 	for (;;) {
-		int64_t n =
-		    copy_range(ep, done, &sink, done, IMG_SIZE - done, max_ms);
+		int64_t n = copy_range(eps, neps, done, &sink, done,
+				       IMG_SIZE - done, max_ms);
 
 		ck_assert_msg(n >= 0, "copy_range: %s", error_msg());
 		(*calls)++;
@@ -151,7 +152,7 @@ START_TEST(copies_data_and_skips_holes)
 {
 	struct endpoint *ep = open_img(NULL);
 	int calls;
-	struct mem_sink m = copy_all(ep, 60000, &calls);
+	struct mem_sink m = copy_all(&ep, 1, 60000, &calls);
 
 	ck_assert_msg(memcmp(m.buf, want, IMG_SIZE) == 0, "copy differs");
 	/* Without the filter the allocated zeros are data: read. */
@@ -167,7 +168,7 @@ START_TEST(zero_scan_skips_allocated_zeros)
 {
 	struct endpoint *ep = open_img(filter);
 	int calls;
-	struct mem_sink m = copy_all(ep, 60000, &calls);
+	struct mem_sink m = copy_all(&ep, 1, 60000, &calls);
 	uint64_t len;
 	bool zero;
 
@@ -201,11 +202,26 @@ START_TEST(slices_add_up)
 	struct endpoint *ep = open_img(filter);
 	int calls;
 	/* 0 ms: every call stops after its first request. */
-	struct mem_sink m = copy_all(ep, 0, &calls);
+	struct mem_sink m = copy_all(&ep, 1, 0, &calls);
 
 	ck_assert_msg(memcmp(m.buf, want, IMG_SIZE) == 0, "copy differs");
 	ck_assert_int_gt(calls, 4);
 	endpoint_close(ep);
+	free(m.buf);
+}
+END_TEST
+
+START_TEST(several_connections)
+{
+	struct endpoint *eps[3] = { open_img(filter), open_img(filter),
+				    open_img(filter) };
+	int calls;
+	struct mem_sink m = copy_all(eps, 3, 60000, &calls);
+
+	ck_assert_msg(memcmp(m.buf, want, IMG_SIZE) == 0, "copy differs");
+	ck_assert_uint_eq(m.written, 3 * MiB + MiB + MiB / 2 + MiB);
+	for (int i = 0; i < 3; i++)
+		endpoint_close(eps[i]);
 	free(m.buf);
 }
 END_TEST
@@ -216,7 +232,7 @@ START_TEST(sink_error_fails_the_copy)
 	struct mem_sink m = { .buf = malloc(IMG_SIZE), .fail_after = 1 };
 	struct copy_sink sink = { &m, mem_write, mem_zero };
 
-	ck_assert_int_eq(copy_range(ep, 0, &sink, 0, IMG_SIZE, 60000), -1);
+	ck_assert_int_eq(copy_range(&ep, 1, 0, &sink, 0, IMG_SIZE, 60000), -1);
 	ck_assert_int_eq(error_errno(), ENOSPC);
 	endpoint_close(ep);
 	free(m.buf);
@@ -250,7 +266,7 @@ START_TEST(source_error_fails_the_copy)
 
 	failing_nbdkit("error-pread-rate=100% error=EIO");
 	ep = open_img(filter);
-	ck_assert_int_eq(copy_range(ep, 0, &sink, 0, IMG_SIZE, 60000), -1);
+	ck_assert_int_eq(copy_range(&ep, 1, 0, &sink, 0, IMG_SIZE, 60000), -1);
 	ck_assert_int_eq(error_errno(), EIO);
 	ck_assert_ptr_nonnull(strstr(error_msg(), "local/disk.raw"));
 	ck_assert_uint_eq(m.written, 0);
@@ -271,6 +287,7 @@ Suite *copy_suite(void)
 	tcase_add_test(tc, zero_scan_skips_allocated_zeros);
 	tcase_add_test(tc, filter_absent_on_the_host);
 	tcase_add_test(tc, slices_add_up);
+	tcase_add_test(tc, several_connections);
 	tcase_add_test(tc, sink_error_fails_the_copy);
 	tcase_add_test(tc, source_error_fails_the_copy);
 	suite_add_tcase(s, tc);
