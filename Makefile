@@ -47,7 +47,8 @@ UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
 HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
 
-.PHONY: all check check-unit check-e2e check-valgrind check-format format \
+.PHONY: all check check-unit check-e2e check-valgrind check-fuzz fuzz \
+	check-format format \
 	install uninstall clean deps demo bench
 
 all: kvmmigfs $(FILTER)
@@ -69,10 +70,32 @@ tests/%.o: tests/%.c $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Everything: unit suites, then end-to-end tests on real test hosts.
-check: check-unit check-e2e
+check: check-unit check-fuzz check-e2e
 
 check-unit: tests/check_kvmmigfs $(FILTER)
 	tests/check_kvmmigfs
+
+# A libFuzzer target (clang) over domain XML, paths, disk names and hosts
+# files, with ASan and UBSan; check-fuzz runs it FUZZ_SECONDS from the seeds.
+FUZZ_SRC := tests/fuzz.c fs/domxml.c fs/rewrite.c fs/path.c fs/hosts.c \
+	nbd/error.c nbd/strvec.c nbd/hostcmd.c
+FUZZ_SECONDS ?= 60
+FUZZ_LIBS := libxml-2.0 inih
+
+tests/fuzz_kvmmigfs: $(FUZZ_SRC) $(HEADERS)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(shell pkg-config --cflags $(FUZZ_LIBS)) -o $@ $(FUZZ_SRC) \
+		$(shell pkg-config --libs $(FUZZ_LIBS))
+
+fuzz: tests/fuzz_kvmmigfs
+
+check-fuzz: tests/fuzz_kvmmigfs
+	d=$$(mktemp -d) && \
+	tests/fuzz_kvmmigfs -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
+		-artifact_prefix=$$d/ -print_final_stats=0 $$d tests/fuzz-seeds; \
+	r=$$?; [ $$r = 0 ] || cp $$d/crash-* $$d/leak-* $$d/oom-* $$d/timeout-* . 2>/dev/null; \
+	rm -rf $$d; exit $$r
 
 check-e2e: kvmmigfs $(FILTER)
 	tests/e2e/run
@@ -110,4 +133,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:
-	rm -f kvmmigfs tests/check_kvmmigfs fs/*.o nbd/*.o tests/*.o $(FILTER)
+	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs fs/*.o nbd/*.o \
+		tests/*.o $(FILTER)

@@ -291,7 +291,9 @@ err:
 	strvec_release(&seen);
 	while (devs->n > n0)
 		free(devs->v[--devs->n]);
-	if (devs->v)
+	if (n0 == 0)
+		strvec_release(devs); /* as it was: nothing allocated */
+	else if (devs->v)
 		devs->v[devs->n] = NULL;
 	xmlFreeDoc(doc);
 	return NULL;
