@@ -105,10 +105,12 @@ check-valgrind: tests/check_kvmmigfs $(FILTER)
 		--errors-for-leak-kinds=definite tests/check_kvmmigfs
 
 check-format:
-	clang-format --dry-run --Werror $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) $(HEADERS)
+	clang-format --dry-run --Werror $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) \
+		tests/fuzz.c nbd/zeroscan.c $(HEADERS)
 
 format:
-	clang-format -i $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) $(HEADERS)
+	clang-format -i $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) tests/fuzz.c \
+		nbd/zeroscan.c $(HEADERS)
 
 # Install the build and test dependencies (Debian; needs root).
 deps:

@@ -84,10 +84,11 @@ static int64_t scan(nbdkit_next *next, struct builder *b, char *buf,
 {
 	uint64_t done = 0;
 
-	while (done < length && *budget > 0) {
+	while (done<length && * budget> 0) {
 		uint64_t at = offset + done;
-		uint32_t n = length - done > SCAN_CHUNK ? SCAN_CHUNK
-							: (uint32_t)(length - done);
+		uint32_t n = length - done > SCAN_CHUNK
+				 ? SCAN_CHUNK
+				 : (uint32_t)(length - done);
 
 		if (next->pread(next, buf, n, at, 0, err) < 0)
 			return -1;
