@@ -11,7 +11,8 @@
 #   - a second name for the same host (hosts sharing a pool) and a copy
 #     whose new volume names are the source's own volumes: EEXIST, the
 #     source untouched; the same guest under a new name is a clone;
-#   - the source guest is started during its copy: EBUSY.
+#   - the source guest is started during its copy: EBUSY;
+#   - the target's libvirtd is down when the guest would be defined.
 # The source is slowed to about 25 MB/s (nbdkit's rate filter on hosta) so
 # that the faults land mid-copy.
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +34,7 @@ cleanup() {
 		onhost hosta "${VIRSH[@]}" vol-delete --pool default $v </dev/null >/dev/null 2>&1
 	done
 	"$TOP/tools/testhosts" startd "$STATE" hosta libvirtd >/dev/null 2>&1
+	"$TOP/tools/testhosts" startd "$STATE" hostb libvirtd >/dev/null 2>&1
 	clean_host hostb
 }
 trap cleanup EXIT
@@ -198,3 +200,25 @@ grep -q "Device or resource busy" "$WORK/cp.out" ||
 ok "source started mid-copy: cp fails: $(grep -m1 busy "$WORK/cp.out")"
 grep -q "hosta/flt1/vda.raw: read: EBUSY: the guest was started" "$MNTLOG" || fail "no EBUSY log line"
 nothing_left "source started mid-copy" flt1
+
+# 6. The target's libvirtd is down when the last file completes the guest:
+#    close() fails with EHOSTDOWN, nothing is defined; once libvirtd is
+#    back, writing domain.xml again defines the guest exactly once.
+mkdir "$B/web1" || fail "mkdir hostb/web1"
+cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
+"$TOP/tools/testhosts" stopd "$STATE" hostb libvirtd >/dev/null
+rc=0
+out=$(cp "$A/web1/domain.xml" "$B/web1/" 2>&1) || rc=$?
+"$TOP/tools/testhosts" startd "$STATE" hostb libvirtd >/dev/null
+[ $rc != 0 ] || fail "define with the target's libvirtd down succeeded"
+case "$out" in
+*"Host is down"* | *"timed out"*) ok "target libvirtd down at define: cp fails: $out" ;;
+*) fail "target libvirtd down at define: cp said '$out'" ;;
+esac
+grep -q "hostb/web1/domain.xml: close: EHOSTDOWN" "$MNTLOG" || fail "no EHOSTDOWN log line for the define"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 &&
+	fail "web1 defined although libvirtd was down"
+cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after libvirtd is back"
+[ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
+	fail "web1 not defined exactly once"
+ok "libvirtd back: domain.xml written again defines web1 exactly once"
