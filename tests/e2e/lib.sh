@@ -97,3 +97,58 @@ clean_host() {
 	done
 	sleep 2.5 # the mount's listing cache
 }
+
+# define_raw_guest NAME VOLUME SIZE_MIB FILL: define NAME on hosta with one
+# disk, the volume VOLUME of the default pool: a sparse raw file of
+# SIZE_MIB, then FILL run on the host by sh with $f set to its path (e.g.
+# 'head -c 8M /dev/urandom | dd of=$f bs=1M seek=16 conv=notrunc').
+define_raw_guest() {
+	onhost hosta sh -c '
+		set -e
+		name=$1 f=/var/lib/libvirt/images/$2
+		truncate -s "$3"M "$f"
+		eval "$4"
+		cat >"/tmp/$name.xml" <<EOF
+<domain type="kvm"><name>$name</name><memory unit="MiB">64</memory>
+<os><type arch="x86_64" machine="pc">hvm</type></os>
+<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type="file" device="disk"><driver name="qemu" type="raw"/>
+<source file="$f"/><target dev="vda" bus="virtio"/></disk></devices></domain>
+EOF
+		virsh -q -c qemu:///system define "/tmp/$name.xml" >/dev/null
+		virsh -q -c qemu:///system pool-refresh default >/dev/null
+	' sh "$@" </dev/null
+}
+
+# nbdkit_with HOST "FILTERS" "PARAMS": nbdkit on HOST runs with these extra
+# filters and parameters (a wrapper bind-mounted over /usr/local/bin inside
+# the host, which comes first on its PATH); nbdkit_plain HOST undoes it.
+nbdkit_with() {
+	local dir=$WORK/$1-bin
+	mkdir -p "$dir"
+	printf '#!/bin/sh\nexec /usr/bin/nbdkit %s "$@" %s\n' "$2" "$3" >"$dir/nbdkit"
+	chmod +x "$dir/nbdkit"
+	onhost "$1" mount --bind "$dir" /usr/local/bin </dev/null
+}
+nbdkit_plain() {
+	onhost "$1" umount /usr/local/bin </dev/null
+}
+
+# copy_cfr SRC DST: copy guest folder SRC to DST with its disk vda.raw by
+# copy_file_range (what cp 9 does for a dense file), then domain.xml.
+copy_cfr() {
+	mkdir "$2" || return 1
+	python3 - "$1/vda.raw" "$2/vda.raw" <<'PY' || return 1
+import os, sys
+src = os.open(sys.argv[1], os.O_RDONLY)
+dst = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+try:
+    while os.copy_file_range(src, dst, 1 << 30):
+        pass
+    os.close(dst)
+except OSError as e:
+    print("copy_file_range: " + os.strerror(e.errno), file=sys.stderr)
+    sys.exit(1)
+PY
+	cp "$1/domain.xml" "$2/"
+}

@@ -30,57 +30,14 @@ trap cleanup EXIT
 
 # eng1 on hosta: 512 MiB sparse raw, 160 MiB random data, 32 MiB of
 # allocated zeros.
-onhost hosta sh -c "
-	set -e
-	f=$IMG/eng1-vda.raw
-	truncate -s 512M \$f
+define_raw_guest eng1 eng1-vda.raw 512 '
 	for i in 0 1 2 3; do
-		head -c 40M /dev/urandom | dd of=\$f bs=1M seek=\$((i * 100)) conv=notrunc status=none
+		head -c 40M /dev/urandom | dd of=$f bs=1M seek=$((i * 100)) conv=notrunc status=none
 	done
-	dd if=/dev/zero of=\$f bs=1M seek=450 count=32 conv=notrunc status=none
-	cat >/tmp/eng1.xml <<EOF
-<domain type='kvm'><name>eng1</name><memory unit='MiB'>64</memory>
-<os><type arch='x86_64' machine='pc'>hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='file' device='disk'><driver name='qemu' type='raw'/>
-<source file='\$f'/><target dev='vda' bus='virtio'/></disk></devices></domain>
-EOF
-	${VIRSH[*]} define /tmp/eng1.xml >/dev/null
-	${VIRSH[*]} pool-refresh default >/dev/null" </dev/null
+	dd if=/dev/zero of=$f bs=1M seek=450 count=32 conv=notrunc status=none'
 src_sum=$(host_sha256 hosta raw $IMG/eng1-vda.raw)
 sleep 2.5 # the mount's listing cache
 
-# wrap HOST FILTER-ARGS...: nbdkit on HOST runs with these extra filters.
-wrap() {
-	local host=$1 dir=$WORK/$1-bin
-	shift
-	mkdir -p "$dir"
-	printf '#!/bin/sh\nexec /usr/bin/nbdkit %s "$@" %s\n' "$1" "$2" >"$dir/nbdkit"
-	chmod +x "$dir/nbdkit"
-	onhost "$host" mount --bind "$dir" /usr/local/bin </dev/null
-}
-unwrap() {
-	onhost "$1" umount /usr/local/bin </dev/null
-}
-
-# copy_cfr SRC DST: the disk by copy_file_range (as cp does for a dense
-# file), then domain.xml.
-copy_cfr() {
-	mkdir "$2" || return 1
-	python3 - "$1/vda.raw" "$2/vda.raw" <<'PY' || return 1
-import os, sys
-src = os.open(sys.argv[1], os.O_RDONLY)
-dst = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-try:
-    while os.copy_file_range(src, dst, 1 << 30):
-        pass
-except OSError as e:
-    print("copy_file_range: " + os.strerror(e.errno), file=sys.stderr)
-    sys.exit(1)
-os.close(dst)
-PY
-	cp "$1/domain.xml" "$2/"
-}
 copy_cp() {
 	cp -r "$1" "$(dirname "$2")/"
 }
@@ -118,13 +75,13 @@ retry() {
 #    the trigger file exists, which happens a second into the copy.
 for how in copy_cfr copy_cp; do
 	rm -f "$TRIGGER"
-	wrap hosta "--filter=error --filter=rate" \
+	nbdkit_with hosta "--filter=error --filter=rate" \
 		"rate=400M error-pread-rate=100% error=EIO error-pread-file=$TRIGGER"
 	(sleep 1; touch "$TRIGGER") &
 	rc=0
 	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
 	wait
-	unwrap hosta
+	nbdkit_plain hosta
 	[ $rc != 0 ] || fail "$how: source read errors: the copy succeeded"
 	case "$out" in
 	*"Input/output error"*) ok "$how: source read errors: the copy fails: $(echo "$out" | head -1)" ;;
@@ -138,10 +95,10 @@ done
 
 # 2. Target write errors from the start.
 for how in copy_cfr copy_cp; do
-	wrap hostb "--filter=error" "error-pwrite-rate=100% error=EIO"
+	nbdkit_with hostb "--filter=error" "error-pwrite-rate=100% error=EIO"
 	rc=0
 	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
-	unwrap hostb
+	nbdkit_plain hostb
 	[ $rc != 0 ] || fail "$how: target write errors: the copy succeeded"
 	case "$out" in
 	*"Input/output error"*) ok "$how: target write errors: the copy fails: $(echo "$out" | head -1)" ;;
@@ -156,7 +113,7 @@ done
 # 3. Interrupted (SIGINT, as Ctrl-C) a second into the copy: the copier
 #    exits promptly (copy_file_range works in one-second slices).
 for how in copy_cfr copy_cp; do
-	wrap hosta "--filter=rate" "rate=400M"
+	nbdkit_with hosta "--filter=rate" "rate=400M"
 	"$how" "$A/eng1" "$B/eng1" >/dev/null 2>&1 &
 	pid=$!
 	# The copier itself: python (copy_cfr) or cp, a child of the subshell.
@@ -173,7 +130,7 @@ for how in copy_cfr copy_cp; do
 	rc=0
 	wait $pid || rc=$?
 	t1=$(now)
-	unwrap hosta
+	nbdkit_plain hosta
 	[ $rc != 0 ] || fail "$how: interrupted: the copy succeeded (finished before the signal?)"
 	secs=$(echo "$t1 - $t0" | bc)
 	[ "$(echo "$secs < 3" | bc)" = 1 ] ||

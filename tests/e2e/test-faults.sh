@@ -42,33 +42,18 @@ trap cleanup EXIT
 # define_guest NAME VOLUME DATA_MIB: a guest on hosta whose one disk is the
 # volume VOLUME (256 MiB sparse raw, DATA_MIB of random data).
 define_guest() {
-	onhost hosta sh -c "
-		set -e
-		f=$IMG/$2
-		truncate -s 256M \$f
-		head -c ${3}M /dev/urandom | dd of=\$f bs=1M seek=16 conv=notrunc status=none
-		cat >/tmp/$1.xml <<EOF
-<domain type='kvm'><name>$1</name><memory unit='MiB'>64</memory>
-<os><type arch='x86_64' machine='pc'>hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='file' device='disk'><driver name='qemu' type='raw'/>
-<source file='\$f'/><target dev='vda' bus='virtio'/></disk></devices></domain>
-EOF
-		${VIRSH[*]} define /tmp/$1.xml >/dev/null
-		${VIRSH[*]} pool-refresh default >/dev/null" </dev/null
+	define_raw_guest "$1" "$2" 256 \
+		"head -c $3M /dev/urandom | dd of=\$f bs=1M seek=16 conv=notrunc status=none"
 }
 define_guest flt1 flt1-vda.raw 128
 flt1_sum=$(host_sha256 hosta raw $IMG/flt1-vda.raw)
 sleep 2.5 # the mount's listing cache
 
 slow_source() {
-	mkdir -p "$WORK/hosta-bin"
-	printf '#!/bin/sh\nexec /usr/bin/nbdkit --filter=rate "$@" rate=200M\n' >"$WORK/hosta-bin/nbdkit"
-	chmod +x "$WORK/hosta-bin/nbdkit"
-	onhost hosta mount --bind "$WORK/hosta-bin" /usr/local/bin </dev/null
+	nbdkit_with hosta --filter=rate rate=200M
 }
 fast_source() {
-	onhost hosta umount /usr/local/bin </dev/null
+	nbdkit_plain hosta
 }
 
 # nothing_left LABEL GUEST: GUEST not defined on hostb, rm -r of its

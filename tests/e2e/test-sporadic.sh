@@ -24,51 +24,18 @@ cleanup() {
 trap cleanup EXIT
 
 # spo1: 128 MiB sparse raw with 48 MiB of random data in three runs.
-onhost hosta sh -c "
-	set -e
-	f=$IMG/spo1-vda.raw
-	truncate -s 128M \$f
+define_raw_guest spo1 spo1-vda.raw 128 '
 	for i in 0 1 2; do
-		head -c 16M /dev/urandom | dd of=\$f bs=1M seek=\$((i * 40)) conv=notrunc status=none
-	done
-	cat >/tmp/spo1.xml <<EOF
-<domain type='kvm'><name>spo1</name><memory unit='MiB'>64</memory>
-<os><type arch='x86_64' machine='pc'>hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='file' device='disk'><driver name='qemu' type='raw'/>
-<source file='\$f'/><target dev='vda' bus='virtio'/></disk></devices></domain>
-EOF
-	${VIRSH[*]} define /tmp/spo1.xml >/dev/null
-	${VIRSH[*]} pool-refresh default >/dev/null" </dev/null
+		head -c 16M /dev/urandom | dd of=$f bs=1M seek=$((i * 40)) conv=notrunc status=none
+	done'
 src_sum=$(host_sha256 hosta raw $IMG/spo1-vda.raw)
 
-for h in hosta hostb; do
-	mkdir -p "$WORK/$h-bin"
-	[ $h = hosta ] && params="error-pread-rate=1% error=EIO" || params="error-pwrite-rate=1% error=EIO"
-	printf '#!/bin/sh\nexec /usr/bin/nbdkit --filter=error "$@" %s\n' "$params" >"$WORK/$h-bin/nbdkit"
-	chmod +x "$WORK/$h-bin/nbdkit"
-	onhost $h mount --bind "$WORK/$h-bin" /usr/local/bin </dev/null
-done
+nbdkit_with hosta --filter=error "error-pread-rate=1% error=EIO"
+nbdkit_with hostb --filter=error "error-pwrite-rate=1% error=EIO"
 sleep 2.5 # the mount's listing cache
 
-copy_cfr() {
-	mkdir "$B/spo1" || return 1
-	python3 - "$A/spo1/vda.raw" "$B/spo1/vda.raw" <<'PY' || return 1
-import os, sys
-src = os.open(sys.argv[1], os.O_RDONLY)
-dst = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-try:
-    while os.copy_file_range(src, dst, 1 << 30):
-        pass
-    os.close(dst)
-except OSError as e:
-    print("copy_file_range: " + os.strerror(e.errno), file=sys.stderr)
-    sys.exit(1)
-PY
-	cp "$A/spo1/domain.xml" "$B/spo1/"
-}
 copy_cp() {
-	cp -r "$A/spo1" "$B/"
+	cp -r "$1" "$(dirname "$2")/"
 }
 
 ok_runs=0 failed_runs=0
@@ -76,7 +43,7 @@ for i in $(seq "$RUNS"); do
 	how=copy_cp
 	[ $((i % 2)) = 0 ] && how=copy_cfr
 	rc=0
-	out=$("$how" 2>&1) || rc=$?
+	out=$("$how" "$A/spo1" "$B/spo1" 2>&1) || rc=$?
 	defined=$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx spo1 || true)
 	if [ $rc = 0 ]; then
 		[ "$defined" = 1 ] || fail "run $i ($how): success but spo1 not defined"

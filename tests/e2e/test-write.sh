@@ -100,14 +100,10 @@ cleanup_tiny
 
 # 3b. The target fails every write (nbdkit's error filter slipped in front
 #     of hostb's nbdkit): EIO reaches the writer, nothing is defined.
-mkdir -p "$WORK/hostb-bin"
-printf '#!/bin/sh\nexec /usr/bin/nbdkit --filter=error "$@" error-pwrite-rate=100%% error=EIO\n' \
-	>"$WORK/hostb-bin/nbdkit"
-chmod +x "$WORK/hostb-bin/nbdkit"
-onhost hostb mount --bind "$WORK/hostb-bin" /usr/local/bin </dev/null
+nbdkit_with hostb --filter=error "error-pwrite-rate=100% error=EIO"
 rc=0
 out=$(cp -r "$MNT/hosta/odd1" "$B/" 2>&1) || rc=$?
-onhost hostb umount /usr/local/bin </dev/null
+nbdkit_plain hostb
 [ "$rc" != 0 ] || fail "copy onto a failing target succeeded"
 case "$out" in
 *"Input/output error"*) ok "failing target: cp fails with: $(echo "$out" | head -1)" ;;
