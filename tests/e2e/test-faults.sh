@@ -12,7 +12,8 @@
 #     whose new volume names are the source's own volumes: EEXIST, the
 #     source untouched; the same guest under a new name is a clone;
 #   - the source guest is started during its copy: EBUSY;
-#   - the target's libvirtd is down when the guest would be defined.
+#   - the target's libvirtd is down when the guest would be defined;
+#   - the source's NBD server stops answering mid-copy: ETIMEDOUT.
 # The source is slowed to about 25 MB/s (nbdkit's rate filter on hosta) so
 # that the faults land mid-copy.
 . "$(dirname "$0")/lib.sh"
@@ -207,3 +208,38 @@ cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after libvi
 [ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
 	fail "web1 not defined exactly once"
 ok "libvirtd back: domain.xml written again defines web1 exactly once"
+clean_host hostb
+
+# 7. The source's NBD server stops answering mid-copy (SIGSTOP: its ssh
+#    stays connected, nothing moves): with -o timeout=3 the copy fails with
+#    ETIMEDOUT within a few seconds instead of hanging; nothing defined.
+mount_extra -o timeout=3
+slow_source
+cp -r "$NEWMNT/hosta/flt1" "$NEWMNT/hostb/" >"$WORK/cp.out" 2>&1 &
+pid=$!
+server=
+for _ in $(seq 100); do
+	server=$(pgrep -f '^/usr/bin/nbdkit .* -r file file=.*flt1-vda.raw' | head -1)
+	[ -n "$server" ] && break
+	sleep 0.05
+done
+[ -n "$server" ] || fail "no NBD server for flt1 on hosta"
+sleep 1
+kill -STOP "$server"
+t0=$(now)
+rc=0
+wait $pid || rc=$?
+secs=$(echo "$(now) - $t0" | bc)
+kill -CONT "$server" 2>/dev/null
+fast_source
+[ $rc != 0 ] || fail "frozen source server: the copy succeeded"
+grep -q "Connection timed out" "$WORK/cp.out" ||
+	fail "frozen source server: cp said: $(cat "$WORK/cp.out")"
+[ "$(echo "$secs < 10" | bc)" = 1 ] || fail "frozen source server: cp took $secs s to fail"
+ok "frozen source server: cp fails with ETIMEDOUT after $secs s (timeout 3 s)"
+grep -q "hosta/flt1/vda.raw: read: ETIMEDOUT" "$WORK/mount-extra.log" ||
+	fail "no ETIMEDOUT log line: $(grep flt1 "$WORK/mount-extra.log" | tail -3)"
+rm -r "$NEWMNT/hostb/flt1" || fail "frozen source server: rm -r of the staging folder"
+fusermount3 -u "$NEWMNT"
+NEWMNT=
+nothing_left "frozen source server" flt1
