@@ -31,6 +31,7 @@
 
 #include <fuse.h>
 
+#include "../nbd/clock.h"
 #include "../nbd/copy.h"
 #include "../nbd/endpoint.h"
 #include "../nbd/error.h"
@@ -69,14 +70,6 @@ struct open_file {
 	char path[4096], format[32];
 	pthread_mutex_t lock;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct kvmmigfs *fs_get(void)
 {

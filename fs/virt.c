@@ -13,6 +13,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "../nbd/clock.h"
 #include "../nbd/error.h"
 #include "log.h"
 #include "virt.h"
@@ -30,14 +31,6 @@ struct vhost {
 	size_t nguests;
 	struct strvec logged; /* skip reasons already logged */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void *event_loop(void *arg)
 {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "copy.h"
 #include "error.h"
 
@@ -40,14 +41,6 @@ struct engine {
 	struct slot slots[COPY_SLOTS];
 	unsigned reading;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Runs in an endpoint's thread. */
 static void read_done(void *opaque, int err)

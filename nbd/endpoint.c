@@ -33,6 +33,7 @@
 
 #include <libnbd.h>
 
+#include "clock.h"
 #include "endpoint.h"
 #include "error.h"
 #include "extents.h"
@@ -112,14 +113,6 @@ const struct endpoint_ops *endpoint_ops_for(const char *format)
 					  : &endpoint_qemu_nbd;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Record libnbd's error for this endpoint; fall back to errnum. */
 static void nbd_error(struct endpoint *ep, int errnum, const char *what)
 {
@@ -130,14 +123,20 @@ static void nbd_error(struct endpoint *ep, int errnum, const char *what)
 		  m ? m : strerror(e ? e : errnum));
 }
 
+/* libnbd's errno for a command that failed because the connection went. */
+static bool connection_lost(int errnum)
+{
+	return errnum == ENOTCONN || errnum == ESHUTDOWN ||
+	       errnum == ECONNRESET || errnum == EPIPE;
+}
+
 /* Record why a command failed with errnum. */
 static void fail(struct endpoint *ep, int errnum, const char *what)
 {
 	if (ep->timed_out)
 		error_set(ETIMEDOUT, "%s: %s: no answer within %d ms", ep->desc,
 			  what, ep->timeout_ms);
-	else if (errnum == ENOTCONN || errnum == ESHUTDOWN ||
-		 errnum == ECONNRESET || errnum == EPIPE)
+	else if (connection_lost(errnum))
 		error_set(EIO, "%s: %s: connection to the NBD server lost",
 			  ep->desc, what);
 	else
@@ -572,9 +571,11 @@ static int areq_done(void *opaque, int *error)
 	struct endpoint *ep = a->ep;
 	int err = *error;
 
-	if (err == ENOTCONN || err == ESHUTDOWN || err == ECONNRESET ||
-	    err == EPIPE)
-		err = EIO;
+	if (connection_lost(err)) {
+		pthread_mutex_lock(&ep->lock);
+		err = ep->timed_out ? ETIMEDOUT : EIO;
+		pthread_mutex_unlock(&ep->lock);
+	}
 	a->cb(a->opaque, err);
 	pthread_mutex_lock(&ep->lock);
 	end(ep);
