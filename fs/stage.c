@@ -28,8 +28,12 @@ struct staged_file {
 	char *name;  /* name in the folder (maybe temporary) */
 	char *final; /* the final name it stands for */
 	bool is_xml;
-	int opens;     /* open handles */
-	int writers;   /* open handles that may write */
+	/* Handles count from open until their close (flush), and again
+	 * from a later write through another descriptor of the same handle:
+	 * the kernel sends release after close(2) has returned, so a
+	 * closed handle must not hold up the next writer's completion. */
+	int opens;     /* active handles */
+	int writers;   /* active handles that may write */
 	bool complete; /* disk: closed by its writer, size set */
 	bool xml_ok;   /* xml: checked, fit to wait for its disks */
 	char *xml;     /* xml: the document so far */
@@ -67,6 +71,7 @@ struct stage_open {
 	struct stage *st;
 	struct staged_file *sf;
 	bool write;
+	bool active; /* counted in sf->opens (and writers); stage lock */
 };
 
 struct stage_host *stage_host_new(struct vhost *vh,
@@ -391,6 +396,41 @@ int stage_rmdir(struct stage_host *sh, const char *guest)
 	return r;
 }
 
+/* Count a handle in (open, or used again after a close of one of its
+ * descriptors) or out (closed).  Stage lock held. */
+static void activate(struct stage_open *so)
+{
+	if (so->active)
+		return;
+	__atomic_store_n(&so->active, true, __ATOMIC_RELAXED);
+	so->sf->opens++;
+	if (so->write)
+		so->sf->writers++;
+}
+
+static void deactivate(struct stage_open *so)
+{
+	if (!so->active)
+		return;
+	__atomic_store_n(&so->active, false, __ATOMIC_RELAXED);
+	so->sf->opens--;
+	if (so->write)
+		so->sf->writers--;
+}
+
+/* The last writer gone and the disk not completed (a killed writer, a
+ * failed completion): stop its server; the volume stays, incomplete,
+ * until unlinked.  Stage lock held. */
+static void stop_incomplete(struct staged_file *sf)
+{
+	if (sf->is_xml || sf->writers || sf->complete)
+		return;
+	pthread_mutex_lock(&sf->io_lock);
+	endpoint_close(sf->ep);
+	sf->ep = NULL;
+	pthread_mutex_unlock(&sf->io_lock);
+}
+
 static struct stage_open *new_open(struct stage_host *sh, struct stage *st,
 				   struct staged_file *sf, bool write)
 {
@@ -405,9 +445,7 @@ static struct stage_open *new_open(struct stage_host *sh, struct stage *st,
 	so->sf = sf;
 	so->write = write;
 	sf->refs++;
-	sf->opens++;
-	if (write)
-		sf->writers++;
+	activate(so);
 	return so;
 }
 
@@ -659,6 +697,7 @@ static ssize_t write_xml(struct stage_open *so, const void *buf, size_t count,
 		sf->xml = x;
 		sf->xml_len = offset + count;
 	}
+	activate(so);
 	memcpy(sf->xml + offset, buf, count);
 	sf->xml_ok = false;
 	sf->mtime = time(NULL);
@@ -711,9 +750,16 @@ static ssize_t write_disk(struct stage_open *so, const char *buf, size_t count,
 			  (unsigned long long)STAGE_MAX_SIZE);
 		return -1;
 	}
+	if (!__atomic_load_n(&so->active, __ATOMIC_RELAXED)) {
+		/* Written through another descriptor of a handle already
+		 * closed once: it is a writer again until its next close. */
+		pthread_mutex_lock(&so->sh->lock);
+		activate(so);
+		pthread_mutex_unlock(&so->sh->lock);
+	}
 	pthread_mutex_lock(&sf->io_lock);
 	if (!sf->ep) {
-		/* Written again after it was completed (a dup'd handle). */
+		/* Written again after it was completed. */
 		pthread_mutex_unlock(&sf->io_lock);
 		pthread_mutex_lock(&so->sh->lock);
 		reopen_disk(sf);
@@ -1024,15 +1070,21 @@ int stage_flush(struct stage_open *so, pid_t pid)
 	struct staged_file *sf = so->sf;
 	int r = 0;
 
-	if (!so->write)
-		return 0;
 	pthread_mutex_lock(&sh->lock);
+	if (!so->write || !so->active) {
+		/* A reader, or nothing written since this handle's last
+		 * close: nothing to report. */
+		deactivate(so);
+		goto out;
+	}
+	deactivate(so);
 	if (killed(pid)) {
 		log_warning(
 		    "%s/%s/%s: the writer (pid %d) was killed: the file "
 		    "stays incomplete",
 		    vhost_config(sh->vh)->name, so->st->guest, sf->name,
 		    (int)pid);
+		stop_incomplete(sf);
 		goto out;
 	}
 	if (sf->is_xml) {
@@ -1046,21 +1098,15 @@ int stage_flush(struct stage_open *so, pid_t pid)
 			free(name);
 			sf->xml_ok = r == 0;
 		}
-	} else if (sf->writers == 1 && !sf->complete) {
+	} else if (sf->writers == 0 && !sf->complete) {
 		r = complete_disk(sh, sf);
-	} else if (sf->writers > 1) {
+	} else if (sf->writers > 0) {
 		pthread_mutex_lock(&sf->io_lock);
 		r = sf->ep ? endpoint_flush(sf->ep) : 0;
 		pthread_mutex_unlock(&sf->io_lock);
 	}
-	if (r == 0 && sf->writers == 1) {
-		/* try_define needs the handle closed: count it out now. */
-		sf->writers--;
-		sf->opens--;
+	if (r == 0 && sf->writers == 0)
 		r = try_define(sh, so->st);
-		sf->writers++;
-		sf->opens++;
-	}
 out:
 	pthread_mutex_unlock(&sh->lock);
 	return r;
@@ -1072,16 +1118,10 @@ void stage_release(struct stage_open *so)
 	struct staged_file *sf = so->sf;
 
 	pthread_mutex_lock(&sh->lock);
-	sf->opens--;
-	if (so->write)
-		sf->writers--;
-	if (sf->writers == 0 && !sf->complete) {
-		/* Not completed by a flush (killed writer): stop its server;
-		 * the volume stays, incomplete, until unlinked. */
-		pthread_mutex_lock(&sf->io_lock);
-		endpoint_close(sf->ep);
-		sf->ep = NULL;
-		pthread_mutex_unlock(&sf->io_lock);
+	if (so->active) {
+		/* Released without a close that counted it out. */
+		deactivate(so);
+		stop_incomplete(sf);
 	}
 	file_put(sf);
 	pthread_mutex_unlock(&sh->lock);
@@ -1158,6 +1198,8 @@ int stage_truncate(struct stage_host *sh, const char *guest, const char *name,
 	pthread_mutex_lock(&sh->lock);
 	st = open_stage(sh, guest);
 	sf = so ? so->sf : st ? get_file(st, name) : NULL;
+	if (so && so->write)
+		activate(so);
 	if (sf) {
 		r = truncate_locked(sh, guest, sf, size);
 		sf->mtime = time(NULL);

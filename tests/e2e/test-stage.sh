@@ -93,14 +93,22 @@ ok "rm -r of the staging folder deletes exactly its volumes"
 
 # 5b. A writer interrupted that still closes its file normally (python's
 #     KeyboardInterrupt): the disk is smaller than the XML says, so the
-#     guest is not defined; copying the disk again completes it.
+#     guest is not defined; copying the disk again completes it.  A child
+#     keeps the cut-short handle open (as a release the kernel sends late
+#     would): a closed handle must not hold up the next writer.
 mkdir "$B/intr"
 cp "$MNT/hosta/odd1/domain.xml" "$B/intr/"
-python3 - "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" <<'PY'
-import sys
+python3 - "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" "$WORK/holder.pid" <<'PY'
+import os, sys, time
 with open(sys.argv[1], "rb") as s, open(sys.argv[2], "wb") as d:
     try:
         d.write(s.read(4 << 20))
+        pid = os.fork()
+        if pid == 0:
+            os.close(0); os.close(1); os.close(2)
+            time.sleep(60)
+            os._exit(0)
+        open(sys.argv[3], "w").write(str(pid))
         raise KeyboardInterrupt  # as if Ctrl-C arrived here
     except KeyboardInterrupt:
         pass  # the with statement closes the file normally
@@ -112,7 +120,8 @@ grep -q "hostb/intr/vda.raw: 4194304 bytes of 16777216: incomplete" "$MNTLOG" ||
 ok "a copy cut short but closed normally: not defined (4 MiB of 16 MiB), logged"
 cp "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" || fail "copying the disk again"
 defined hostb intr || fail "copying the disk again did not define the guest"
-ok "copying the disk again completes and defines it"
+ok "copying the disk again completes and defines it (the old handle still open)"
+kill "$(cat "$WORK/holder.pid")"
 onhost hostb "${VIRSH[@]}" undefine intr </dev/null >/dev/null
 onhost hostb "${VIRSH[@]}" vol-delete --pool default intr-vda.raw </dev/null >/dev/null
 
