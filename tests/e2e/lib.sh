@@ -108,8 +108,9 @@ define_raw_guest() {
 		name=$1 f=/var/lib/libvirt/images/$2
 		truncate -s "$3"M "$f"
 		eval "$4"
+		if [ -c /dev/kvm ]; then vt=kvm; else vt=qemu; fi
 		cat >"/tmp/$name.xml" <<EOF
-<domain type="kvm"><name>$name</name><memory unit="MiB">64</memory>
+<domain type="$vt"><name>$name</name><memory unit="MiB">64</memory>
 <os><type arch="x86_64" machine="pc">hvm</type></os>
 <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
 <disk type="file" device="disk"><driver name="qemu" type="raw"/>
