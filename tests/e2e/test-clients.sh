@@ -38,6 +38,6 @@ for f in "$src"/*; do
 	gio copy "$f" "$WORK/gio/" || fail "gio copy $f failed"
 done
 verify "gio copy" "$WORK/gio"
-gio info -a standard::size "$src/vda.raw" | grep -q "standard::size: $(stat -c %s "$src/vda.raw")" ||
+gio info -a standard::size "$src/vda.raw" | grep_q "standard::size: $(stat -c %s "$src/vda.raw")" ||
 	fail "gio info size"
 ok "gio info reports the virtual size"

@@ -26,8 +26,8 @@ timed_fail() {
 }
 
 others_work() {
-	ls "$MNT/hosta" | grep -qx web1 || fail "hosta stopped working"
-	head -c 1M "$MNT/hosta/odd1/vda.raw" | wc -c | grep -qx 1048576 ||
+	ls "$MNT/hosta" | grep_q -x web1 || fail "hosta stopped working"
+	head -c 1M "$MNT/hosta/odd1/vda.raw" | wc -c | grep_q -x 1048576 ||
 		fail "reading hosta's disk stopped working"
 	ok "hosta keeps working"
 }

@@ -46,7 +46,7 @@ copy_cp() {
 # server left, the source unchanged.
 after_fault() {
 	local label=$1
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx eng1 &&
+	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x eng1 &&
 		fail "$label: eng1 defined after the fault"
 	rm -r "$B/eng1" || fail "$label: rm -r of the staging folder"
 	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
@@ -63,7 +63,7 @@ after_fault() {
 retry() {
 	local label=$1 how=$2
 	"$how" "$A/eng1" "$B/eng1" || fail "$label: retry failed"
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx eng1 ||
+	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x eng1 ||
 		fail "$label: eng1 not defined after the retry"
 	[ "$(host_sha256 hostb raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
 		fail "$label: the copy differs from the source"

@@ -61,7 +61,7 @@ fast_source() {
 # staging folder leaves no volume, no NBD server of its disks runs.
 nothing_left() {
 	local label=$1 g=$2
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx "$g" &&
+	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$g" &&
 		fail "$label: $g defined after the fault"
 	if [ -e "$B/$g" ]; then
 		rm -r "$B/$g" || fail "$label: rm -r of the staging folder"
@@ -114,7 +114,7 @@ case "$out" in
 esac
 wait $pid || fail "the copy failed after the refused unmount"
 fast_source
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx flt1 ||
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x flt1 ||
 	fail "flt1 not defined after the copy"
 [ "$(host_sha256 hostb raw $IMG/flt1-vda.raw)" = "$flt1_sum" ] || fail "the copy differs"
 ok "the copy completed and is defined once"
@@ -158,12 +158,12 @@ case "$out" in
 *) fail "a copy onto the source's own volume: cp said '$out'" ;;
 esac
 [ "$(host_sha256 hosta raw $IMG/dst15-vda.raw)" = "$src15_sum" ] || fail "the source's volume changed"
-onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep -qx dst15 && fail "dst15 defined"
+onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep_q -x dst15 && fail "dst15 defined"
 rm -r "$NEWMNT/hostc/dst15" || fail "rm -r of the refused copy"
 onhost hosta test -e $IMG/dst15-vda.raw </dev/null || fail "rm -r removed the source's volume"
 ok "the source's volume is unchanged and still there after rm -r"
 cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/src15b" || fail "clone on the same host"
-onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep -qx src15b || fail "src15b not defined"
+onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep_q -x src15b || fail "src15b not defined"
 [ "$(host_sha256 hosta raw $IMG/src15b-vda.raw)" = "$src15_sum" ] || fail "the clone differs"
 ok "a copy under a new name on the same host is a clone in new volumes"
 onhost hosta "${VIRSH[@]}" undefine src15b </dev/null >/dev/null
@@ -202,7 +202,7 @@ case "$out" in
 *) fail "target libvirtd down at define: cp said '$out'" ;;
 esac
 grep -q "hostb/web1/domain.xml: close: EHOSTDOWN" "$MNTLOG" || fail "no EHOSTDOWN log line for the define"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 &&
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x web1 &&
 	fail "web1 defined although libvirtd was down"
 cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after libvirtd is back"
 [ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||

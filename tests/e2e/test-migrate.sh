@@ -46,7 +46,7 @@ check_target() {
 			fail "$label: $dev differs from the source"
 	done 3< <(echo "$xml" | python3 "$TOP/tests/e2e/disks.py")
 	ok "$label: disks equal the source, in new volumes $guest-vda.raw, $guest-vdb.qcow2"
-	echo "$xml" | grep -q "backingStore type=" && fail "$label: a backing chain was kept"
+	echo "$xml" | grep_q "backingStore type=" && fail "$label: a backing chain was kept"
 	echo "$xml" | python3 -c '
 import sys, xml.etree.ElementTree as E
 d = E.parse(sys.stdin).getroot()

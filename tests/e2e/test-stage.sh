@@ -10,7 +10,7 @@ VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
 
 vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
-defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep -qx "$2"; }
+defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$2"; }
 base_vols=$(vols hostb)
 
 # 1. A block-device (loop) source disk becomes a raw volume.
@@ -18,7 +18,7 @@ cp -r "$MNT/hosta/blk1" "$B/" || fail "cp -r blk1"
 read -r _ _ path < <(host_disks hosta blk1)
 [ "$(host_sha256 hostb raw /var/lib/libvirt/images/blk1-vda.raw)" = "$(host_sha256 hosta raw "$path")" ] ||
 	fail "blk1: target differs from the loop device"
-onhost hostb "${VIRSH[@]}" dumpxml blk1 </dev/null | grep -q "<source file='/var/lib/libvirt/images/blk1-vda.raw'" ||
+onhost hostb "${VIRSH[@]}" dumpxml blk1 </dev/null | grep_q "<source file='/var/lib/libvirt/images/blk1-vda.raw'" ||
 	fail "blk1: not a file disk on hostb"
 ok "block-device source: copied into a raw file volume, byte-identical"
 
@@ -32,8 +32,8 @@ macs() { sed -n "s|.*<mac address='\([^']*\)'.*|\1|p" | sort; }
 [ "$(echo "$a" | uuid)" != "$(echo "$b" | uuid)" ] || fail "clone kept the UUID"
 [ -n "$(echo "$b" | macs)" ] || fail "clone has no MAC"
 [ "$(echo "$a" | macs)" != "$(echo "$b" | macs)" ] || fail "clone kept the MACs"
-echo "$b" | grep -q "<name>web2</name>" || fail "clone's name"
-echo "$b" | grep -q "/var/lib/libvirt/images/web2-vda.raw" || fail "clone's volume name"
+echo "$b" | grep_q "<name>web2</name>" || fail "clone's name"
+echo "$b" | grep_q "/var/lib/libvirt/images/web2-vda.raw" || fail "clone's volume name"
 ok "clone web2: new UUID $(echo "$b" | uuid), new MACs, volumes web2-*"
 
 # 3. Copying onto an existing guest fails and leaves it untouched.
@@ -43,7 +43,7 @@ expect_fail "File exists" mkdir "$B/web2"
 rc=0
 out=$(cp -r "$MNT/hosta/web1/." "$B/web2/" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "cp into an existing guest succeeded"
-echo "$out" | grep -q "Permission denied" || fail "cp into an existing guest: $out"
+echo "$out" | grep_q "Permission denied" || fail "cp into an existing guest: $out"
 ok "cp into an existing guest's folder fails: Permission denied"
 expect_fail "Operation not permitted" rm "$B/web2/vda.raw"
 expect_fail "Operation not permitted" rmdir "$B/web2"
@@ -85,7 +85,7 @@ defined hostb half && fail "a half-copied guest was defined"
 grep -q "hostb/half/vda.raw: the writer (pid [0-9]*) was killed" "$MNTLOG" ||
 	fail "no log line about the killed writer"
 ok "a writer killed half-way: nothing defined, the log says why"
-ls "$B/half" | grep -q vda.raw || fail "staging folder lost its files"
+ls "$B/half" | grep_q vda.raw || fail "staging folder lost its files"
 rm -r "$B/half" || fail "rm -r of the staging folder"
 [ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
 	fail "volumes left behind: $(vols hostb)"

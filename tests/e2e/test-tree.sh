@@ -12,7 +12,7 @@ want=$(onhost hosta virsh -q -c qemu:///system list --all --name | sed '/^$/d' |
 got=$(ls "$MNT/hosta" | sort)
 [ "$got" = "$want" ] || fail "hosta lists '$got', its libvirt has '$want'"
 for g in web1 blk1 odd1 run1; do
-	echo "$got" | grep -qx "$g" || fail "guest $g missing from hosta"
+	echo "$got" | grep_q -x "$g" || fail "guest $g missing from hosta"
 done
 ok "hosta lists every defined guest, running or shut off: $(echo $got)"
 
