@@ -34,6 +34,7 @@ ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
 	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c fs/stage.c \
+	fs/record.c \
 	fs/rewrite.c \
 	$(NBD_SRC)
 FUSE_SRC := fs/ops.c fs/main.c

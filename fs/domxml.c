@@ -282,7 +282,8 @@ static xmlNodePtr sizes_node(xmlNodePtr root)
 }
 
 char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
-			const unsigned long long *sizes, size_t n)
+			const unsigned long long *sizes,
+			const unsigned long long *allocs, size_t n)
 {
 	xmlDocPtr doc = read_doc(xml, len);
 	xmlNodePtr root, meta, disks, old;
@@ -331,6 +332,11 @@ char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
 		snprintf(num, sizeof num, "%llu", sizes[i]);
 		xmlSetProp(d, (const xmlChar *)"dev", (const xmlChar *)devs[i]);
 		xmlSetProp(d, (const xmlChar *)"size", (const xmlChar *)num);
+		if (allocs && allocs[i]) {
+			snprintf(num, sizeof num, "%llu", allocs[i]);
+			xmlSetProp(d, (const xmlChar *)"allocation",
+				   (const xmlChar *)num);
+		}
 	}
 	xmlAddChild(disks, xmlNewText((const xmlChar *)"\n    "));
 	buf = xmlBufferCreate();
@@ -352,8 +358,24 @@ done:
 	return out;
 }
 
+/* A decimal attribute: 1 set, 0 absent or not a number. */
+static int number_prop(xmlNodePtr node, const char *name,
+		       unsigned long long *out)
+{
+	char *v = prop(node, name), *end = NULL;
+	int r = 0;
+
+	if (v && *v >= '0' && *v <= '9') {
+		errno = 0;
+		*out = strtoull(v, &end, 10);
+		r = *end == '\0' && errno == 0;
+	}
+	free(v);
+	return r;
+}
+
 int domxml_disk_size(const char *xml, size_t len, const char *dev,
-		     unsigned long long *size)
+		     unsigned long long *size, unsigned long long *alloc)
 {
 	xmlDocPtr doc = read_doc(xml, len);
 	xmlNodePtr node;
@@ -363,18 +385,17 @@ int domxml_disk_size(const char *xml, size_t len, const char *dev,
 		return -1;
 	node = sizes_node(xmlDocGetRootElement(doc));
 	for (xmlNodePtr c = node ? node->children : NULL; c; c = c->next) {
-		char *d, *sz, *end = NULL;
+		char *d;
 
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
 		d = prop(c, "dev");
-		sz = prop(c, "size");
-		if (d && sz && strcmp(d, dev) == 0) {
-			*size = strtoull(sz, &end, 10);
-			r = end && *end == '\0' && *sz ? 1 : 0;
+		if (d && strcmp(d, dev) == 0 && number_prop(c, "size", size)) {
+			r = 1;
+			if (alloc && !number_prop(c, "allocation", alloc))
+				*alloc = 0;
 		}
 		free(d);
-		free(sz);
 		if (r)
 			break;
 	}

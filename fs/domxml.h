@@ -58,21 +58,27 @@ void domxml_release(struct domxml_info *info);
 void domxml_disk_free(struct disk *d);
 
 /* The namespace of kvmmigfs's element in a served domain.xml's
- * <metadata>: <kvmmigfs:disks><kvmmigfs:disk dev="vda" size="N"/>...
- * Sizes let the new host tell a complete copy from one cut short. */
+ * <metadata>: <kvmmigfs:disks><kvmmigfs:disk dev="vda" size="N"
+ * allocation="M"/>...  Sizes let the new host tell a complete copy from
+ * one cut short; allocations let it refuse a guest that cannot fit before
+ * it creates a volume. */
 #define DOMXML_NS	 "https://kvmmigfs.invalid/xmlns/disks/1"
 #define DOMXML_NS_PREFIX "kvmmigfs"
 
 /* The XML with the size of each listed disk added in <metadata> (n disks:
- * devs[i] has sizes[i] bytes).  Any element of DOMXML_NS already there is
- * replaced.  Returns a malloc'd document, or NULL with error_set(). */
+ * devs[i] has sizes[i] bytes, of which allocs[i] are allocated on its host;
+ * allocs may be NULL, and a 0 there is left out).  Any element of DOMXML_NS
+ * already there is replaced.  Returns a malloc'd document, or NULL with
+ * error_set(). */
 char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
-			const unsigned long long *sizes, size_t n);
+			const unsigned long long *sizes,
+			const unsigned long long *allocs, size_t n);
 
-/* The size the served XML gives for disk dev: 1 found (*size set), 0 not
- * there, -1 with error_set() for a document that does not parse. */
+/* The size the served XML gives for disk dev, and its allocation (0 where
+ * it gives none; alloc may be NULL): 1 found (*size set), 0 not there, -1
+ * with error_set() for a document that does not parse. */
 int domxml_disk_size(const char *xml, size_t len, const char *dev,
-		     unsigned long long *size);
+		     unsigned long long *size, unsigned long long *alloc);
 
 /* The disk whose file name is "DEV.FORMAT", or NULL. */
 const struct disk *domxml_find_file(const struct disk_list *l,

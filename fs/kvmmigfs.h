@@ -34,6 +34,7 @@ struct kvmmigfs {
 	int timeout_ms;		    /* -o timeout=SECONDS */
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
+	char *state_dir;	    /* -o state=DIR: staging records */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;

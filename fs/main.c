@@ -28,6 +28,7 @@
 struct options {
 	char *hosts_file;
 	char *zeroscan;
+	char *state;
 	int allow_running;
 	int start;
 	int timeout;
@@ -52,6 +53,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("timeout=%d", timeout),
 	OPT("cache=%d", cache),
 	OPT("zeroscan=%s", zeroscan),
+	OPT("state=%s", state),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -80,6 +82,8 @@ static int option_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+#define STATE_DEFAULT_DIR "/var/lib/kvmmigfs"
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
@@ -105,12 +109,52 @@ static void usage(const char *prog)
 	       "hosts\n"
 	       "                           (default %s;\n"
 	       "                           used where present, empty: never)\n"
+	       "    -o state=DIR           where staging folders are recorded, "
+	       "so that\n"
+	       "                           they outlive the daemon (default "
+	       "%s\n"
+	       "                           as root, else "
+	       "$XDG_STATE_HOME/kvmmigfs)\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          versions\n"
 	       "\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "\n",
-	       prog, HOSTS_DEFAULT_FILE, KVMMIGFS_ZEROSCAN);
+	       prog, HOSTS_DEFAULT_FILE, KVMMIGFS_ZEROSCAN, STATE_DEFAULT_DIR);
+}
+
+/* The state directory: -o state, or the default for this user; a
+ * malloc'd absolute path, or NULL after a message. */
+static char *state_dir(const char *opt)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *dir = NULL;
+
+	if (opt) {
+		if (opt[0] != '/') {
+			fprintf(stderr,
+				"kvmmigfs: state=%s: not an absolute "
+				"path\n",
+				opt);
+			return NULL;
+		}
+		dir = strdup(opt);
+	} else if (geteuid() == 0) {
+		dir = strdup(STATE_DEFAULT_DIR);
+	} else if (xdg && xdg[0] == '/') {
+		if (asprintf(&dir, "%s/kvmmigfs", xdg) < 0)
+			dir = NULL;
+	} else if (home && home[0] == '/') {
+		if (asprintf(&dir, "%s/.local/state/kvmmigfs", home) < 0)
+			dir = NULL;
+	} else {
+		fprintf(stderr, "kvmmigfs: no state directory: set "
+				"-o state=DIR\n");
+		return NULL;
+	}
+	if (!dir)
+		fprintf(stderr, "kvmmigfs: out of memory\n");
+	return dir;
 }
 
 static void version(void)
@@ -168,6 +212,9 @@ int main(int argc, char *argv[])
 	fs.timeout_ms = o.timeout * 1000;
 	fs.cache_ms = o.cache * 1000;
 	fs.zeroscan = o.zeroscan ? o.zeroscan : KVMMIGFS_ZEROSCAN;
+	fs.state_dir = state_dir(o.state);
+	if (!fs.state_dir)
+		goto out;
 	fs.mount_time = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
@@ -180,9 +227,9 @@ int main(int argc, char *argv[])
 		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
 		if (fs.vhosts[i])
 			fs.stages[i] = stage_host_new(
-			    fs.vhosts[i],
-			    &(struct stage_options){ fs.start, fs.timeout_ms,
-						     fs.zeroscan });
+			    fs.vhosts[i], &(struct stage_options){
+					      fs.start, fs.timeout_ms,
+					      fs.zeroscan, fs.state_dir });
 		if (!fs.vhosts[i] || !fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;
@@ -203,7 +250,10 @@ out:
 	free(fs.stages);
 	free(fs.vhosts);
 	hosts_release(&fs.hosts);
+	free(fs.state_dir);
 	free(o.hosts_file);
+	free(o.zeroscan);
+	free(o.state);
 	fuse_opt_free_args(&args);
 	return ret;
 }

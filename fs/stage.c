@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../nbd/endpoint.h"
 #include "../nbd/error.h"
@@ -17,6 +18,7 @@
 #include "domxml.h"
 #include "log.h"
 #include "path.h"
+#include "record.h"
 #include "rewrite.h"
 #include "stage.h"
 
@@ -32,11 +34,12 @@ struct staged_file {
 	 * from a later write through another descriptor of the same handle:
 	 * the kernel sends release after close(2) has returned, so a
 	 * closed handle must not hold up the next writer's completion. */
-	int opens;     /* active handles */
-	int writers;   /* active handles that may write */
-	bool complete; /* disk: closed by its writer, size set */
-	bool xml_ok;   /* xml: checked, fit to wait for its disks */
-	char *xml;     /* xml: the document so far */
+	int opens;	/* active handles */
+	int writers;	/* active handles that may write */
+	bool complete;	/* disk: closed by its writer, size set */
+	bool recovered; /* disk: from a record, written before a restart */
+	bool xml_ok;	/* xml: checked, fit to wait for its disks */
+	char *xml;	/* xml: the document so far */
 	size_t xml_len;
 	time_t mtime;
 	/* Disks only; set at creation, then constant. */
@@ -64,6 +67,7 @@ struct stage_host {
 	pthread_mutex_t lock;
 	struct stage **v; /* guarded by lock */
 	size_t n;
+	bool loaded; /* the records of earlier daemons were read */
 };
 
 struct stage_open {
@@ -122,14 +126,19 @@ void stage_host_free(struct stage_host *sh)
 	for (size_t i = 0; i < sh->n; i++) {
 		struct stage *st = sh->v[i];
 
-		/* Staging lives in memory: say what stays on the host. */
-		for (size_t j = 0; j < st->n; j++)
+		/* Say what stays on the host; the record keeps it. */
+		for (size_t j = 0; j < st->n && !st->defined; j++)
 			if (st->files[j]->volume)
 				log_warning("%s/%s: unmounted while staging: "
-					    "volume %s stays in pool %s",
+					    "volume %s stays in pool %s%s",
 					    vhost_config(sh->vh)->name,
 					    st->guest, st->files[j]->volume,
-					    vhost_config(sh->vh)->pool);
+					    vhost_config(sh->vh)->pool,
+					    sh->opt.state_dir
+						? " (the staging folder "
+						  "shows again at the next "
+						  "mount)"
+						: "");
 		stage_free(st);
 	}
 	free(sh->v);
@@ -210,8 +219,11 @@ int stage_final_name(const char *name, char *out, size_t len)
 	return -1;
 }
 
+static void load_records(struct stage_host *sh);
+
 static struct stage *find_stage(struct stage_host *sh, const char *guest)
 {
+	load_records(sh);
 	for (size_t i = 0; i < sh->n; i++)
 		if (strcmp(sh->v[i]->guest, guest) == 0)
 			return sh->v[i];
@@ -252,6 +264,220 @@ static struct staged_file *get_file(struct stage *st, const char *name)
 	return sf;
 }
 
+static uint64_t initial_capacity(const char *fmt);
+
+/* Records (record.h): the disks whose volumes staging created, kept in
+ * the state directory so that a daemon killed mid-copy leaves a staging
+ * folder the next one shows again, to be removed or copied again. */
+
+/* Write st's record.  Stage lock held. */
+static int save_record(struct stage_host *sh, struct stage *st)
+{
+	const struct host_config *hc = vhost_config(sh->vh);
+	char **disks = calloc(st->n + 1, sizeof *disks);
+	struct record rec = { st->guest, 0, hc->pool, disks, 0 };
+	int r;
+
+	if (!sh->opt.state_dir)
+		return 0;
+	if (!disks) {
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (st->files[i]->volume)
+			disks[rec.n++] = st->files[i]->final;
+	r = record_save(sh->opt.state_dir, hc->name, &rec);
+	free(disks);
+	if (r < 0)
+		error_prefix("the staging record");
+	return r;
+}
+
+/* The folder is gone or defined: forget its record.  Stage lock held. */
+static void drop_record(struct stage_host *sh, struct stage *st)
+{
+	const struct host_config *hc = vhost_config(sh->vh);
+
+	if (sh->opt.state_dir &&
+	    record_delete(sh->opt.state_dir, hc->name, st->guest) < 0)
+		log_warning("%s/%s: %s", hc->name, st->guest, error_msg());
+}
+
+/* Is pid a running kvmmigfs other than us (a mount that owns its
+ * records)? */
+static bool other_daemon(pid_t pid)
+{
+	char path[64], exe[4096];
+	ssize_t n;
+	const char *base;
+
+	if (pid == getpid())
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof exe - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	return strncmp(base, "kvmmigfs", 8) == 0;
+}
+
+/* A staging folder from a record: its disks are incomplete, their
+ * volumes ours.  Stage lock held; the guest does not exist on the host. */
+static int recover(struct stage_host *sh, const struct record *rec)
+{
+	const char *host = vhost_config(sh->vh)->name;
+	struct stage *st = calloc(1, sizeof *st), **v;
+
+	if (!st || !(st->guest = strdup(rec->guest)))
+		goto nomem;
+	st->mtime = time(NULL);
+	for (size_t i = 0; i < rec->n; i++) {
+		char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
+		struct staged_file *sf, **fv;
+
+		if (stage_final_name(rec->disks[i], final, sizeof final) < 0 ||
+		    strcmp(final, rec->disks[i]) != 0 ||
+		    strcmp(final, XML_NAME) == 0) {
+			log_warning("%s/%s: record names \"%s\": ignored", host,
+				    rec->guest, rec->disks[i]);
+			continue;
+		}
+		path_disk_name(final, dev, sizeof dev, fmt, sizeof fmt);
+		sf = calloc(1, sizeof *sf);
+		fv = sf ? realloc(st->files, (st->n + 1) * sizeof *fv) : NULL;
+		if (!fv) {
+			free(sf);
+			goto nomem;
+		}
+		st->files = fv;
+		pthread_mutex_init(&sf->io_lock, NULL);
+		extent_map_init(&sf->written, STAGE_MAX_SIZE);
+		sf->refs = 1;
+		sf->mtime = st->mtime;
+		sf->recovered = true;
+		st->files[st->n++] = sf;
+		if (!(sf->name = strdup(final)) ||
+		    !(sf->final = strdup(final)) || !(sf->dev = strdup(dev)) ||
+		    !(sf->fmt = strdup(fmt)) ||
+		    asprintf(&sf->volume, "%s-%s", rec->guest, final) < 0) {
+			sf->volume = NULL;
+			goto nomem;
+		}
+	}
+	v = realloc(sh->v, (sh->n + 1) * sizeof *v);
+	if (!v)
+		goto nomem;
+	sh->v = v;
+	sh->v[sh->n++] = st;
+	if (save_record(sh, st) < 0)
+		log_warning("%s/%s: %s", host, st->guest, error_msg());
+	log_warning("%s/%s: staging folder recovered (left by kvmmigfs pid "
+		    "%d): %zu incomplete disk%s, not defined; remove it or "
+		    "copy the guest again",
+		    host, st->guest, (int)rec->pid, st->n,
+		    st->n == 1 ? "" : "s");
+	return 0;
+nomem:
+	if (st)
+		stage_free(st);
+	error_set(ENOMEM, "out of memory");
+	return -1;
+}
+
+/* Read the records earlier daemons left for this host, once: a record
+ * whose guest now exists (defined just before the daemon died) is
+ * dropped; one that another running kvmmigfs owns, or for another pool,
+ * is left alone.  A host that cannot be asked is tried again at the next
+ * access.  Stage lock held. */
+static void load_records(struct stage_host *sh)
+{
+	const struct host_config *hc = vhost_config(sh->vh);
+	struct record *recs = NULL;
+	size_t n = 0;
+	bool done = true;
+
+	if (sh->loaded || !sh->opt.state_dir)
+		return;
+	if (record_load(sh->opt.state_dir, hc->name, &recs, &n) < 0) {
+		log_warning("%s: staging records: %s", hc->name, error_msg());
+		sh->loaded = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct record *rec = &recs[i];
+		bool known = false;
+		int exists;
+
+		for (size_t j = 0; j < sh->n; j++)
+			if (strcmp(sh->v[j]->guest, rec->guest) == 0)
+				known = true;
+		if (known || other_daemon(rec->pid))
+			continue;
+		if (!stage_guest_name_ok(rec->guest)) {
+			log_warning("%s: staging record \"%s\": not a guest "
+				    "name; ignored",
+				    hc->name, rec->guest);
+			continue;
+		}
+		if (strcmp(rec->pool, hc->pool) != 0) {
+			log_warning("%s/%s: staging record for pool %s, not "
+				    "%s: left alone",
+				    hc->name, rec->guest, rec->pool, hc->pool);
+			continue;
+		}
+		exists = vhost_guest_exists(sh->vh, rec->guest);
+		if (exists < 0) {
+			done = false;
+		} else if (exists > 0) {
+			log_info("%s/%s: defined before kvmmigfs pid %d ended; "
+				 "its staging record is dropped",
+				 hc->name, rec->guest, (int)rec->pid);
+			record_delete(sh->opt.state_dir, hc->name, rec->guest);
+		} else if (recover(sh, rec) < 0) {
+			done = false;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		record_release(&recs[i]);
+	free(recs);
+	sh->loaded = done;
+}
+
+/* A recovered disk written again from the start: a new volume in place of
+ * the old one, so nothing of the earlier copy shows through.  If the new
+ * one cannot be created (someone took the name meanwhile), the file is
+ * dropped from the folder and the record.  Stage lock held. */
+static int renew_volume(struct stage_host *sh, struct stage *st,
+			struct staged_file *sf)
+{
+	const char *host = vhost_config(sh->vh)->name;
+
+	if (vhost_vol_delete(sh->vh, sf->volume) < 0 && error_errno() != ENOENT)
+		return -1;
+	sf->capacity = initial_capacity(sf->fmt);
+	if (vhost_vol_create(sh->vh, sf->volume, sf->fmt, sf->capacity,
+			     &sf->path) < 0) {
+		int e = error_errno();
+		char msg[1024];
+
+		snprintf(msg, sizeof msg, "%s", error_msg());
+		for (size_t i = 0; i < st->n; i++)
+			if (st->files[i] == sf)
+				st->files[i] = st->files[--st->n];
+		save_record(sh, st);
+		file_put(sf);
+		error_set(e, "%s", msg);
+		return -1;
+	}
+	sf->recovered = false;
+	log_info("%s/%s/%s: volume %s created again", host, st->guest, sf->name,
+		 sf->volume);
+	return 0;
+}
+
 void stage_stat(struct stage_host *sh, const char *guest, const char *file,
 		struct stage_stat *ss)
 {
@@ -290,6 +516,7 @@ int stage_list_guests(struct stage_host *sh, struct strvec *names)
 	int r = 0;
 
 	pthread_mutex_lock(&sh->lock);
+	load_records(sh);
 	for (size_t i = 0; i < sh->n && r == 0; i++)
 		if (!sh->v[i]->defined)
 			r = strvec_push(names, sh->v[i]->guest);
@@ -360,6 +587,10 @@ int stage_mkdir(struct stage_host *sh, const char *guest)
 	sh->v = v;
 	st->mtime = time(NULL);
 	sh->v[sh->n++] = st;
+	if (save_record(sh, st) < 0) {
+		sh->n--;
+		goto out;
+	}
 	st = NULL;
 	r = 0;
 out:
@@ -387,6 +618,7 @@ int stage_rmdir(struct stage_host *sh, const char *guest)
 	else
 		r = 0;
 	if (r == 0) {
+		drop_record(sh, st);
 		for (size_t i = 0; i < sh->n; i++)
 			if (sh->v[i] == st)
 				sh->v[i] = sh->v[--sh->n];
@@ -533,6 +765,57 @@ static void reopen_disk(struct staged_file *sf)
 	sf->complete = false;
 }
 
+/* Before a volume is created for disk dev: when the staged domain.xml
+ * (a served one, with kvmmigfs's sizes) says what the disks not yet staged
+ * take on their source host, and that is more than the pool has free,
+ * refuse with ENOSPC instead of failing half-way.  Allocated zeros count
+ * too, though they are not written: a preallocated source may be refused
+ * although it would fit; disks copied before domain.xml are not checked.
+ * Stage lock held. */
+static int check_space(struct stage_host *sh, struct stage *st, const char *dev)
+{
+	struct staged_file *x = find_file(st, XML_NAME);
+	struct strvec devs = STRVEC_INIT;
+	unsigned long long need = 0, size, alloc;
+	uint64_t capacity, available;
+	char *gname = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	if (!x || !x->xml_ok || !x->xml)
+		return 0;
+	if (rewrite_check(x->xml, x->xml_len, &devs, &gname) < 0)
+		return 0; /* reported where it is defined */
+	for (size_t i = 0; i < devs.n; i++) {
+		bool staged = false;
+
+		for (size_t j = 0; j < st->n; j++)
+			if (st->files[j]->dev &&
+			    strcmp(st->files[j]->dev, devs.v[i]) == 0)
+				staged = true;
+		if ((!staged || strcmp(devs.v[i], dev) == 0) &&
+		    domxml_disk_size(x->xml, x->xml_len, devs.v[i], &size,
+				     &alloc) == 1 &&
+		    alloc) {
+			need += alloc;
+			n++;
+		}
+	}
+	if (need && vhost_pool_space(sh->vh, &capacity, &available) == 0 &&
+	    need > available) {
+		error_set(ENOSPC,
+			  "%zu disk%s not copied yet take %llu bytes on the "
+			  "source host; pool %s has %llu bytes free",
+			  n, n == 1 ? "" : "s", need,
+			  vhost_config(sh->vh)->pool,
+			  (unsigned long long)available);
+		r = -1;
+	}
+	strvec_release(&devs);
+	free(gname);
+	return r;
+}
+
 struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 				const char *name)
 {
@@ -588,6 +871,8 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 			sf->volume = NULL;
 			goto nomem;
 		}
+		if (check_space(sh, st, dev) < 0)
+			goto out_free;
 		sf->capacity = initial_capacity(fmt);
 		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
 				     &sf->path) < 0)
@@ -607,13 +892,29 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 	}
 	v = realloc(st->files, (st->n + 1) * sizeof *v);
 	if (!v)
-		goto nomem;
+		goto nomem_created;
 	st->files = v;
 	st->files[st->n++] = sf;
+	if (sf->volume && save_record(sh, st) < 0) {
+		st->n--;
+		goto undo_created;
+	}
 	st->mtime = time(NULL);
 	so = new_open(sh, st, sf, true);
 	sf = NULL;
 	goto out;
+nomem_created:
+	error_set(ENOMEM, "out of memory");
+undo_created:
+	if (sf->volume) {
+		int e = error_errno();
+		char msg[1024];
+
+		snprintf(msg, sizeof msg, "%s", error_msg());
+		vhost_vol_delete(sh->vh, sf->volume);
+		error_set(e, "%s", msg);
+	}
+	goto out_free;
 nomem:
 	error_set(ENOMEM, "out of memory");
 out_free:
@@ -642,6 +943,16 @@ struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 	if (!sf->is_xml && !write) {
 		error_set(EACCES, "disks being staged are write-only");
 		goto out;
+	}
+	if (write && sf->recovered) {
+		if (!(flags & O_TRUNC)) {
+			error_set(EINVAL, "an incomplete copy from before "
+					  "kvmmigfs restarted: copy the disk "
+					  "again whole, or remove it");
+			goto out;
+		}
+		if (renew_volume(sh, st, sf) < 0)
+			goto out;
 	}
 	if (write && !sf->is_xml) {
 		reopen_disk(sf);
@@ -960,7 +1271,8 @@ static int try_define(struct stage_host *sh, struct stage *st)
 		}
 		/* A copy cut short (a writer interrupted that still closed
 		 * its file) is smaller than its source said. */
-		if (domxml_disk_size(x->xml, x->xml_len, sf->dev, &want) == 1 &&
+		if (domxml_disk_size(x->xml, x->xml_len, sf->dev, &want,
+				     NULL) == 1 &&
 		    want != sf->size) {
 			log_warning("%s/%s/%s: %llu bytes of %llu: incomplete; "
 				    "the guest is not defined until it is "
@@ -996,6 +1308,7 @@ static int try_define(struct stage_host *sh, struct stage *st)
 		file_put(st->files[j]);
 	st->n = 0;
 	st->defined = true;
+	drop_record(sh, st);
 	r = d == 0 ? 0 : -1;
 	if (d == -2) {
 		char why[1024];
@@ -1223,7 +1536,9 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 		goto out;
 	}
 	if (!sf->is_xml) {
-		if (vhost_vol_delete(sh->vh, sf->volume) < 0)
+		/* A recovered disk's volume may be gone already. */
+		if (vhost_vol_delete(sh->vh, sf->volume) < 0 &&
+		    !(sf->recovered && error_errno() == ENOENT))
 			goto out;
 		log_info("%s/%s/%s: deleted volume %s",
 			 vhost_config(sh->vh)->name, guest, name, sf->volume);
@@ -1231,6 +1546,9 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 	for (size_t i = 0; i < st->n; i++)
 		if (st->files[i] == sf)
 			st->files[i] = st->files[--st->n];
+	if (!sf->is_xml && save_record(sh, st) < 0)
+		log_warning("%s/%s: %s", vhost_config(sh->vh)->name, guest,
+			    error_msg());
 	file_put(sf);
 	st->mtime = time(NULL);
 	r = 0;

@@ -45,9 +45,10 @@
 #define STAGE_MAX_SIZE (8ULL << 40)
 
 struct stage_options {
-	bool start;	    /* -o start: start guests once defined */
-	int timeout_ms;	    /* bound of NBD waits and host commands */
-	const char *filter; /* nbdkit filter used where hosts have it */
+	bool start;	       /* -o start: start guests once defined */
+	int timeout_ms;	       /* bound of NBD waits and host commands */
+	const char *filter;    /* nbdkit filter used where hosts have it */
+	const char *state_dir; /* staging records (record.h); NULL: none */
 };
 
 struct stage_host;

@@ -450,19 +450,26 @@ static int add_sizes(struct guest *g)
 	size_t n = g->info.disks.n;
 	const char **devs = calloc(n + 1, sizeof *devs);
 	unsigned long long *sizes = calloc(n + 1, sizeof *sizes);
+	unsigned long long *allocs = calloc(n + 1, sizeof *allocs);
 	char *xml = NULL;
 
-	if (devs && sizes) {
+	if (devs && sizes && allocs) {
 		for (size_t i = 0; i < n; i++) {
 			devs[i] = g->info.disks.v[i].dev;
 			sizes[i] = g->sizes[i].capacity;
+			/* A block device is allocated in full, whatever it
+			 * holds: its allocation tells nothing of the data. */
+			if (g->info.disks.v[i].source_type != DISK_BLOCK)
+				allocs[i] = g->sizes[i].allocation;
 		}
-		xml = domxml_with_sizes(g->xml, g->xml_len, devs, sizes, n);
+		xml = domxml_with_sizes(g->xml, g->xml_len, devs, sizes, allocs,
+					n);
 	} else {
 		error_set(ENOMEM, "out of memory");
 	}
 	free(devs);
 	free(sizes);
+	free(allocs);
 	if (!xml)
 		return -1;
 	free(g->xml);

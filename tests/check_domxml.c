@@ -732,17 +732,26 @@ START_TEST(test_with_sizes)
 	    "<metadata><app:x xmlns:app='urn:app'/></metadata></domain>";
 	const char *devs[] = { "vda", "vdb" };
 	unsigned long long sizes[] = { 268435456ULL, 512ULL }, got = 0;
+	unsigned long long allocs[] = { 23068672ULL, 0 }, alloc = 7;
 	char *once, *twice;
 	struct domxml_info info;
 
-	once = domxml_with_sizes(xml, strlen(xml), devs, sizes, 2);
+	once = domxml_with_sizes(xml, strlen(xml), devs, sizes, allocs, 2);
 	ck_assert_ptr_nonnull(once);
-	ck_assert_int_eq(domxml_disk_size(once, strlen(once), "vda", &got), 1);
+	ck_assert_int_eq(
+	    domxml_disk_size(once, strlen(once), "vda", &got, &alloc), 1);
 	ck_assert(got == 268435456ULL);
-	ck_assert_int_eq(domxml_disk_size(once, strlen(once), "vdb", &got), 1);
+	ck_assert(alloc == 23068672ULL);
+	/* An allocation of 0 is not written: unknown. */
+	ck_assert_ptr_null(strstr(once, "allocation=\"0\""));
+	ck_assert_int_eq(
+	    domxml_disk_size(once, strlen(once), "vdb", &got, &alloc), 1);
 	ck_assert(got == 512ULL);
-	ck_assert_int_eq(domxml_disk_size(once, strlen(once), "vdc", &got), 0);
-	ck_assert_int_eq(domxml_disk_size(xml, strlen(xml), "vda", &got), 0);
+	ck_assert(alloc == 0);
+	ck_assert_int_eq(
+	    domxml_disk_size(once, strlen(once), "vdc", &got, NULL), 0);
+	ck_assert_int_eq(domxml_disk_size(xml, strlen(xml), "vda", &got, NULL),
+			 0);
 	/* Other applications' metadata stays; one <metadata> only. */
 	ck_assert_ptr_nonnull(strstr(once, "urn:app"));
 	ck_assert_ptr_eq(strstr(strstr(once, "<metadata") + 1, "<metadata"),
@@ -754,21 +763,22 @@ START_TEST(test_with_sizes)
 	domxml_release(&info);
 
 	sizes[0] = 1024;
-	twice = domxml_with_sizes(once, strlen(once), devs, sizes, 1);
+	twice = domxml_with_sizes(once, strlen(once), devs, sizes, NULL, 1);
 	ck_assert_ptr_nonnull(twice);
-	ck_assert_int_eq(domxml_disk_size(twice, strlen(twice), "vda", &got),
-			 1);
+	ck_assert_int_eq(
+	    domxml_disk_size(twice, strlen(twice), "vda", &got, NULL), 1);
 	ck_assert(got == 1024);
-	ck_assert_int_eq(domxml_disk_size(twice, strlen(twice), "vdb", &got),
-			 0);
+	ck_assert_int_eq(
+	    domxml_disk_size(twice, strlen(twice), "vdb", &got, NULL), 0);
 	ck_assert_ptr_eq(strstr(strstr(twice, DOMXML_NS) + 1, DOMXML_NS), NULL);
 	free(once);
 	free(twice);
 
 	/* Garbage is refused, not guessed. */
-	ck_assert_ptr_null(domxml_with_sizes("<domain>", 8, devs, sizes, 1));
+	ck_assert_ptr_null(
+	    domxml_with_sizes("<domain>", 8, devs, sizes, NULL, 1));
 	ck_assert_int_eq(error_errno(), EINVAL);
-	ck_assert_int_eq(domxml_disk_size("<x", 2, "vda", &got), -1);
+	ck_assert_int_eq(domxml_disk_size("<x", 2, "vda", &got, NULL), -1);
 }
 END_TEST
 

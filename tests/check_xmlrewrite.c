@@ -209,8 +209,8 @@ START_TEST(test_sizes_removed)
 {
 	const char *devs[] = { "vda" };
 	unsigned long long sizes[] = { 4096 };
-	char *served =
-	    domxml_with_sizes(guest_xml, strlen(guest_xml), devs, sizes, 1);
+	char *served = domxml_with_sizes(guest_xml, strlen(guest_xml), devs,
+					 sizes, NULL, 1);
 	struct rewrite_spec spec = { "web1", new_disks, 4, media, NULL };
 	int cloned;
 	char *out;

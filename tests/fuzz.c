@@ -48,13 +48,14 @@ static void xml_served(const char *s, size_t n)
 		devs[k] = info.disks.v[i].dev;
 		sizes[k] = 512ull * (i + 1);
 	}
-	x = domxml_with_sizes(s, n, devs, sizes, k);
+	x = domxml_with_sizes(s, n, devs, sizes, sizes, k);
 	if (x) {
-		unsigned long long sz;
+		unsigned long long sz, al;
 
 		for (size_t i = 0; i < k; i++)
-			if (domxml_disk_size(x, strlen(x), devs[i], &sz) == 1 &&
-			    sz != sizes[i])
+			if (domxml_disk_size(x, strlen(x), devs[i], &sz, &al) ==
+				1 &&
+			    (sz != sizes[i] || al != sizes[i]))
 				abort(); /* the size written is the size read */
 		free(x);
 	}

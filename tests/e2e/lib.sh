@@ -3,6 +3,7 @@
 #
 # The runner (tests/e2e/run) exports:
 #   TOP     the source tree
+#   KMF_PID the mount's daemon; KMF_STATE its staging records (-o state)
 #   STATE   the test hosts' state directory (tools/testhosts)
 #   MNT     a kvmmigfs mount of those hosts (default options)
 #   MNTLOG  that mount's log (foreground, stderr)
@@ -20,6 +21,13 @@ fail() {
 
 ok() {
 	echo "  ok: $*"
+}
+
+# "CMD | grep_q PATTERN": grep -q, but reading all of its input: with
+# pipefail, "grep -q" quitting at the first match can make CMD die of
+# SIGPIPE and the pipeline fail although it matched.
+grep_q() {
+	grep "$@" >/dev/null
 }
 
 # Run a command inside a test host.
@@ -61,8 +69,9 @@ host_disks() {
 # Mount kvmmigfs with extra options on a new mount point; sets NEWMNT.
 mount_extra() {
 	NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
-	"$TOP/kvmmigfs" -f -o hosts="$STATE/hosts.conf" -o zeroscan="$ZEROSCAN" "$@" "$NEWMNT" \
-		2>>"$WORK/mount-extra.log" &
+	"$TOP/kvmmigfs" -f -o hosts="$STATE/hosts.conf" -o zeroscan="$ZEROSCAN" \
+		-o state="$KMF_STATE" "$@" "$NEWMNT" 2>>"$WORK/mount-extra.log" &
+	NEWMNT_PID=$!
 	for _ in $(seq 100); do
 		mountpoint -q "$NEWMNT" && return 0
 		sleep 0.1

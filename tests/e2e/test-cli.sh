@@ -5,9 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 
 K=$TOP/kvmmigfs
-$K --version | grep -q "^kvmmigfs [0-9]" || fail "--version"
-$K --help | grep -q "hosts=FILE" || fail "--help lacks hosts="
-$K --help | grep -q "allow_running" || fail "--help lacks allow_running"
+$K --version | grep_q "^kvmmigfs [0-9]" || fail "--version"
+$K --help | grep_q "hosts=FILE" || fail "--help lacks hosts="
+$K --help | grep_q "allow_running" || fail "--help lacks allow_running"
 ok "--help and --version"
 
 mkdir -p "$WORK/mp"
@@ -37,6 +37,13 @@ printf 'garbage\n' >"$WORK/hosts.conf"
 refuse "$WORK/hosts.conf:1: syntax error"
 rm -f "$WORK/hosts.conf"
 refuse "$WORK/hosts.conf: No such file or directory"
+cp "$STATE/hosts.conf" "$WORK/hosts.conf"
+rc=0
+out=$($K -f -o hosts="$WORK/hosts.conf" -o state=relative/dir "$WORK/mp" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "a relative state directory was accepted"
+[ "$out" = "kvmmigfs: state=relative/dir: not an absolute path" ] || fail "state=relative: '$out'"
+mountpoint -q "$WORK/mp" && fail "mounted anyway"
+ok "refused: $out"
 
 # The default hosts file is /etc/kvmmigfs/hosts.conf.
 if [ ! -e /etc/kvmmigfs/hosts.conf ]; then
@@ -51,7 +58,7 @@ fi
 cp "$STATE/hosts.conf" "$WORK/hosts.conf"
 $K -o hosts="$WORK/hosts.conf" "$WORK/mp" || fail "daemon mode mount failed"
 mountpoint -q "$WORK/mp" || fail "not mounted"
-ls "$WORK/mp/hosta" | grep -qx web1 || fail "daemonized mount does not list web1"
+ls "$WORK/mp/hosta" | grep_q -x web1 || fail "daemonized mount does not list web1"
 fusermount3 -u "$WORK/mp" || fail "fusermount3 -u failed"
 mountpoint -q "$WORK/mp" && fail "still mounted"
 ok "daemonized mount lists guests and unmounts with fusermount3 -u"

@@ -17,7 +17,7 @@ sed "s|^shell = ssh root@hostb\$|shell = ssh -o UserKnownHostsFile=$WORK/known_h
 grep -q "UserKnownHostsFile" "$WORK/hosts.conf" || fail "test setup: hosts.conf not rewritten"
 
 NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
-"$TOP/kvmmigfs" -f -o hosts="$WORK/hosts.conf" "$NEWMNT" 2>"$WORK/log" &
+"$TOP/kvmmigfs" -f -o hosts="$WORK/hosts.conf" -o state="$KMF_STATE" "$NEWMNT" 2>"$WORK/log" &
 for _ in $(seq 50); do mountpoint -q "$NEWMNT" && break; sleep 0.1; done
 trap 'fusermount3 -u "$NEWMNT"; clean_host hostb' EXIT
 

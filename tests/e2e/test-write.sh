@@ -69,21 +69,26 @@ cp "$MNT/hosta/odd1/vda.raw" "$B/conv/vda.qcow2"
 read -r _ _ path < <(host_disks hosta odd1)
 [ "$(host_sha256 hostb qcow2 "$img/conv-vda.qcow2")" = "$(host_sha256 hosta raw "$path")" ] ||
 	fail "raw to qcow2 conversion differs"
-onhost hostb qemu-img info -U "$img/conv-vda.qcow2" </dev/null | grep -q "file format: qcow2" ||
+onhost hostb qemu-img info -U "$img/conv-vda.qcow2" </dev/null | grep_q "file format: qcow2" ||
 	fail "conv-vda.qcow2 is not qcow2"
 ok "cp vda.raw .../vda.qcow2 converts into a qcow2 volume, same bytes"
 rm -r "$B/conv"
 
-# 3. A full pool: ENOSPC reaches the writer; rm -r frees the space.
+# 3. A full pool.  (a) A disk copied alone fills it mid-copy: ENOSPC
+#    reaches the writer; rm -r frees the space.  (b) With domain.xml
+#    first (rsync sends in name order), the disks are known to need more
+#    than the pool has: ENOSPC before any volume is created, the numbers in
+#    the log.
 onhost hostb sh -c 'mkdir -p /var/lib/libvirt/tiny && mount -t tmpfs -o size=8M tmpfs /var/lib/libvirt/tiny' </dev/null
 onhost hostb "${VIRSH[@]}" pool-create-as tiny dir --target /var/lib/libvirt/tiny </dev/null >/dev/null
 sed 's/^pool = default$/pool = tiny/' "$STATE/hosts.conf" >"$WORK/tiny.conf"
 NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
-"$TOP/kvmmigfs" -f -o hosts="$WORK/tiny.conf" "$NEWMNT" 2>"$WORK/tiny.log" &
+"$TOP/kvmmigfs" -f -o hosts="$WORK/tiny.conf" -o state="$KMF_STATE" "$NEWMNT" 2>"$WORK/tiny.log" &
 for _ in $(seq 50); do mountpoint -q "$NEWMNT" && break; sleep 0.1; done
 free0=$(stat -f -c %a "$NEWMNT/hostb")
+mkdir "$NEWMNT/hostb/web1"
 rc=0
-out=$(cp -r "$MNT/hosta/web1" "$NEWMNT/hostb/" 2>&1) || rc=$?
+out=$(cp "$MNT/hosta/web1/vda.raw" "$NEWMNT/hostb/web1/" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "copy into an 8 MiB pool succeeded"
 case "$out" in
 *"No space left on device"*) ok "full pool: cp fails with: $(echo "$out" | head -1)" ;;
@@ -96,6 +101,24 @@ sleep 0.5
 [ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "volumes left in the tiny pool"
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
 ok "rm -r returns the pool to its free space ($free0 blocks)"
+
+rc=0
+out=$(rsync -r "$MNT/hosta/web1" "$NEWMNT/hostb/" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "rsync into an 8 MiB pool succeeded"
+case "$out" in
+*"No space left on device"*) ok "too little space from the start: rsync fails with ENOSPC" ;;
+*) fail "too little space from the start: rsync said '$out'" ;;
+esac
+line=$(grep -E "hostb/web1/\.?vda\.raw(\.[A-Za-z0-9]+)?: create: ENOSPC: " "$WORK/tiny.log" | head -1)
+[ -n "$line" ] || fail "no ENOSPC at create in the log: $(tail -3 "$WORK/tiny.log")"
+echo "$line" | grep -Eq "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
+	fail "the log line lacks the numbers: $line"
+ok "the log says why: ${line#*ENOSPC: }"
+[ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "a volume was created although the guest cannot fit"
+[ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space used although refused"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
+rm -r "$NEWMNT/hostb/web1" || fail "rm -r after the refusal"
+ok "refused before any volume was created; rm -r removes the staging folder"
 cleanup_tiny
 
 # 3b. The target fails every write (nbdkit's error filter slipped in front
@@ -111,10 +134,10 @@ case "$out" in
 esac
 grep -Eq "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" || fail "no EIO log line"
 grep -E "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" | head -1
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx odd1 && fail "odd1 defined after EIO"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 && fail "odd1 defined after EIO"
 rm -r "$B/odd1" || fail "rm -r after EIO"
 cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx odd1 || fail "odd1 not defined on retry"
+onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 || fail "odd1 not defined on retry"
 ok "EIO on the target: the writer sees it, nothing defined, rm -r cleans, a retry succeeds"
 clean_host hostb
 set -e

@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The daemon killed (SIGKILL) mid-copy: the writer gets ENOTCONN, nothing
+# lands in the directory under the mount point, no guest is defined, no
+# server is left behind; the next daemon shows the staging folder again
+# (from its record), and it can be removed or copied into again.
+. "$(dirname "$0")/lib.sh"
+
+VIRSH=(virsh -q -c qemu:///system)
+vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
+defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$2"; }
+SD=$WORK/state
+trap 'set +e; nbdkit_plain hosta 2>/dev/null; for m in "$WORK"/mnt.*; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done; clean_host hostb' EXIT
+base_vols=$(vols hostb)
+
+# crash: start a mount on state $SD, copy web1 to hostb through it with the
+# source slowed down, SIGKILL the daemon once a volume is being written.
+crash() {
+	mount_extra -o state="$SD"
+	M=$NEWMNT
+	nbdkit_with hosta --filter=rate "rate=80M"
+	cp -r "$M/hosta/web1" "$M/hostb/" 2>"$WORK/cp.err" &
+	local cpid=$! rc=0
+	for _ in $(seq 200); do
+		case " $(vols hostb) " in *" web1-vda.raw "*) break ;; esac
+		sleep 0.1
+	done
+	sleep 1
+	kill -KILL "$NEWMNT_PID"
+	wait "$cpid" || rc=$?
+	nbdkit_plain hosta
+	[ "$rc" != 0 ] || fail "cp succeeded although the daemon was killed"
+	# The kernel fails requests in flight with ECONNABORTED and every
+	# later one with ENOTCONN.
+	grep_q -E "Transport endpoint is not connected|Software caused connection abort" "$WORK/cp.err" ||
+		fail "cp did not see ENOTCONN/ECONNABORTED: $(cat "$WORK/cp.err")"
+	ok "daemon killed mid-copy: cp fails with $(grep -m1 -oE 'Transport endpoint is not connected|Software caused connection abort' "$WORK/cp.err")"
+	fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
+	[ -z "$(ls -A "$M")" ] || fail "files landed under the mount point: $(ls -A "$M")"
+	defined hostb web1 && fail "web1 defined after the crash"
+	case " $(vols hostb) " in *" web1-vda.raw "*) ;; *) fail "no partial volume: $(vols hostb)" ;; esac
+	grep_q -x "disk vda.raw" "$SD/hostb/web1" || fail "the record lacks vda.raw: $(cat "$SD/hostb/web1")"
+	# The ssh under each NBD connection dies with the daemon, and nbdkit
+	# (--exit-with-parent) with it.
+	for _ in $(seq 100); do
+		onhost hostb pgrep -f "nbdkit.*web1-v" </dev/null >/dev/null || break
+		sleep 0.1
+	done
+	onhost hostb pgrep -af "nbdkit.*web1-v" </dev/null && fail "an NBD server outlived the daemon"
+	pgrep -f "ssh.*hosta.*web1|ssh.*hostb.*web1" && fail "an ssh outlived the daemon"
+	ok "nothing under the mount point, nothing defined, no server left; the record names the partial volume"
+}
+
+# 1. Killed, restarted, removed.
+crash
+mount_extra -o state="$SD"
+[ -d "$NEWMNT/hostb/web1" ] || fail "the staging folder did not come back: $(ls "$NEWMNT/hostb")"
+ls "$NEWMNT/hostb/web1" | grep_q -x vda.raw || fail "vda.raw not in the recovered folder"
+grep_q "hostb/web1: staging folder recovered (left by kvmmigfs pid [0-9]*): [0-9] incomplete disks*, not defined" \
+	"$WORK/mount-extra.log" || fail "no log line for the recovery: $(tail -3 "$WORK/mount-extra.log")"
+defined hostb web1 && fail "web1 defined after the restart"
+expect_fail "Invalid argument" dd if=/dev/zero of="$NEWMNT/hostb/web1/vda.raw" bs=64k count=1 conv=notrunc status=none
+rm -r "$NEWMNT/hostb/web1" || fail "rm -r of the recovered folder"
+[ "$(vols hostb)" = "$base_vols" ] || fail "volumes left after rm -r: $(vols hostb)"
+[ ! -e "$SD/hostb/web1" ] || fail "the record outlived rm -r"
+ok "after a restart the folder shows again, unfinished; rm -r deletes exactly its volumes"
+cp -r "$NEWMNT/hosta/web1" "$NEWMNT/hostb/" || fail "copying again after rm -r"
+defined hostb web1 || fail "the repeated copy did not define web1"
+[ ! -e "$SD/hostb/web1" ] || fail "the record outlived the definition"
+while read -r dev fmt path; do
+	[ "$(host_sha256 hostb "$fmt" "/var/lib/libvirt/images/web1-$dev.$fmt")" = "$(host_sha256 hosta "$fmt" "$path")" ] ||
+		fail "web1 $dev differs after the repeated copy"
+done < <(host_disks hosta web1)
+ok "the repeated copy defines web1, equal to the source"
+fusermount3 -u "$NEWMNT"
+clean_host hostb
+
+# 2. Killed, restarted, copied into again (cp -r onto the folder): the
+#    disks are written whole into new volumes and the guest defined.
+crash
+mount_extra -o state="$SD"
+cp -r "$NEWMNT/hosta/web1/." "$NEWMNT/hostb/web1/" || fail "copying into the recovered folder"
+defined hostb web1 || fail "copying into the recovered folder did not define web1"
+grep_q "hostb/web1/vda.raw: volume web1-vda.raw created again" "$WORK/mount-extra.log" ||
+	fail "no log line for the new volume"
+while read -r dev fmt path; do
+	[ "$(host_sha256 hostb "$fmt" "/var/lib/libvirt/images/web1-$dev.$fmt")" = "$(host_sha256 hosta "$fmt" "$path")" ] ||
+		fail "web1 $dev differs after copying into the recovered folder"
+done < <(host_disks hosta web1)
+ok "copying into the recovered folder writes new volumes and defines web1, equal to the source"
+
+# 3. A record another running kvmmigfs owns is left alone.
+mkdir "$NEWMNT/hostb/keep"
+other=$NEWMNT
+mount_extra -o state="$SD"
+[ -e "$NEWMNT/hostb/keep" ] && fail "a second mount took over a live mount's staging folder"
+rmdir "$other/hostb/keep"
+ok "a live mount's staging folders are not shown by another mount on the same state"
