@@ -3,7 +3,7 @@
  * The unit test runner: every suite, or the one named by argv[1].
  *
  *	tests/check_kvmmigfs
- *	    [hosts|path|domxml|extents|hostcmd|xmlrewrite|rewrite]
+ *	    [hosts|path|domxml|extents|hostcmd|xmlrewrite|rewrite|copy|record]
  *
  * Exit status 0 if every test passed, 1 if one failed, 2 for bad usage.
  * CK_FORK=no runs the tests in this process (for valgrind); CK_VERBOSITY
@@ -23,6 +23,7 @@ static const struct {
 	{ "domxml", domxml_suite },   { "extents", extents_suite },
 	{ "hostcmd", hostcmd_suite }, { "xmlrewrite", xmlrewrite_suite },
 	{ "rewrite", rewrite_suite }, { "copy", copy_suite },
+	{ "record", record_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

@@ -19,5 +19,6 @@ Suite *hostcmd_suite(void);
 Suite *xmlrewrite_suite(void);
 Suite *rewrite_suite(void);
 Suite *copy_suite(void);
+Suite *record_suite(void);
 
 #endif
