@@ -44,6 +44,9 @@ struct staged_file {
 	time_t mtime;
 	/* Disks only; set at creation, then constant. */
 	char *dev, *fmt, *volume, *path;
+	bool block; /* the volume is a block device (a logical volume): it
+		       may hold old data, so every byte not written is zeroed
+		       at completion */
 	/* The data path, guarded by io_lock. */
 	pthread_mutex_t io_lock;
 	struct endpoint *ep;	   /* open while being written */
@@ -264,17 +267,20 @@ static struct staged_file *get_file(struct stage *st, const char *name)
 	return sf;
 }
 
-static uint64_t initial_capacity(const char *fmt);
+static uint64_t first_capacity(struct stage *st, struct staged_file *sf);
+static int block_target(struct stage_host *sh, struct staged_file *sf);
 
 /* Records (record.h): the disks whose volumes staging created, kept in
  * the state directory so that a daemon killed mid-copy leaves a staging
  * folder the next one shows again, to be removed or copied again. */
 
-/* Write st's record.  Stage lock held. */
-static int save_record(struct stage_host *sh, struct stage *st)
+/* Write st's record, naming also `extra` (a disk whose volume is about to
+ * be created) unless NULL.  Stage lock held. */
+static int save_record_with(struct stage_host *sh, struct stage *st,
+			    const char *extra)
 {
 	const struct host_config *hc = vhost_config(sh->vh);
-	char **disks = calloc(st->n + 1, sizeof *disks);
+	char **disks = calloc(st->n + 2, sizeof *disks);
 	struct record rec = { st->guest, 0, hc->pool, disks, 0 };
 	int r;
 
@@ -287,11 +293,33 @@ static int save_record(struct stage_host *sh, struct stage *st)
 	for (size_t i = 0; i < st->n; i++)
 		if (st->files[i]->volume)
 			disks[rec.n++] = st->files[i]->final;
+	if (extra)
+		disks[rec.n++] = (char *)extra;
 	r = record_save(sh->opt.state_dir, hc->name, &rec);
 	free(disks);
 	if (r < 0)
 		error_prefix("the staging record");
 	return r;
+}
+
+static int save_record(struct stage_host *sh, struct stage *st)
+{
+	return save_record_with(sh, st, NULL);
+}
+
+/* A volume named in the record was not created after all (or deleted
+ * again): the record goes back to st's files.  The error that caused it
+ * stays the one reported.  Stage lock held. */
+static void forget_created(struct stage_host *sh, struct stage *st)
+{
+	int e = error_errno();
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", error_msg());
+	if (save_record(sh, st) < 0)
+		log_warning("%s/%s: %s", vhost_config(sh->vh)->name, st->guest,
+			    error_msg());
+	error_set(e, "%s", msg);
 }
 
 /* The folder is gone or defined: forget its record.  Stage lock held. */
@@ -457,7 +485,9 @@ static int renew_volume(struct stage_host *sh, struct stage *st,
 
 	if (vhost_vol_delete(sh->vh, sf->volume) < 0 && error_errno() != ENOENT)
 		return -1;
-	sf->capacity = initial_capacity(sf->fmt);
+	if (block_target(sh, sf) < 0)
+		return -1;
+	sf->capacity = first_capacity(st, sf);
 	if (vhost_vol_create(sh->vh, sf->volume, sf->fmt, sf->capacity,
 			     &sf->path) < 0) {
 		int e = error_errno();
@@ -687,6 +717,43 @@ static uint64_t initial_capacity(const char *fmt)
 	return strcmp(fmt, "raw") == 0 ? STAGE_MAX_SIZE : 1ULL << 30;
 }
 
+/* Does the pool hold block volumes?  Then sf is one, and raw: a logical
+ * volume holds the guest's bytes, not an image format.  Stage lock
+ * held. */
+static int block_target(struct stage_host *sh, struct staged_file *sf)
+{
+	int kind = vhost_pool_kind(sh->vh);
+
+	if (kind < 0)
+		return -1;
+	sf->block = kind == POOL_BLOCKS;
+	if (sf->block && strcmp(sf->fmt, "raw") != 0) {
+		error_set(EINVAL,
+			  "pool %s holds block devices, raw only: name the "
+			  "file %s.raw",
+			  vhost_config(sh->vh)->pool, sf->dev);
+		return -1;
+	}
+	return 0;
+}
+
+/* The capacity a new volume starts with.  A block volume takes its space
+ * at once: it starts at the disk's size where the staged domain.xml says
+ * it, else at 1 GiB, and grows as writes need.  Stage lock held. */
+static uint64_t first_capacity(struct stage *st, struct staged_file *sf)
+{
+	struct staged_file *x = find_file(st, XML_NAME);
+	unsigned long long size;
+
+	if (!sf->block)
+		return initial_capacity(sf->fmt);
+	if (x && x->xml_ok && x->xml &&
+	    domxml_disk_size(x->xml, x->xml_len, sf->dev, &size, NULL) == 1 &&
+	    size > 0 && size <= STAGE_MAX_SIZE)
+		return (size + 511) / 512 * 512;
+	return 1ULL << 30;
+}
+
 /* The size a volume of fmt is cut to for a disk of size bytes. */
 static uint64_t final_capacity(const char *fmt, uint64_t size)
 {
@@ -742,8 +809,17 @@ static int grow_locked(struct stage_host *sh, const char *guest,
 		return -1;
 	endpoint_close(sf->ep);
 	sf->ep = NULL;
-	if (vhost_vol_resize(sh->vh, sf->volume, cap) < 0)
-		return -1;
+	if (vhost_vol_resize(sh->vh, sf->volume, cap) < 0) {
+		/* A block volume takes its space at once: where doubling
+		 * does not fit, what is needed may. */
+		uint64_t exact =
+		    (needed + (1ULL << 22) - 1) & ~((1ULL << 22) - 1);
+
+		if (!sf->block || error_errno() != ENOSPC || exact >= cap ||
+		    vhost_vol_resize(sh->vh, sf->volume, exact) < 0)
+			return -1;
+		cap = exact;
+	}
 	sf->capacity = cap;
 	return connect_locked(sh, guest, sf);
 }
@@ -780,10 +856,15 @@ static int check_space(struct stage_host *sh, struct stage *st, const char *dev)
 	uint64_t capacity, available;
 	char *gname = NULL;
 	size_t n = 0;
-	int r = 0;
+	int r = 0, kind;
 
 	if (!x || !x->xml_ok || !x->xml)
 		return 0;
+	/* A block volume takes the disk's whole size; a file what is
+	 * written, at most what the source allocates. */
+	kind = vhost_pool_kind(sh->vh);
+	if (kind < 0)
+		return -1;
 	if (rewrite_check(x->xml, x->xml_len, &devs, &gname) < 0)
 		return 0; /* reported where it is defined */
 	for (size_t i = 0; i < devs.n; i++) {
@@ -796,17 +877,19 @@ static int check_space(struct stage_host *sh, struct stage *st, const char *dev)
 		if ((!staged || strcmp(devs.v[i], dev) == 0) &&
 		    domxml_disk_size(x->xml, x->xml_len, devs.v[i], &size,
 				     &alloc) == 1 &&
-		    alloc) {
-			need += alloc;
+		    (kind == POOL_BLOCKS ? size : alloc)) {
+			need += kind == POOL_BLOCKS ? size : alloc;
 			n++;
 		}
 	}
 	if (need && vhost_pool_space(sh->vh, &capacity, &available) == 0 &&
 	    need > available) {
 		error_set(ENOSPC,
-			  "%zu disk%s not copied yet take %llu bytes on the "
-			  "source host; pool %s has %llu bytes free",
+			  "%zu disk%s not copied yet take %llu bytes %s; "
+			  "pool %s has %llu bytes free",
 			  n, n == 1 ? "" : "s", need,
+			  kind == POOL_BLOCKS ? "(their sizes)"
+					      : "on the source host",
 			  vhost_config(sh->vh)->pool,
 			  (unsigned long long)available);
 		r = -1;
@@ -823,6 +906,7 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 	struct stage_open *so = NULL;
 	char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
 	struct stage *st;
+	int exists;
 
 	if (stage_final_name(name, final, sizeof final) < 0)
 		return NULL;
@@ -871,12 +955,29 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 			sf->volume = NULL;
 			goto nomem;
 		}
-		if (check_space(sh, st, dev) < 0)
+		if (check_space(sh, st, dev) < 0 || block_target(sh, sf) < 0)
 			goto out_free;
-		sf->capacity = initial_capacity(fmt);
+		sf->capacity = first_capacity(st, sf);
+		/* The record names the volume before it exists, so that a
+		 * daemon killed in between leaves nothing nobody can find;
+		 * it is never written for a name already taken. */
+		exists = vhost_vol_exists(sh->vh, sf->volume);
+		if (exists != 0) {
+			if (exists > 0)
+				error_set(EEXIST,
+					  "volume \"%s\" already exists in "
+					  "pool \"%s\"",
+					  sf->volume,
+					  vhost_config(sh->vh)->pool);
+			goto out_free;
+		}
+		if (save_record_with(sh, st, final) < 0)
+			goto out_free;
 		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
-				     &sf->path) < 0)
+				     &sf->path) < 0) {
+			forget_created(sh, st);
 			goto out_free;
+		}
 		log_info("%s/%s/%s: created volume %s (%s)",
 			 vhost_config(sh->vh)->name, guest, name, sf->volume,
 			 sf->path);
@@ -886,6 +987,7 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 
 			snprintf(msg, sizeof msg, "%s", error_msg());
 			vhost_vol_delete(sh->vh, sf->volume);
+			forget_created(sh, st);
 			error_set(e, "%s", msg);
 			goto out_free;
 		}
@@ -895,24 +997,16 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 		goto nomem_created;
 	st->files = v;
 	st->files[st->n++] = sf;
-	if (sf->volume && save_record(sh, st) < 0) {
-		st->n--;
-		goto undo_created;
-	}
 	st->mtime = time(NULL);
 	so = new_open(sh, st, sf, true);
 	sf = NULL;
 	goto out;
 nomem_created:
 	error_set(ENOMEM, "out of memory");
-undo_created:
 	if (sf->volume) {
-		int e = error_errno();
-		char msg[1024];
-
-		snprintf(msg, sizeof msg, "%s", error_msg());
 		vhost_vol_delete(sh->vh, sf->volume);
-		error_set(e, "%s", msg);
+		forget_created(sh, st);
+		error_set(ENOMEM, "out of memory");
 	}
 	goto out_free;
 nomem:
@@ -1282,8 +1376,8 @@ static int try_define(struct stage_host *sh, struct stage *st)
 			r = 0;
 			goto out;
 		}
-		disks[i] =
-		    (struct rewrite_disk){ sf->dev, sf->path, sf->fmt, 0 };
+		disks[i] = (struct rewrite_disk){ sf->dev, sf->path, sf->fmt,
+						  sf->block };
 	}
 	out = rewrite_domain(x->xml, x->xml_len,
 			     &(struct rewrite_spec){ st->guest, disks, devs.n,
@@ -1332,7 +1426,7 @@ static int exact_size(struct stage_host *sh, struct staged_file *sf,
 	char arg[32], *cmd[] = { "truncate", "-s", arg, sf->path, NULL };
 	int r;
 
-	if (size % 512 == 0 || strcmp(sf->fmt, "raw") != 0)
+	if (size % 512 == 0 || strcmp(sf->fmt, "raw") != 0 || sf->block)
 		return 0;
 	snprintf(arg, sizeof arg, "%llu", (unsigned long long)size);
 	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
@@ -1345,11 +1439,48 @@ static int exact_size(struct stage_host *sh, struct staged_file *sf,
 	return 0;
 }
 
-/* Complete a disk whose last writer closed it: make it durable, stop its
- * server and cut the volume to the size written.  Stage lock held. */
-static int complete_disk(struct stage_host *sh, struct staged_file *sf)
+/* A block volume may hold anything where nothing was written: make every
+ * byte of [from, to) outside the written ranges zero, with NBD zero
+ * requests (nbdkit turns them into BLKZEROOUT or discard on the host).
+ * io_lock held, the server running. */
+static int zero_unwritten(struct staged_file *sf, uint64_t from, uint64_t to)
 {
-	uint64_t size;
+	uint64_t at = from;
+
+	for (size_t i = 0; i <= sf->written.n && at < to; i++) {
+		uint64_t end = i < sf->written.n ? sf->written.v[i].offset : to;
+
+		if (end > to)
+			end = to;
+		while (at < end) {
+			/* One request carries at most 2 GiB. */
+			uint64_t n =
+			    end - at > (1ULL << 31) ? 1ULL << 31 : end - at;
+
+			if (endpoint_zero(sf->ep, n, at) < 0)
+				return -1;
+			at += n;
+		}
+		if (i < sf->written.n) {
+			uint64_t w =
+			    sf->written.v[i].offset + sf->written.v[i].length;
+
+			if (w > at)
+				at = w;
+		}
+	}
+	return endpoint_flush(sf->ep);
+}
+
+/* Complete a disk whose last writer closed it: make it durable, stop its
+ * server and cut the volume to the size written; on a block volume, zero
+ * what was not written, up to its end (a logical volume ends on a whole
+ * extent, maybe past the size).  Stage lock held. */
+static int complete_disk(struct stage_host *sh, const char *guest,
+			 struct staged_file *sf)
+{
+	const char *host = vhost_config(sh->vh)->name;
+	uint64_t size, cap;
 	int r = 0;
 
 	pthread_mutex_lock(&sf->io_lock);
@@ -1359,6 +1490,9 @@ static int complete_disk(struct stage_host *sh, struct staged_file *sf)
 		r = -1;
 	} else if (sf->ep && endpoint_flush(sf->ep) < 0) {
 		r = -1;
+	} else if (sf->block && sf->ep) {
+		r = zero_unwritten(
+		    sf, 0, sf->size < sf->capacity ? sf->size : sf->capacity);
 	}
 	endpoint_close(sf->ep);
 	sf->ep = NULL;
@@ -1370,9 +1504,27 @@ static int complete_disk(struct stage_host *sh, struct staged_file *sf)
 	if (vhost_vol_resize(sh->vh, sf->volume, size) < 0 ||
 	    exact_size(sh, sf, size) < 0)
 		return -1;
+	cap = size;
+	if (sf->block && vhost_vol_capacity(sh->vh, sf->volume, &cap) < 0)
+		return -1;
 	pthread_mutex_lock(&sf->io_lock);
-	sf->capacity = size;
+	sf->capacity = cap;
+	if (cap > size) {
+		/* The extent's tail past the disk's size. */
+		log_info("%s/%s/%s: volume %s is %llu bytes, %llu more than "
+			 "the disk (whole extents); the rest reads zeros",
+			 host, guest, sf->name, sf->volume,
+			 (unsigned long long)cap,
+			 (unsigned long long)(cap - size));
+		r = connect_locked(sh, guest, sf);
+		if (r == 0)
+			r = zero_unwritten(sf, size, cap);
+		endpoint_close(sf->ep);
+		sf->ep = NULL;
+	}
 	pthread_mutex_unlock(&sf->io_lock);
+	if (r < 0)
+		return -1;
 	sf->complete = true;
 	return 0;
 }
@@ -1412,7 +1564,7 @@ int stage_flush(struct stage_open *so, pid_t pid)
 			sf->xml_ok = r == 0;
 		}
 	} else if (sf->writers == 0 && !sf->complete) {
-		r = complete_disk(sh, sf);
+		r = complete_disk(sh, so->st->guest, sf);
 	} else if (sf->writers > 0) {
 		pthread_mutex_lock(&sf->io_lock);
 		r = sf->ep ? endpoint_flush(sf->ep) : 0;

@@ -30,6 +30,7 @@ struct vhost {
 	struct guest **guests; /* cached snapshots, one ref each */
 	size_t nguests;
 	struct strvec logged; /* skip reasons already logged */
+	int pool_kind;	      /* enum pool_kind + 1; 0: not asked yet */
 };
 
 static void *event_loop(void *arg)
@@ -598,6 +599,47 @@ int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available)
 	return r;
 }
 
+int vhost_pool_kind(struct vhost *vh)
+{
+	virStoragePoolPtr pool;
+	int64_t start = now_ms();
+	char *xml = NULL;
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	if (vh->pool_kind) {
+		r = vh->pool_kind - 1;
+		goto out;
+	}
+	pool = get_pool(vh, start);
+	if (!pool)
+		goto out;
+	xml = virStoragePoolGetXMLDesc(pool, 0);
+	if (!xml) {
+		virt_error(vh, start, "reading the pool's XML");
+	} else {
+		/* <pool type='dir'>: files read back zeros where nothing was
+		 * written; anything else (logical, disk, iscsi, ...) holds
+		 * block volumes that may hold old data. */
+		const char *t = strstr(xml, "<pool type=");
+
+		if (t &&
+		    (strncmp(t + 12, "dir", 3) == 0 ||
+		     strncmp(t + 12, "fs", 2) == 0 ||
+		     strncmp(t + 12, "netfs", 5) == 0) &&
+		    (t[11] == '\'' || t[11] == '"'))
+			r = POOL_FILES;
+		else
+			r = POOL_BLOCKS;
+		vh->pool_kind = r + 1;
+	}
+	free(xml);
+	virStoragePoolFree(pool);
+out:
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
 int vhost_guest_exists(struct vhost *vh, const char *name)
 {
 	virDomainPtr dom;
@@ -711,6 +753,51 @@ int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity)
 					VIR_STORAGE_VOL_RESIZE_SHRINK);
 		if (r < 0)
 			virt_error(vh, start, "resizing the volume");
+		virStorageVolFree(vol);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_vol_exists(struct vhost *vh, const char *name)
+{
+	virStoragePoolPtr pool;
+	virStorageVolPtr vol;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	pool = get_pool(vh, start);
+	if (pool) {
+		vol = virStorageVolLookupByName(pool, name);
+		if (vol) {
+			virStorageVolFree(vol);
+			r = 1;
+		} else {
+			virt_error(vh, start, "looking up the volume");
+			r = error_errno() == ENOENT ? 0 : -1;
+		}
+		virStoragePoolFree(pool);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_vol_capacity(struct vhost *vh, const char *name, uint64_t *capacity)
+{
+	virStorageVolPtr vol;
+	virStorageVolInfo info;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	vol = get_vol(vh, name, start);
+	if (vol) {
+		r = virStorageVolGetInfo(vol, &info);
+		if (r < 0)
+			virt_error(vh, start, "reading the volume's size");
+		else
+			*capacity = info.capacity;
 		virStorageVolFree(vol);
 	}
 	pthread_mutex_unlock(&vh->lock);

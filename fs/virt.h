@@ -67,6 +67,13 @@ int vhost_guest_active(struct vhost *vh, const char *name);
 /* Size and free space of the host's pool. */
 int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available);
 
+/* What the host's pool holds: files (a new one reads zeros where nothing
+ * was written; dir, fs, netfs pools) or block devices (logical volumes,
+ * partitions: they may hold old data, take their full size at once and
+ * hold raw data only).  Asked once; -1 with error_set(). */
+enum pool_kind { POOL_FILES, POOL_BLOCKS };
+int vhost_pool_kind(struct vhost *vh);
+
 /* Whether a guest of this name is defined now (not cached): 1, 0, or -1
  * with error_set(). */
 int vhost_guest_exists(struct vhost *vh, const char *name);
@@ -83,6 +90,13 @@ int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
 
 /* Set the capacity of volume NAME (shrinking allowed).  0 or -1. */
 int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity);
+
+/* Whether the pool has a volume NAME now: 1, 0, or -1 with error_set(). */
+int vhost_vol_exists(struct vhost *vh, const char *name);
+
+/* The capacity of volume NAME now (a logical volume's is a whole number
+ * of extents).  0 or -1. */
+int vhost_vol_capacity(struct vhost *vh, const char *name, uint64_t *capacity);
 
 /* Delete volume NAME from the host's pool.  0 or -1. */
 int vhost_vol_delete(struct vhost *vh, const char *name);

@@ -281,13 +281,17 @@ static int stderr_to_file(struct strvec *argv, char *path, size_t len)
 	fd = mkstemp(path);
 	if (fd < 0)
 		return -1;
+	/* Unlinked at once, so that nothing is left behind whatever happens
+	 * to the daemon; the command inherits fd and opens it again by its
+	 * /dev/fd name. */
+	unlink(path);
+	snprintf(path, len, "/dev/fd/%d", fd);
 	if (strvec_push(&wrapped, "/bin/sh") < 0 ||
 	    strvec_push(&wrapped, "-c") < 0 ||
 	    strvec_push(&wrapped, "exec \"$@\" 2>\"$0\"") < 0 ||
 	    strvec_push(&wrapped, path) < 0 ||
 	    strvec_push_all(&wrapped, argv->v) < 0) {
 		strvec_release(&wrapped);
-		unlink(path);
 		close(fd);
 		return -1;
 	}
@@ -432,18 +436,14 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	}
 	strvec_release(&server);
 	strvec_release(&argv);
-	if (errfd >= 0) {
-		unlink(errpath);
+	if (errfd >= 0)
 		close(errfd);
-	}
 	return ep;
 err:
 	strvec_release(&server);
 	strvec_release(&argv);
-	if (errfd >= 0) {
-		unlink(errpath);
+	if (errfd >= 0)
 		close(errfd);
-	}
 	endpoint_close(ep);
 	return NULL;
 }
