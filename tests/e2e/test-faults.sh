@@ -210,6 +210,42 @@ cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after libvi
 ok "libvirtd back: domain.xml written again defines web1 exactly once"
 clean_host hostb
 
+# 6b. The target's libvirtd restarts inside the define call: frozen
+#     (SIGSTOP) before the last close sends it, killed and started again
+#     while the call waits.  The close fails with a clear error instead of
+#     hanging, the guest is defined once or not at all, and writing
+#     domain.xml again leaves it defined exactly once.
+mkdir "$B/web1" || fail "mkdir hostb/web1"
+cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
+lpid=$(onhost hostb cat /run/libvirtd.pid </dev/null)
+onhost hostb kill -STOP "$lpid" </dev/null
+t0=$(now)
+cp "$A/web1/domain.xml" "$B/web1/" >"$WORK/cp.out" 2>&1 &
+cpid=$!
+sleep 2
+onhost hostb kill -KILL "$lpid" </dev/null
+"$TOP/tools/testhosts" startd "$STATE" hostb libvirtd >/dev/null
+rc=0
+wait "$cpid" || rc=$?
+took=$(echo "$(now) - $t0" | bc)
+n=$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1 || true)
+if [ "$rc" = 0 ]; then
+	[ "$n" = 1 ] || fail "close succeeded but web1 is defined $n times"
+	ok "libvirtd restarted inside define: the close succeeded and web1 is defined once (${took} s)"
+else
+	grep_q -E "Host is down|timed out|Input/output error" "$WORK/cp.out" ||
+		fail "libvirtd restarted inside define: cp said '$(cat "$WORK/cp.out")'"
+	grep -E "hostb/web1/domain.xml: close: E[A-Z]+: " "$MNTLOG" | tail -1 | grep_q . ||
+		fail "no log line for the failed define"
+	ok "libvirtd restarted inside define: cp fails after ${took} s: $(cat "$WORK/cp.out"); web1 defined $n times"
+	[ "$n" -le 1 ] || fail "web1 defined $n times"
+	cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after the restart"
+fi
+[ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
+	fail "web1 not defined exactly once after the restart"
+ok "after the restart web1 is defined exactly once"
+clean_host hostb
+
 # 7. The source's NBD server stops answering mid-copy (SIGSTOP: its ssh
 #    stays connected, nothing moves): with -o timeout=3 the copy fails with
 #    ETIMEDOUT within a few seconds instead of hanging; nothing defined.
