@@ -49,7 +49,7 @@ UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
 HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
 
-.PHONY: all check check-unit check-e2e check-valgrind check-fuzz fuzz \
+.PHONY: all check check-unit check-e2e check-lvm check-valgrind check-fuzz fuzz \
 	check-format format \
 	install uninstall clean deps demo bench
 
@@ -72,7 +72,7 @@ tests/%.o: tests/%.c $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Everything: unit suites, then end-to-end tests on real test hosts.
-check: check-unit check-fuzz check-e2e
+check: check-unit check-fuzz check-e2e check-lvm
 
 check-unit: tests/check_kvmmigfs $(FILTER)
 	tests/check_kvmmigfs
@@ -101,6 +101,12 @@ check-fuzz: tests/fuzz_kvmmigfs
 
 check-e2e: kvmmigfs $(FILTER)
 	tests/e2e/run
+
+# Logical volumes on emulated Debian hosts (tools/lvmhosts: the image is
+# built with debootstrap once and cached).
+check-lvm: kvmmigfs $(FILTER)
+	tools/lvmhosts build
+	tests/e2e/run --lvm
 
 check-valgrind: tests/check_kvmmigfs $(FILTER)
 	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full \

@@ -489,7 +489,7 @@ static int renew_volume(struct stage_host *sh, struct stage *st,
 		return -1;
 	sf->capacity = first_capacity(st, sf);
 	if (vhost_vol_create(sh->vh, sf->volume, sf->fmt, sf->capacity,
-			     &sf->path) < 0) {
+			     sf->block, &sf->path) < 0) {
 		int e = error_errno();
 		char msg[1024];
 
@@ -792,6 +792,48 @@ static int connect_locked(struct stage_host *sh, const char *guest,
 	return 0;
 }
 
+/* Set the volume's size.  libvirt resizes files; it cannot resize a
+ * logical volume (and would refuse to shrink one), so that is done on the
+ * host with lvresize (LVM rounds up to whole extents), and libvirt told.
+ * The volume is ours and its server stopped. */
+static int resize_volume(struct stage_host *sh, struct staged_file *sf,
+			 uint64_t size)
+{
+	char arg[32], *cmd[] = { "lvresize", "--force", "--yes",  "-q",
+				 "-L",	     arg,	sf->path, NULL };
+	int r;
+
+	if (!sf->block)
+		return vhost_vol_resize(sh->vh, sf->volume, size);
+	snprintf(arg, sizeof arg, "%llub", (unsigned long long)size);
+	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
+	if (r > 0) {
+		uint64_t total, avail, now;
+
+		/* lvresize fails on a size that rounds to what the volume
+		 * has already: what counts is whether it holds size now. */
+		if (vhost_pool_refresh(sh->vh) == 0 &&
+		    vhost_vol_capacity(sh->vh, sf->volume, &now) == 0 &&
+		    now >= size)
+			return 0;
+		if (size > sf->capacity &&
+		    vhost_pool_space(sh->vh, &total, &avail) == 0 &&
+		    avail < size - sf->capacity)
+			error_set(ENOSPC,
+				  "growing %s to %llu bytes: pool %s has %llu "
+				  "bytes free",
+				  sf->volume, (unsigned long long)size,
+				  vhost_config(sh->vh)->pool,
+				  (unsigned long long)avail);
+		else
+			error_set(EIO, "lvresize -L %s %s on the host: exit %d",
+				  arg, sf->path, r);
+	}
+	if (r != 0)
+		return -1;
+	return vhost_pool_refresh(sh->vh);
+}
+
 /* Grow the volume to hold `needed` bytes: stop its server, resize, start
  * it again.  io_lock held. */
 static int grow_locked(struct stage_host *sh, const char *guest,
@@ -809,14 +851,14 @@ static int grow_locked(struct stage_host *sh, const char *guest,
 		return -1;
 	endpoint_close(sf->ep);
 	sf->ep = NULL;
-	if (vhost_vol_resize(sh->vh, sf->volume, cap) < 0) {
+	if (resize_volume(sh, sf, cap) < 0) {
 		/* A block volume takes its space at once: where doubling
 		 * does not fit, what is needed may. */
 		uint64_t exact =
 		    (needed + (1ULL << 22) - 1) & ~((1ULL << 22) - 1);
 
 		if (!sf->block || error_errno() != ENOSPC || exact >= cap ||
-		    vhost_vol_resize(sh->vh, sf->volume, exact) < 0)
+		    resize_volume(sh, sf, exact) < 0)
 			return -1;
 		cap = exact;
 	}
@@ -974,7 +1016,7 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 		if (save_record_with(sh, st, final) < 0)
 			goto out_free;
 		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
-				     &sf->path) < 0) {
+				     sf->block, &sf->path) < 0) {
 			forget_created(sh, st);
 			goto out_free;
 		}
@@ -1501,8 +1543,7 @@ static int complete_disk(struct stage_host *sh, const char *guest,
 	if (r < 0)
 		return -1;
 	size = final_capacity(sf->fmt, size);
-	if (vhost_vol_resize(sh->vh, sf->volume, size) < 0 ||
-	    exact_size(sh, sf, size) < 0)
+	if (resize_volume(sh, sf, size) < 0 || exact_size(sh, sf, size) < 0)
 		return -1;
 	cap = size;
 	if (sf->block && vhost_vol_capacity(sh->vh, sf->volume, &cap) < 0)
@@ -1632,7 +1673,7 @@ static int truncate_locked(struct stage_host *sh, const char *guest,
 		if (sf->ep)
 			r = endpoint_zero(sf->ep, sf->size - size, size);
 		else
-			r = vhost_vol_resize(sh->vh, sf->volume, size);
+			r = resize_volume(sh, sf, size);
 		if (r == 0 && !sf->ep)
 			sf->capacity = size;
 	}

@@ -672,7 +672,7 @@ void vhost_invalidate(struct vhost *vh)
 }
 
 int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
-		     uint64_t capacity, char **path)
+		     uint64_t capacity, bool allocate, char **path)
 {
 	virStoragePoolPtr pool;
 	virStorageVolPtr vol;
@@ -693,12 +693,19 @@ int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
 			  name, vh->cfg->pool);
 		goto out_pool;
 	}
+	/* A logical volume with less allocated than its capacity would be
+	 * a snapshot of a virtual origin that fails once written past its
+	 * allocation: block volumes are allocated in full, with no format. */
 	if (asprintf(&xml,
 		     "<volume><name>%s</name>"
 		     "<capacity unit='bytes'>%llu</capacity>"
-		     "<allocation unit='bytes'>0</allocation>"
-		     "<target><format type='%s'/></target></volume>",
-		     name, (unsigned long long)capacity, format) < 0) {
+		     "<allocation unit='bytes'>%llu</allocation>%s%s%s"
+		     "</volume>",
+		     name, (unsigned long long)capacity,
+		     allocate ? (unsigned long long)capacity : 0ULL,
+		     allocate ? "" : "<target><format type='",
+		     allocate ? "" : format,
+		     allocate ? "" : "'/></target>") < 0) {
 		xml = NULL;
 		error_set(ENOMEM, "out of memory");
 		goto out_pool;
@@ -754,6 +761,24 @@ int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity)
 		if (r < 0)
 			virt_error(vh, start, "resizing the volume");
 		virStorageVolFree(vol);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_pool_refresh(struct vhost *vh)
+{
+	virStoragePoolPtr pool;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	pool = get_pool(vh, start);
+	if (pool) {
+		r = virStoragePoolRefresh(pool, 0);
+		if (r < 0)
+			virt_error(vh, start, "refreshing the pool");
+		virStoragePoolFree(pool);
 	}
 	pthread_mutex_unlock(&vh->lock);
 	return r;

@@ -81,12 +81,17 @@ int vhost_guest_exists(struct vhost *vh, const char *name);
 /* Forget cached listings and snapshots (after defining a guest). */
 void vhost_invalidate(struct vhost *vh);
 
-/* Create a volume NAME of FORMAT and CAPACITY bytes (sparse: nothing
- * allocated) in the host's pool.  *path receives its path (malloc'd).
- * Fails with EEXIST if the pool has a volume of that name: an existing
- * volume is never touched.  Returns 0 or -1 with error_set(). */
+/* Create a volume NAME of FORMAT and CAPACITY bytes in the host's pool:
+ * sparse (nothing allocated), or with allocate (block pools) allocated in
+ * full and no format.  *path receives its path (malloc'd).  Fails with
+ * EEXIST if the pool has a volume of that name: an existing volume is
+ * never touched.  Returns 0 or -1 with error_set(). */
 int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
-		     uint64_t capacity, char **path);
+		     uint64_t capacity, bool allocate, char **path);
+
+/* Have libvirt look at the pool again (after a volume changed behind its
+ * back).  0 or -1. */
+int vhost_pool_refresh(struct vhost *vh);
 
 /* Set the capacity of volume NAME (shrinking allowed).  0 or -1. */
 int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity);
