@@ -24,7 +24,8 @@ WARN += -Werror
 endif
 # SANITIZE=1: AddressSanitizer and UBSan.
 ifeq ($(SANITIZE),1)
-SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
 endif
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS) \
@@ -49,7 +50,8 @@ UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
 HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
 
-.PHONY: all check check-unit check-e2e check-lvm check-valgrind check-fuzz fuzz \
+.PHONY: all check check-unit check-e2e check-lvm check-sanitize check-valgrind \
+	check-fuzz fuzz \
 	check-format format \
 	install uninstall clean deps demo bench
 
@@ -108,6 +110,21 @@ check-lvm: kvmmigfs $(FILTER)
 	tools/lvmhosts build
 	tests/e2e/run --lvm
 
+# The unit and end-to-end suites against an ASan/UBSan build, made in a
+# copy of the tree (.sanitize/) so that the normal build stays as it is.
+# Any sanitizer report aborts the process; tests/e2e/run also fails if a
+# log of the daemon holds one.
+SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+check-sanitize:
+	rm -rf .sanitize && mkdir .sanitize
+	cp -r fs nbd tests tools Makefile .sanitize/
+	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
+		kvmmigfs $(FILTER) tests/check_kvmmigfs
+	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/check_kvmmigfs
+	cd .sanitize && $(SAN_ENV) tests/e2e/run
+
 check-valgrind: tests/check_kvmmigfs $(FILTER)
 	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite tests/check_kvmmigfs
@@ -145,3 +162,4 @@ uninstall:
 clean:
 	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs fs/*.o nbd/*.o \
 		tests/*.o $(FILTER)
+	rm -rf .sanitize

@@ -1428,8 +1428,23 @@ static int try_define(struct stage_host *sh, struct stage *st)
 	if (!out)
 		goto out;
 	d = vhost_define(sh->vh, out, sh->opt.start);
-	if (d == -1)
-		goto out;
+	if (d == -1) {
+		/* The host may have defined it and lost the answer (its
+		 * libvirtd restarted, the link broke): then the guest
+		 * exists now, and the volumes are its. */
+		int e = error_errno();
+		char why[1024];
+
+		snprintf(why, sizeof why, "%s", error_msg());
+		if (e == EINVAL || vhost_guest_exists(sh->vh, st->guest) != 1) {
+			error_set(e, "%s", why);
+			goto out;
+		}
+		log_warning("%s/%s: the define call failed (%s), but the "
+			    "guest exists now: defined",
+			    host, st->guest, why);
+		d = 0;
+	}
 	log_info("%s/%s: defined%s%s", host, st->guest,
 		 cloned ? " as a clone of " : "", cloned ? name : "");
 	for (size_t j = 0; j < st->n; j++)
@@ -1729,6 +1744,29 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 		goto out;
 	}
 	if (!sf->is_xml) {
+		/* Never delete what a guest may use: one of this name may
+		 * have been defined with these volumes after all (the answer
+		 * to the define call lost).  Unknown: not deleted either. */
+		int exists = vhost_guest_exists(sh->vh, guest);
+
+		if (exists != 0) {
+			if (exists > 0) {
+				log_warning(
+				    "%s/%s: a guest of that name exists "
+				    "now: its volumes are kept",
+				    vhost_config(sh->vh)->name, guest);
+				st->defined = true;
+				drop_record(sh, st);
+				for (size_t i = 0; i < st->n; i++)
+					file_put(st->files[i]);
+				st->n = 0;
+				error_set(EPERM,
+					  "the guest %s is defined now: "
+					  "its volumes are not removed",
+					  guest);
+			}
+			goto out;
+		}
 		/* A recovered disk's volume may be gone already. */
 		if (vhost_vol_delete(sh->vh, sf->volume) < 0 &&
 		    !(sf->recovered && error_errno() == ENOENT))

@@ -246,6 +246,30 @@ fi
 ok "after the restart web1 is defined exactly once"
 clean_host hostb
 
+# 6c. The define call's answer lost after the host did define the guest:
+#     as if so, the host defines it behind the staging folder's back.
+#     Removing the folder must not delete the volumes the guest now uses.
+mkdir "$B/lost" || fail "mkdir hostb/lost"
+cp "$A/odd1/vda.raw" "$B/lost/" || fail "staging lost's disk"
+if [ -c /dev/kvm ]; then vt=kvm; else vt=qemu; fi
+onhost hostb sh -c 'cat >/tmp/lost.xml <<XML
+<domain type="$1"><name>lost</name><memory unit="MiB">64</memory>
+<os><type arch="x86_64" machine="pc">hvm</type></os>
+<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type="file" device="disk"><driver name="qemu" type="raw"/>
+<source file="/var/lib/libvirt/images/lost-vda.raw"/><target dev="vda" bus="virtio"/></disk></devices></domain>
+XML
+virsh -q -c qemu:///system define /tmp/lost.xml >/dev/null' sh "$vt" </dev/null
+sum=$(host_sha256 hostb raw /var/lib/libvirt/images/lost-vda.raw)
+rc=0
+out=$(rm -r "$B/lost" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "rm -r deleted a folder whose guest is defined"
+case "$out" in *"Operation not permitted"*) ;; *) fail "rm -r said '$out'" ;; esac
+grep_q "hostb/lost: a guest of that name exists now: its volumes are kept" "$MNTLOG" || fail "no log line for the kept volumes"
+[ "$(host_sha256 hostb raw /var/lib/libvirt/images/lost-vda.raw)" = "$sum" ] || fail "the defined guest's volume changed"
+ok "a guest defined although the define's answer was lost: rm -r is refused (EPERM), its volume kept"
+clean_host hostb
+
 # 7. The source's NBD server stops answering mid-copy (SIGSTOP: its ssh
 #    stays connected, nothing moves): with -o timeout=3 the copy fails with
 #    ETIMEDOUT within a few seconds instead of hanging; nothing defined.
