@@ -74,7 +74,7 @@ tests/%.o: tests/%.c $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Everything: unit suites, then end-to-end tests on real test hosts.
-check: check-unit check-fuzz check-e2e check-lvm
+check: check-unit check-fuzz check-e2e check-lvm check-sanitize
 
 check-unit: tests/check_kvmmigfs $(FILTER)
 	tests/check_kvmmigfs
