@@ -107,7 +107,7 @@ check-e2e: kvmmigfs $(FILTER)
 # Logical volumes on emulated Debian hosts (tools/lvmhosts: the image is
 # built with debootstrap once and cached).
 check-lvm: kvmmigfs $(FILTER)
-	tools/lvmhosts build
+	tools/lvmhosts build || tools/lvmhosts build # a second go at the mirror
 	tests/e2e/run --lvm
 
 # The unit and end-to-end suites against an ASan/UBSan build, made in a
