@@ -107,27 +107,53 @@ clean_host() {
 	sleep 2.5 # the mount's listing cache
 }
 
+# The domain type of test guests: kvm where this machine has it.
+virt_type() {
+	if [ -c /dev/kvm ]; then echo kvm; else echo qemu; fi
+}
+
+# guest_xml NAME TYPE file|block PATH: a 64 MiB guest without an OS, domain
+# type TYPE, with one raw disk vda at PATH (a file or a block device).
+guest_xml() {
+	local attr=file
+	[ "$3" = block ] && attr=dev
+	cat <<EOF
+<domain type="$2"><name>$1</name><memory unit="MiB">64</memory>
+<os><type arch="x86_64" machine="pc">hvm</type></os>
+<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
+<disk type="$3" device="disk"><driver name="qemu" type="raw"/>
+<source $attr="$4"/><target dev="vda" bus="virtio"/></disk></devices></domain>
+EOF
+}
+
 # define_raw_guest NAME VOLUME SIZE_MIB FILL: define NAME on hosta with one
 # disk, the volume VOLUME of the default pool: a sparse raw file of
 # SIZE_MIB, then FILL run on the host by sh with $f set to its path (e.g.
 # 'head -c 8M /dev/urandom | dd of=$f bs=1M seek=16 conv=notrunc').
 define_raw_guest() {
-	onhost hosta sh -c '
-		set -e
-		name=$1 f=/var/lib/libvirt/images/$2
-		truncate -s "$3"M "$f"
-		eval "$4"
-		if [ -c /dev/kvm ]; then vt=kvm; else vt=qemu; fi
-		cat >"/tmp/$name.xml" <<EOF
-<domain type="$vt"><name>$name</name><memory unit="MiB">64</memory>
-<os><type arch="x86_64" machine="pc">hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type="file" device="disk"><driver name="qemu" type="raw"/>
-<source file="$f"/><target dev="vda" bus="virtio"/></disk></devices></domain>
-EOF
-		virsh -q -c qemu:///system define "/tmp/$name.xml" >/dev/null
-		virsh -q -c qemu:///system pool-refresh default >/dev/null
-	' sh "$@" </dev/null
+	local f=/var/lib/libvirt/images/$2
+	onhost hosta sh -c 'set -e; f=$1; truncate -s "$2"M "$f"; eval "$3"' \
+		sh "$f" "$3" "$4" </dev/null
+	guest_xml "$1" "$(virt_type)" file "$f" |
+		onhost hosta virsh -q -c qemu:///system define /dev/stdin >/dev/null
+	onhost hosta virsh -q -c qemu:///system pool-refresh default </dev/null >/dev/null
+}
+
+# timed_fail LABEL CMD...: CMD must fail within LIMIT seconds (the test
+# sets LIMIT) with an error matching TIMED_FAIL_ERRORS (an extended regular
+# expression; default: EHOSTDOWN or ETIMEDOUT), and not hang.
+timed_fail() {
+	local label=$1 t0 out rc=0 secs
+	shift
+	t0=$(now)
+	out=$(timeout 60 "$@" 2>&1) || rc=$?
+	secs=$(echo "$(now) - $t0" | bc)
+	[ "$rc" != 0 ] || fail "$label: '$*' succeeded on a dead host"
+	[ "$rc" != 124 ] || fail "$label: '$*' hung (60 s)"
+	echo "$out" | grep_q -E "${TIMED_FAIL_ERRORS:-Host is down|Connection timed out}" ||
+		fail "$label: '$*' failed with '$out'"
+	[ "$(echo "$secs < $LIMIT" | bc)" = 1 ] || fail "$label: took $secs s"
+	ok "$label: '$*' fails in $secs s: $out"
 }
 
 # nbdkit_with HOST "FILTERS" "PARAMS": nbdkit on HOST runs with these extra

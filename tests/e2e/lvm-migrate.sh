@@ -9,6 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 
 onlvm() { "$TOP/tools/lvmhosts" exec "$STATE" "$@" </dev/null; }
+# lvm_define HOST: define the guest whose XML comes on stdin.
+lvm_define() { "$TOP/tools/lvmhosts" exec "$STATE" "$1" virsh -q -c qemu:///system define /dev/stdin >/dev/null; }
 lvs_of() { onlvm "$1" lvs --noheadings -o lv_name vg0 | tr -d ' ' | sort | tr '\n' ' '; }
 lvsize() { onlvm "$1" blockdev --getsize64 "/dev/vg0/$2"; }
 lvsha() { # lvsha HOST LV [BYTES]: sha256 of the LV's first BYTES (default all)
@@ -46,15 +48,8 @@ onlvm lvma sh -c '
 	dd if=/dev/zero of=$f bs=1M count=64 status=none
 	head -c 3M /dev/urandom | dd of=$f bs=1M seek=1 conv=notrunc status=none
 	head -c 5M /dev/urandom | dd of=$f bs=1M seek=30 conv=notrunc status=none
-	head -c 123457 /dev/urandom | dd of=$f bs=1 seek=$((60 * 1048576 + 999)) conv=notrunc status=none
-	cat >/tmp/lv1.xml <<XML
-<domain type="qemu"><name>lv1</name><memory unit="MiB">64</memory>
-<os><type arch="x86_64" machine="pc">hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type="block" device="disk"><driver name="qemu" type="raw"/>
-<source dev="$f"/><target dev="vda" bus="virtio"/></disk></devices></domain>
-XML
-	virsh -q -c qemu:///system define /tmp/lv1.xml >/dev/null'
+	head -c 123457 /dev/urandom | dd of=$f bs=1 seek=$((60 * 1048576 + 999)) conv=notrunc status=none'
+guest_xml lv1 qemu block /dev/vg0/lv1-vda | lvm_define lvma
 src=$(lvsha lvma lv1-vda)
 [ "$(cat "$MNT/lvma/lv1/vda.raw" | sha256sum | cut -d' ' -f1)" = "$src" ] ||
 	fail "lv1's LV read through the mount differs"
@@ -114,15 +109,10 @@ onhost hosta sh -c '
 	truncate -s $1 $f
 	head -c 2M /dev/urandom | dd of=$f bs=1M seek=10 conv=notrunc status=none
 	head -c 5120 /dev/urandom | dd of=$f bs=1 seek=$((70 * 1048576)) conv=notrunc status=none
-	cat >/tmp/fil1.xml <<XML
-<domain type="qemu"><name>fil1</name><memory unit="MiB">64</memory>
-<os><type arch="x86_64" machine="pc">hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type="file" device="disk"><driver name="qemu" type="raw"/>
-<source file="$f"/><target dev="vda" bus="virtio"/></disk></devices></domain>
-XML
-	virsh -q -c qemu:///system define /tmp/fil1.xml >/dev/null
 	virsh -q -c qemu:///system pool-refresh default >/dev/null' sh $size </dev/null
+# type qemu: the LVM hosts have no KVM
+guest_xml fil1 qemu file /var/lib/libvirt/images/fil1-vda.raw |
+	onhost hosta virsh -q -c qemu:///system define /dev/stdin >/dev/null
 fsrc=$(host_sha256 hosta raw /var/lib/libvirt/images/fil1-vda.raw)
 cp -r "$MNT/hosta/fil1" "$MNT/lvmb/" || fail "cp -r hosta/fil1 lvmb/"
 ldefined lvmb fil1 || fail "fil1 not defined on lvmb"
@@ -149,16 +139,8 @@ ok "an existing LV of the name: EEXIST, its bytes unchanged"
 bfree=$(onlvm lvmb vgs --noheadings --units b -o vg_free vg0 | tr -d ' B')
 onlvm lvma lvcreate -q -y -L $((bfree + 8 * MiB))b -n big1-vda vg0 >/dev/null ||
 	fail "test setup: no room for big1 on lvma"
-onlvm lvma sh -c '
-	cat >/tmp/big1.xml <<XML
-<domain type="qemu"><name>big1</name><memory unit="MiB">64</memory>
-<os><type arch="x86_64" machine="pc">hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type="block" device="disk"><driver name="qemu" type="raw"/>
-<source dev="/dev/vg0/big1-vda"/><target dev="vda" bus="virtio"/></disk></devices></domain>
-XML
-	virsh -q -c qemu:///system pool-refresh lvm >/dev/null
-	virsh -q -c qemu:///system define /tmp/big1.xml >/dev/null'
+onlvm lvma virsh -q -c qemu:///system pool-refresh lvm >/dev/null
+guest_xml big1 qemu block /dev/vg0/big1-vda | lvm_define lvma
 bigsize=$(lvsize lvma big1-vda)
 read -r total free < <(stat -f -c '%b %a' "$MNT/lvmb" | awk '{print $1, $2}')
 bs=$(stat -f -c %S "$MNT/lvmb")

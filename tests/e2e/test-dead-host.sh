@@ -6,25 +6,6 @@
 
 LIMIT=14	# seconds: the 10 s bound plus scheduling slack
 
-# timed_fail LABEL CMD...: CMD must fail within LIMIT seconds with
-# "Host is down" or "Connection timed out".
-timed_fail() {
-	local label=$1 t0 t1 out rc=0
-	shift
-	t0=$(now)
-	out=$(timeout 60 "$@" 2>&1) || rc=$?
-	t1=$(now)
-	secs=$(echo "$t1 - $t0" | bc)
-	[ "$rc" != 0 ] || fail "$label: '$*' succeeded on a dead host"
-	[ "$rc" != 124 ] || fail "$label: '$*' hung (60 s)"
-	case "$out" in
-	*"Host is down"* | *"Connection timed out"*) ;;
-	*) fail "$label: '$*' failed with '$out', wanted EHOSTDOWN/ETIMEDOUT" ;;
-	esac
-	[ "$(echo "$secs < $LIMIT" | bc)" = 1 ] || fail "$label: took $secs s"
-	ok "$label: '$*' fails in $secs s: $out"
-}
-
 others_work() {
 	ls "$MNT/hosta" | grep_q -x web1 || fail "hosta stopped working"
 	head -c 1M "$MNT/hosta/odd1/vda.raw" | wc -c | grep_q -x 1048576 ||

@@ -251,15 +251,8 @@ clean_host hostb
 #     Removing the folder must not delete the volumes the guest now uses.
 mkdir "$B/lost" || fail "mkdir hostb/lost"
 cp "$A/odd1/vda.raw" "$B/lost/" || fail "staging lost's disk"
-if [ -c /dev/kvm ]; then vt=kvm; else vt=qemu; fi
-onhost hostb sh -c 'cat >/tmp/lost.xml <<XML
-<domain type="$1"><name>lost</name><memory unit="MiB">64</memory>
-<os><type arch="x86_64" machine="pc">hvm</type></os>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type="file" device="disk"><driver name="qemu" type="raw"/>
-<source file="/var/lib/libvirt/images/lost-vda.raw"/><target dev="vda" bus="virtio"/></disk></devices></domain>
-XML
-virsh -q -c qemu:///system define /tmp/lost.xml >/dev/null' sh "$vt" </dev/null
+guest_xml lost "$(virt_type)" file /var/lib/libvirt/images/lost-vda.raw |
+	onhost hostb "${VIRSH[@]}" define /dev/stdin >/dev/null
 sum=$(host_sha256 hostb raw /var/lib/libvirt/images/lost-vda.raw)
 rc=0
 out=$(rm -r "$B/lost" 2>&1) || rc=$?
