@@ -160,3 +160,17 @@ grep_q "lvmb/big1/.*create: ENOSPC: 1 disk not copied yet take $bigsize bytes (t
 	fail "no ENOSPC log line with the numbers: $(grep big1 "$MNTLOG" | tail -2)"
 rm -r "$MNT/lvmb/big1"
 ok "a guest larger than the VG: ENOSPC before any LV, the numbers in the log"
+
+# 6. The same guest by cp -r, in whatever order cp takes the files: ENOSPC
+#    before the LV is made (domain.xml first) or when the LV must grow past
+#    the free space (the disk first); rm -r leaves no LV behind.
+rc=0
+out=$(cp -r "$MNT/lvma/big1" "$MNT/lvmb/" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "cp -r of a guest larger than the VG succeeded"
+case "$out" in *"No space left on device"*) ;; *) fail "cp said '$out'" ;; esac
+grep_q "lvmb/big1/.*ENOSPC: .*pool lvm has [0-9]* bytes free" "$MNTLOG" ||
+	fail "no ENOSPC log line: $(grep big1 "$MNTLOG" | tail -2)"
+ldefined lvmb big1 && fail "big1 defined after ENOSPC"
+rm -r "$MNT/lvmb/big1" || fail "rm -r after ENOSPC"
+[ "$(lvs_of lvmb)" = "$before" ] || fail "LVs left after rm -r: $(lvs_of lvmb)"
+ok "a guest larger than the VG by cp -r: ENOSPC ($(grep -a "lvmb/big1/.*ENOSPC" "$MNTLOG" | tail -1 | sed 's/.*ENOSPC: //')); rm -r leaves no LV"

@@ -96,3 +96,13 @@ mount_extra -o state="$SD"
 [ -e "$NEWMNT/hostb/keep" ] && fail "a second mount took over a live mount's staging folder"
 rmdir "$other/hostb/keep"
 ok "a live mount's staging folders are not shown by another mount on the same state"
+
+# 4. Staging cannot be recorded (the state "directory" is a file): mkdir
+#    of a staging folder fails with the reason, and no volume is made.
+: >"$WORK/notadir"
+mount_extra -o state="$WORK/notadir"
+expect_fail "Not a directory" mkdir "$NEWMNT/hostb/norec"
+grep_q "hostb/norec: mkdir: ENOTDIR: the staging record: creating $WORK/notadir/hostb" "$WORK/mount-extra.log" ||
+	fail "no log line naming the state directory: $(tail -2 "$WORK/mount-extra.log")"
+[ ! -e "$NEWMNT/hostb/norec" ] || fail "the folder exists although it cannot be recorded"
+ok "an unwritable state directory: mkdir fails with ENOTDIR, the log names the path"
