@@ -36,8 +36,9 @@ struct kvmmigfs {
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
 	char *state_dir;	    /* -o state=DIR: staging records */
 	time_t mount_time;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid;    /* -o uid: owner of everything (default: who mounts) */
+	gid_t gid;    /* -o gid */
+	mode_t umask; /* -o umask: bits taken from every mode (077) */
 };
 
 /* The FUSE operations (fs/ops.c). */

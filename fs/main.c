@@ -10,6 +10,8 @@
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@ struct options {
 	char *hosts_file;
 	char *zeroscan;
 	char *state;
+	char *uid;
+	char *gid;
+	char *umask;
 	int allow_running;
 	int start;
 	int timeout;
@@ -54,6 +59,9 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%d", cache),
 	OPT("zeroscan=%s", zeroscan),
 	OPT("state=%s", state),
+	OPT("uid=%s", uid),
+	OPT("gid=%s", gid),
+	OPT("umask=%s", umask),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -115,6 +123,15 @@ static void usage(const char *prog)
 	       "%s\n"
 	       "                           as root, else "
 	       "$XDG_STATE_HOME/kvmmigfs)\n"
+	       "    -o uid=USER            owner of every file (default: who "
+	       "mounts)\n"
+	       "    -o gid=GROUP           group of every file (default: "
+	       "who mounts)\n"
+	       "    -o umask=MASK          permission bits taken away (octal, "
+	       "default 077);\n"
+	       "                           e.g. allow_other,gid=kvmadm,"
+	       "umask=027: the group\n"
+	       "                           reads, only the owner writes\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          versions\n"
 	       "\n"
@@ -155,6 +172,57 @@ static char *state_dir(const char *opt)
 	if (!dir)
 		fprintf(stderr, "kvmmigfs: out of memory\n");
 	return dir;
+}
+
+/* -o uid=, gid=: a name or a number.  0, or -1 after a message. */
+static int parse_owner(const char *opt, const char *what, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(opt, &end, 10);
+	if (opt[0] >= '0' && opt[0] <= '9' && *end == '\0' && errno == 0 &&
+	    v < (unsigned long)(uid_t)-1) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	if (strcmp(what, "uid") == 0) {
+		const struct passwd *pw = getpwnam(opt);
+
+		if (pw) {
+			*out = pw->pw_uid;
+			return 0;
+		}
+	} else {
+		const struct group *gr = getgrnam(opt);
+
+		if (gr) {
+			*out = gr->gr_gid;
+			return 0;
+		}
+	}
+	fprintf(stderr, "kvmmigfs: %s=%s: no such %s\n", what, opt,
+		strcmp(what, "uid") == 0 ? "user" : "group");
+	return -1;
+}
+
+/* -o umask=: octal, 0-777.  0, or -1 after a message. */
+static int parse_umask(const char *opt, mode_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(opt, &end, 8);
+	if (!opt[0] || *end || errno || v > 0777) {
+		fprintf(stderr,
+			"kvmmigfs: umask=%s: not an octal mask of 000-777\n",
+			opt);
+		return -1;
+	}
+	*out = (mode_t)v;
+	return 0;
 }
 
 static void version(void)
@@ -218,6 +286,11 @@ int main(int argc, char *argv[])
 	fs.mount_time = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
+	fs.umask = 077;
+	if ((o.uid && parse_owner(o.uid, "uid", &fs.uid) < 0) ||
+	    (o.gid && parse_owner(o.gid, "gid", &fs.gid) < 0) ||
+	    (o.umask && parse_umask(o.umask, &fs.umask) < 0))
+		goto out;
 	fs.vhosts = calloc(fs.hosts.n, sizeof *fs.vhosts);
 	fs.stages = calloc(fs.hosts.n, sizeof *fs.stages);
 	if (!fs.vhosts || !fs.stages)
@@ -239,6 +312,10 @@ int main(int argc, char *argv[])
 	/* libfuse 3.14 warns about its own unset default without this. */
 	if (!o.max_idle_threads_given)
 		fuse_opt_add_arg(&args, "-omax_idle_threads=10");
+	/* The kernel checks modes and owners (as set by uid, gid, umask)
+	 * before any operation reaches us: always, so that allow_other
+	 * never opens the hosts to every local user. */
+	fuse_opt_add_arg(&args, "-odefault_permissions");
 	ret = fuse_main(args.argc, args.argv, kvmmigfs_operations(), &fs);
 out:
 	for (size_t i = 0; i < fs.hosts.n; i++) {
@@ -254,6 +331,9 @@ out:
 	free(o.hosts_file);
 	free(o.zeroscan);
 	free(o.state);
+	free(o.uid);
+	free(o.gid);
+	free(o.umask);
 	fuse_opt_free_args(&args);
 	return ret;
 }

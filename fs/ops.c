@@ -167,11 +167,25 @@ static enum stage_kind staged(struct stage_host *sh, const struct fs_path *p)
 	return ss.kind;
 }
 
-static void fill_dir(struct stat *st)
+/* Modes: what each kind of entry allows its owner, before -o umask takes
+ * bits away (default 077: the owner alone).  Read-only things are r-x /
+ * r--; where guests arrive (host folders, staging folders, staged files)
+ * the owner may write.  The kernel enforces them (default_permissions). */
+#define MODE_DIR_RO  0555 /* the root, the host's own guests */
+#define MODE_DIR_RW  0777 /* host folders, staging folders */
+#define MODE_FILE_RO 0444 /* domain.xml and disks of the host's guests */
+#define MODE_FILE_RW 0666 /* staged files */
+
+static mode_t mode(mode_t type, mode_t bits)
+{
+	return type | (bits & ~fs_get()->umask);
+}
+
+static void fill_dir(struct stat *st, mode_t bits)
 {
 	struct kvmmigfs *fs = fs_get();
 
-	st->st_mode = S_IFDIR | 0555;
+	st->st_mode = mode(S_IFDIR, bits);
 	st->st_nlink = 2;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -195,21 +209,20 @@ static int kmf_getattr(const char *path, struct stat *st,
 	r = locate(path, &p, &vh, &sh, "stat");
 	if (r < 0)
 		return r;
-	fill_dir(st);
-	if (p.kind == PATH_HOST)
-		st->st_mode = S_IFDIR | 0755; /* guests arrive here */
+	/* Guests arrive in host folders. */
+	fill_dir(st, p.kind == PATH_HOST ? MODE_DIR_RW : MODE_DIR_RO);
 	if (p.kind < PATH_GUEST)
 		return 0;
 	stage_stat(sh, p.guest, NULL, &ss);
 	if (ss.kind == STAGE_DIR) {
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = mode(S_IFDIR, MODE_DIR_RW);
 		st->st_mtime = ss.mtime;
 		if (p.kind == PATH_GUEST)
 			return 0;
 		stage_stat(sh, p.guest, p.file, &ss);
 		if (ss.kind != STAGE_FILE)
 			return -ENOENT;
-		st->st_mode = S_IFREG | 0644;
+		st->st_mode = mode(S_IFREG, MODE_FILE_RW);
 		st->st_nlink = 1;
 		st->st_size = (off_t)ss.size;
 		st->st_blocks = (blkcnt_t)((ss.allocated + 511) / 512);
@@ -222,7 +235,7 @@ static int kmf_getattr(const char *path, struct stat *st,
 		return fail_core(&p, "stat");
 	if (p.kind != PATH_FILE)
 		goto out;
-	st->st_mode = S_IFREG | 0444;
+	st->st_mode = mode(S_IFREG, MODE_FILE_RO);
 	st->st_nlink = 1;
 	if (strcmp(p.file, DOMAIN_XML) == 0) {
 		st->st_size = (off_t)g->xml_len;

@@ -24,7 +24,29 @@ static int mkdir_one(const char *path)
 	return -1;
 }
 
-/* DIR and DIR/HOST exist (DIR's parents too). */
+/* path exists, is a directory and only its owner may enter it: records
+ * name hosts, guests and volumes. */
+static int private_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir_one(path) < 0)
+		return -1;
+	if (stat(path, &st) < 0) {
+		error_set(errno, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* (Not a directory: creating what is under it says so.) */
+	if (S_ISDIR(st.st_mode) && (st.st_mode & 077) &&
+	    chmod(path, 0700) < 0) {
+		error_set(errno, "%s: making it private (0700): %s", path,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* DIR and DIR/HOST exist (DIR's parents too), DIR and DIR/HOST mode 0700. */
 static int make_dirs(const char *dir, const char *host, char *out, size_t len)
 {
 	char path[PATH_MAX];
@@ -37,13 +59,13 @@ static int make_dirs(const char *dir, const char *host, char *out, size_t len)
 				return -1;
 			*p = '/';
 		}
-	if (mkdir_one(path) < 0)
+	if (private_dir(path) < 0)
 		return -1;
 	if ((size_t)snprintf(out, len, "%s/%s", dir, host) >= len) {
 		error_set(ENAMETOOLONG, "%s/%s: path too long", dir, host);
 		return -1;
 	}
-	return mkdir_one(out);
+	return private_dir(out);
 }
 
 int record_save(const char *dir, const char *host, const struct record *rec)

@@ -496,8 +496,11 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 		goto err;
 	}
 	g->refs = 1;
+	/* SECURE: with the graphics passwords, so that a copy keeps them
+	 * (domain.xml is readable by the mount's owner only, 0400). */
 	xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
-					   VIR_DOMAIN_XML_MIGRATABLE);
+					   VIR_DOMAIN_XML_MIGRATABLE |
+					   VIR_DOMAIN_XML_SECURE);
 	active = xml ? virDomainIsActive(dom) : -1;
 	if (!xml || active < 0) {
 		free(xml);
