@@ -35,6 +35,7 @@ struct kvmmigfs {
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
 	char *state_dir;	    /* -o state=DIR: staging records */
+	char *hosts_path;	    /* the hosts file, absolute */
 	time_t mount_time;
 	uid_t uid;    /* -o uid: owner of everything (default: who mounts) */
 	gid_t gid;    /* -o gid */

@@ -283,6 +283,14 @@ int main(int argc, char *argv[])
 	fs.state_dir = state_dir(o.state);
 	if (!fs.state_dir)
 		goto out;
+	/* Named in staging records: records of another hosts file are not
+	 * this mount's. */
+	fs.hosts_path =
+	    realpath(o.hosts_file ? o.hosts_file : HOSTS_DEFAULT_FILE, NULL);
+	if (!fs.hosts_path) {
+		perror("kvmmigfs: hosts file");
+		goto out;
+	}
 	fs.mount_time = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
@@ -300,9 +308,10 @@ int main(int argc, char *argv[])
 		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
 		if (fs.vhosts[i])
 			fs.stages[i] = stage_host_new(
-			    fs.vhosts[i], &(struct stage_options){
-					      fs.start, fs.timeout_ms,
-					      fs.zeroscan, fs.state_dir });
+			    fs.vhosts[i],
+			    &(struct stage_options){ fs.start, fs.timeout_ms,
+						     fs.zeroscan, fs.state_dir,
+						     fs.hosts_path });
 		if (!fs.vhosts[i] || !fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;
@@ -328,6 +337,7 @@ out:
 	free(fs.vhosts);
 	hosts_release(&fs.hosts);
 	free(fs.state_dir);
+	free(fs.hosts_path);
 	free(o.hosts_file);
 	free(o.zeroscan);
 	free(o.state);

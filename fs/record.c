@@ -13,7 +13,8 @@
 #include "log.h"
 #include "record.h"
 
-#define MAGIC	   "kvmmigfs-staging 1"
+#define MAGIC	   "kvmmigfs-staging 2"
+#define MAGIC_V1   "kvmmigfs-staging 1"
 #define MAX_RECORD (64 * 1024)
 
 static int mkdir_one(const char *path)
@@ -87,9 +88,11 @@ int record_save(const char *dir, const char *host, const struct record *rec)
 		error_set(e, "writing %s: %s", tmp, strerror(e));
 		return -1;
 	}
-	fprintf(f, "%s\npid %d\npool %s\n", MAGIC, (int)getpid(), rec->pool);
+	fprintf(f, "%s\npid %d\nhost %s\nhosts %s\npool %s\n", MAGIC,
+		(int)getpid(), rec->host_id, rec->hosts_file, rec->pool);
 	for (size_t i = 0; i < rec->n; i++)
-		fprintf(f, "disk %s\n", rec->disks[i]);
+		fprintf(f, "disk %s %s\n", rec->disks[i].name,
+			rec->disks[i].id ? rec->disks[i].id : "-");
 	if (fflush(f) != 0 || fsync(fd) != 0) {
 		e = errno;
 		fclose(f);
@@ -126,9 +129,13 @@ int record_delete(const char *dir, const char *host, const char *guest)
 void record_release(struct record *rec)
 {
 	free(rec->guest);
+	free(rec->host_id);
+	free(rec->hosts_file);
 	free(rec->pool);
-	for (size_t i = 0; i < rec->n; i++)
-		free(rec->disks[i]);
+	for (size_t i = 0; i < rec->n; i++) {
+		free(rec->disks[i].name);
+		free(rec->disks[i].id);
+	}
 	free(rec->disks);
 	memset(rec, 0, sizeof *rec);
 }
@@ -137,15 +144,27 @@ void record_release(struct record *rec)
 static int parse(char *text, struct record *rec, const char **why)
 {
 	char *save = NULL, *line;
-	int lineno = 0;
+	int lineno = 0, version = 0;
 
 	for (line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save), lineno++) {
 		if (lineno == 0) {
-			if (strcmp(line, MAGIC) != 0) {
+			if (strcmp(line, MAGIC) == 0)
+				version = 2;
+			else if (strcmp(line, MAGIC_V1) == 0)
+				version = 1;
+			else {
 				*why = "not a staging record";
 				return -1;
 			}
+		} else if (version > 1 && strncmp(line, "host ", 5) == 0 &&
+			   !rec->host_id) {
+			if (!(rec->host_id = strdup(line + 5)))
+				goto nomem;
+		} else if (version > 1 && strncmp(line, "hosts ", 6) == 0 &&
+			   !rec->hosts_file) {
+			if (!(rec->hosts_file = strdup(line + 6)))
+				goto nomem;
 		} else if (strncmp(line, "pid ", 4) == 0) {
 			char *end;
 			long pid = strtol(line + 4, &end, 10);
@@ -159,21 +178,36 @@ static int parse(char *text, struct record *rec, const char **why)
 			if (!(rec->pool = strdup(line + 5)))
 				goto nomem;
 		} else if (strncmp(line, "disk ", 5) == 0) {
-			char **v =
+			struct record_disk *v =
 			    realloc(rec->disks, (rec->n + 1) * sizeof *v);
+			char *id = version > 1 ? strchr(line + 5, ' ') : NULL;
 
 			if (!v)
 				goto nomem;
 			rec->disks = v;
-			if (!(v[rec->n] = strdup(line + 5)))
+			if (version > 1 && !id) {
+				*why = "a disk line without an identity";
+				return -1;
+			}
+			if (id)
+				*id++ = '\0';
+			v[rec->n].name = strdup(line + 5);
+			v[rec->n].id =
+			    id && strcmp(id, "-") != 0 ? strdup(id) : NULL;
+			if (!v[rec->n].name ||
+			    (id && strcmp(id, "-") != 0 && !v[rec->n].id)) {
+				free(v[rec->n].name);
+				free(v[rec->n].id);
 				goto nomem;
+			}
 			rec->n++;
 		} else {
 			*why = "unknown line";
 			return -1;
 		}
 	}
-	if (lineno == 0 || !rec->pool || !rec->pid) {
+	if (lineno == 0 || !rec->pool || !rec->pid ||
+	    (version > 1 && (!rec->host_id || !rec->hosts_file))) {
 		*why = "incomplete record";
 		return -1;
 	}

@@ -6,17 +6,25 @@
  * host.  So that a daemon killed mid-copy leaves nothing nobody can find,
  * each staging folder has a record, DIR/HOST/GUEST:
  *
- *	kvmmigfs-staging 1
+ *	kvmmigfs-staging 2
  *	pid 4242
+ *	host 5a1c6e0e-7c3b-4b8e-9d0f-1f2e3d4c5b6a
+ *	hosts /etc/kvmmigfs/hosts.conf
  *	pool default
- *	disk vda.raw
- *	disk vdb.qcow2
+ *	disk vda.raw f:65024:403311:2026-12-02_10:20:14.123456789_+0000
+ *	disk vdb.qcow2 -
  *
- * naming the disks whose volumes ("GUEST-DEV.FMT") staging created — a
- * disk is added only once its volume was created, so a record never
- * names a volume kvmmigfs did not create.  A record is written whole to a
- * temporary file, synced and renamed over the old one: a crash leaves the
- * old record or the new one, never half of one.
+ * host is the libvirt host UUID of the machine HOST named then, hosts the
+ * mount's hosts file, and each disk names a volume ("GUEST-DEV.FMT")
+ * staging created, with its identity (vhost_vol_identity: device, inode
+ * and birth time of a file, a logical volume's UUID), or "-" between the
+ * volume's creation and the moment its identity is taken.  A volume whose
+ * identity is not the one recorded is not the one kvmmigfs created: it is
+ * never touched.  A disk is named before its volume is created, so a
+ * daemon killed in between leaves nothing nobody can find.  A record is
+ * written whole to a temporary file, synced and renamed over the old one:
+ * a crash leaves the old record or the new one, never half of one.
+ * Version 1 records (no host, no identities) are still read.
  */
 #ifndef KVMMIGFS_RECORD_H
 #define KVMMIGFS_RECORD_H
@@ -24,16 +32,24 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct record_disk {
+	char *name; /* final file name, DEV.FMT */
+	char *id;   /* the volume's identity; NULL: not known */
+};
+
 struct record {
 	char *guest;
-	pid_t pid;    /* the daemon that wrote it */
-	char *pool;   /* the host's pool then */
-	char **disks; /* final file names, DEV.FMT */
+	pid_t pid;	  /* the daemon that wrote it */
+	char *host_id;	  /* the host's libvirt UUID; NULL: version 1 */
+	char *hosts_file; /* the mount's hosts file; NULL: version 1 */
+	char *pool;	  /* the host's pool then */
+	struct record_disk *disks;
 	size_t n;
 };
 
-/* Write rec as DIR/HOST/GUEST (creating DIR/HOST, mode 0700), with this
- * process's pid.  -1 with error_set() on failure. */
+/* Write rec as DIR/HOST/GUEST (creating DIR/HOST, mode 0700; the record
+ * 0600), with this process's pid.  host_id and hosts_file must be set; an
+ * identity may be NULL.  -1 with error_set() on failure. */
 int record_save(const char *dir, const char *host, const struct record *rec);
 
 /* Remove DIR/HOST/GUEST; a missing record is not an error. */

@@ -44,9 +44,12 @@ struct staged_file {
 	time_t mtime;
 	/* Disks only; set at creation, then constant. */
 	char *dev, *fmt, *volume, *path;
-	bool block; /* the volume is a block device (a logical volume): it
-		       may hold old data, so every byte not written is zeroed
-		       at completion */
+	char *ident; /* the volume's identity (vhost_vol_identity), taken
+			when staging created it: a volume with another is not
+			ours and is never touched */
+	bool block;  /* the volume is a block device (a logical volume): it
+			may hold old data, so every byte not written is zeroed
+			at completion */
 	/* The data path, guarded by io_lock. */
 	pthread_mutex_t io_lock;
 	struct endpoint *ep;	   /* open while being written */
@@ -110,6 +113,7 @@ static void file_put(struct staged_file *sf)
 	free(sf->fmt);
 	free(sf->volume);
 	free(sf->path);
+	free(sf->ident);
 	free(sf);
 }
 
@@ -274,27 +278,40 @@ static int block_target(struct stage_host *sh, struct staged_file *sf);
  * the state directory so that a daemon killed mid-copy leaves a staging
  * folder the next one shows again, to be removed or copied again. */
 
-/* Write st's record, naming also `extra` (a disk whose volume is about to
- * be created) unless NULL.  Stage lock held. */
+/* Write st's record, naming also `extra` (a disk not in the folder yet,
+ * whose volume is about to be created) unless NULL.  Stage lock held. */
 static int save_record_with(struct stage_host *sh, struct stage *st,
-			    const char *extra)
+			    const struct staged_file *extra)
 {
 	const struct host_config *hc = vhost_config(sh->vh);
-	char **disks = calloc(st->n + 2, sizeof *disks);
-	struct record rec = { st->guest, 0, hc->pool, disks, 0 };
+	struct record_disk *disks;
+	char host_id[VHOST_ID_MAX];
+	struct record rec = { .guest = st->guest,
+			      .host_id = host_id,
+			      .hosts_file = (char *)sh->opt.hosts_file,
+			      .pool = hc->pool };
 	int r;
 
 	if (!sh->opt.state_dir)
 		return 0;
+	if (vhost_host_id(sh->vh, host_id, sizeof host_id) < 0) {
+		error_prefix("the staging record: the host's UUID");
+		return -1;
+	}
+	disks = calloc(st->n + 2, sizeof *disks);
 	if (!disks) {
 		error_set(ENOMEM, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < st->n; i++)
 		if (st->files[i]->volume)
-			disks[rec.n++] = st->files[i]->final;
+			disks[rec.n++] =
+			    (struct record_disk){ st->files[i]->final,
+						  st->files[i]->ident };
 	if (extra)
-		disks[rec.n++] = (char *)extra;
+		disks[rec.n++] =
+		    (struct record_disk){ extra->final, extra->ident };
+	rec.disks = disks;
 	r = record_save(sh->opt.state_dir, hc->name, &rec);
 	free(disks);
 	if (r < 0)
@@ -332,6 +349,57 @@ static void drop_record(struct stage_host *sh, struct stage *st)
 		log_warning("%s/%s: %s", hc->name, st->guest, error_msg());
 }
 
+/* Is sf's volume still the one staging created (its identity unchanged)?
+ * 1: yes, or it is gone (deleting it says so); 0: another volume has its
+ * name now, or its identity was never taken: logged, to be left alone;
+ * -1 with error_set(): the host could not tell.  Stage lock held. */
+static int volume_ours(struct stage_host *sh, const char *guest,
+		       struct staged_file *sf)
+{
+	const char *host = vhost_config(sh->vh)->name;
+	char *now = NULL;
+	int r;
+
+	if (!sf->ident) {
+		log_warning("%s/%s/%s: volume %s: its identity was never "
+			    "taken (the daemon ended while creating it), so "
+			    "it may not be ours: left alone",
+			    host, guest, sf->final, sf->volume);
+		return 0;
+	}
+	if (vhost_vol_identity(sh->vh, sf->volume, &now) < 0)
+		return error_errno() == ENOENT ? 1 : -1;
+	r = strcmp(now, sf->ident) == 0;
+	if (!r)
+		log_warning("%s/%s/%s: volume %s was replaced since kvmmigfs "
+			    "created it (identity %s, now %s): left alone",
+			    host, guest, sf->final, sf->volume, sf->ident, now);
+	free(now);
+	return r;
+}
+
+/* Take sf's identity right after its volume was created, before any byte
+ * is written, and record it (sf is in st's files, or not yet: in_folder).
+ * On failure the volume (just made) is deleted again.  Stage lock held. */
+static int take_identity(struct stage_host *sh, struct stage *st,
+			 struct staged_file *sf, bool in_folder)
+{
+	int e;
+	char msg[1024];
+
+	if (vhost_vol_identity(sh->vh, sf->volume, &sf->ident) == 0) {
+		if (save_record_with(sh, st, in_folder ? NULL : sf) == 0)
+			return 0;
+		free(sf->ident);
+		sf->ident = NULL;
+	}
+	e = error_errno();
+	snprintf(msg, sizeof msg, "%s", error_msg());
+	vhost_vol_delete(sh->vh, sf->volume);
+	error_set(e, "%s", msg);
+	return -1;
+}
+
 /* Is pid a running kvmmigfs other than us (a mount that owns its
  * records)? */
 static bool other_daemon(pid_t pid)
@@ -363,14 +431,16 @@ static int recover(struct stage_host *sh, const struct record *rec)
 		goto nomem;
 	st->mtime = time(NULL);
 	for (size_t i = 0; i < rec->n; i++) {
+		const struct record_disk *rd = &rec->disks[i];
 		char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
 		struct staged_file *sf, **fv;
+		int ours;
 
-		if (stage_final_name(rec->disks[i], final, sizeof final) < 0 ||
-		    strcmp(final, rec->disks[i]) != 0 ||
+		if (stage_final_name(rd->name, final, sizeof final) < 0 ||
+		    strcmp(final, rd->name) != 0 ||
 		    strcmp(final, XML_NAME) == 0) {
 			log_warning("%s/%s: record names \"%s\": ignored", host,
-				    rec->guest, rec->disks[i]);
+				    rec->guest, rd->name);
 			continue;
 		}
 		path_disk_name(final, dev, sizeof dev, fmt, sizeof fmt);
@@ -390,9 +460,21 @@ static int recover(struct stage_host *sh, const struct record *rec)
 		if (!(sf->name = strdup(final)) ||
 		    !(sf->final = strdup(final)) || !(sf->dev = strdup(dev)) ||
 		    !(sf->fmt = strdup(fmt)) ||
+		    (rd->id && !(sf->ident = strdup(rd->id))) ||
 		    asprintf(&sf->volume, "%s-%s", rec->guest, final) < 0) {
 			sf->volume = NULL;
 			goto nomem;
+		}
+		/* Only the volume kvmmigfs created is ours to remove or
+		 * write again: one made since under its name is dropped. */
+		ours = volume_ours(sh, rec->guest, sf);
+		if (ours < 0) {
+			stage_free(st);
+			return -1;
+		}
+		if (!ours) {
+			st->n--;
+			file_put(sf);
 		}
 	}
 	v = realloc(sh->v, (sh->n + 1) * sizeof *v);
@@ -424,6 +506,7 @@ static void load_records(struct stage_host *sh)
 {
 	const struct host_config *hc = vhost_config(sh->vh);
 	struct record *recs = NULL;
+	char host_id[VHOST_ID_MAX];
 	size_t n = 0;
 	bool done = true;
 
@@ -450,10 +533,36 @@ static void load_records(struct stage_host *sh)
 				    hc->name, rec->guest);
 			continue;
 		}
+		if (!rec->host_id) {
+			log_warning("%s/%s: staging record of an older "
+				    "kvmmigfs (no host or volume identities): "
+				    "left alone",
+				    hc->name, rec->guest);
+			continue;
+		}
+		if (strcmp(rec->hosts_file, sh->opt.hosts_file) != 0) {
+			log_warning("%s/%s: staging record of a mount of "
+				    "hosts file %s, not %s: left alone",
+				    hc->name, rec->guest, rec->hosts_file,
+				    sh->opt.hosts_file);
+			continue;
+		}
 		if (strcmp(rec->pool, hc->pool) != 0) {
 			log_warning("%s/%s: staging record for pool %s, not "
 				    "%s: left alone",
 				    hc->name, rec->guest, rec->pool, hc->pool);
+			continue;
+		}
+		if (vhost_host_id(sh->vh, host_id, sizeof host_id) < 0) {
+			done = false;
+			continue;
+		}
+		if (strcmp(rec->host_id, host_id) != 0) {
+			log_warning("%s/%s: staging record for another "
+				    "machine (host UUID %s; %s is %s now): "
+				    "left alone",
+				    hc->name, rec->guest, rec->host_id,
+				    hc->name, host_id);
 			continue;
 		}
 		exists = vhost_guest_exists(sh->vh, rec->guest);
@@ -482,14 +591,28 @@ static int renew_volume(struct stage_host *sh, struct stage *st,
 			struct staged_file *sf)
 {
 	const char *host = vhost_config(sh->vh)->name;
+	int ours = volume_ours(sh, st->guest, sf);
 
+	if (ours < 0)
+		return -1;
+	if (!ours) {
+		error_set(EEXIST,
+			  "volume \"%s\" was replaced since kvmmigfs created "
+			  "it: it is left alone",
+			  sf->volume);
+		goto drop;
+	}
 	if (vhost_vol_delete(sh->vh, sf->volume) < 0 && error_errno() != ENOENT)
 		return -1;
+	free(sf->ident);
+	sf->ident = NULL;
 	if (block_target(sh, sf) < 0)
 		return -1;
 	sf->capacity = first_capacity(st, sf);
 	if (vhost_vol_create(sh->vh, sf->volume, sf->fmt, sf->capacity,
-			     sf->block, &sf->path) < 0) {
+			     sf->block, &sf->path) < 0 ||
+	    take_identity(sh, st, sf, true) < 0) {
+	drop:;
 		int e = error_errno();
 		char msg[1024];
 
@@ -1013,10 +1136,11 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 					  vhost_config(sh->vh)->pool);
 			goto out_free;
 		}
-		if (save_record_with(sh, st, final) < 0)
+		if (save_record_with(sh, st, sf) < 0)
 			goto out_free;
 		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
-				     sf->block, &sf->path) < 0) {
+				     sf->block, &sf->path) < 0 ||
+		    take_identity(sh, st, sf, false) < 0) {
 			forget_created(sh, st);
 			goto out_free;
 		}
@@ -1733,7 +1857,7 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 {
 	struct staged_file *sf;
 	struct stage *st;
-	int r = -1;
+	int r = -1, ours;
 
 	pthread_mutex_lock(&sh->lock);
 	st = open_stage(sh, guest);
@@ -1767,12 +1891,19 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 			}
 			goto out;
 		}
+		/* Only the volume staging created: one that replaced it
+		 * is left alone (logged), and the file goes all the same. */
+		ours = volume_ours(sh, guest, sf);
+		if (ours < 0)
+			goto out;
 		/* A recovered disk's volume may be gone already. */
-		if (vhost_vol_delete(sh->vh, sf->volume) < 0 &&
+		if (ours && vhost_vol_delete(sh->vh, sf->volume) < 0 &&
 		    !(sf->recovered && error_errno() == ENOENT))
 			goto out;
-		log_info("%s/%s/%s: deleted volume %s",
-			 vhost_config(sh->vh)->name, guest, name, sf->volume);
+		if (ours)
+			log_info("%s/%s/%s: deleted volume %s",
+				 vhost_config(sh->vh)->name, guest, name,
+				 sf->volume);
 	}
 	for (size_t i = 0; i < st->n; i++)
 		if (st->files[i] == sf)

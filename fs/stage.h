@@ -45,10 +45,12 @@
 #define STAGE_MAX_SIZE (8ULL << 40)
 
 struct stage_options {
-	bool start;	       /* -o start: start guests once defined */
-	int timeout_ms;	       /* bound of NBD waits and host commands */
-	const char *filter;    /* nbdkit filter used where hosts have it */
-	const char *state_dir; /* staging records (record.h); NULL: none */
+	bool start;		/* -o start: start guests once defined */
+	int timeout_ms;		/* bound of NBD waits and host commands */
+	const char *filter;	/* nbdkit filter used where hosts have it */
+	const char *state_dir;	/* staging records (record.h); NULL: none */
+	const char *hosts_file; /* the mount's hosts file (absolute), named
+				   in records */
 };
 
 struct stage_host;

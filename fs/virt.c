@@ -12,9 +12,12 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
 
 #include "../nbd/clock.h"
 #include "../nbd/error.h"
+#include "../nbd/hostcmd.h"
 #include "log.h"
 #include "virt.h"
 
@@ -29,8 +32,9 @@ struct vhost {
 	int64_t names_ms;      /* when fetched; 0: never */
 	struct guest **guests; /* cached snapshots, one ref each */
 	size_t nguests;
-	struct strvec logged; /* skip reasons already logged */
-	int pool_kind;	      /* enum pool_kind + 1; 0: not asked yet */
+	struct strvec logged;	    /* skip reasons already logged */
+	int pool_kind;		    /* enum pool_kind + 1; 0: not asked yet */
+	char host_id[VHOST_ID_MAX]; /* libvirt host UUID; "": not asked yet */
 };
 
 static void *event_loop(void *arg)
@@ -876,4 +880,123 @@ out:
 	invalidate_locked(vh);
 	pthread_mutex_unlock(&vh->lock);
 	return r;
+}
+
+/* <host><uuid> of libvirt capabilities XML, into out.  0 or -1. */
+static int caps_host_uuid(const char *caps, char *out, size_t len)
+{
+	xmlDocPtr doc = xmlReadMemory(caps, (int)strlen(caps), "caps.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR |
+					  XML_PARSE_NOWARNING);
+	xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
+	xmlXPathObjectPtr o =
+	    ctx ? xmlXPathEvalExpression(
+		      (const xmlChar *)"string(/capabilities/host/uuid)", ctx)
+		: NULL;
+	int r = -1;
+
+	if (o && o->type == XPATH_STRING && o->stringval && o->stringval[0] &&
+	    strlen((const char *)o->stringval) < len &&
+	    !strpbrk((const char *)o->stringval, " \t\n")) {
+		snprintf(out, len, "%s", (const char *)o->stringval);
+		r = 0;
+	}
+	xmlXPathFreeObject(o);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return r;
+}
+
+int vhost_host_id(struct vhost *vh, char *out, size_t len)
+{
+	int64_t start = now_ms();
+	virConnectPtr conn;
+	char *caps;
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	if (!vh->host_id[0]) {
+		conn = get_conn(vh);
+		caps = conn ? virConnectGetCapabilities(conn) : NULL;
+		if (conn && !caps)
+			virt_error(vh, start,
+				   "reading the host's capabilities");
+		else if (caps && caps_host_uuid(caps, vh->host_id,
+						sizeof vh->host_id) < 0)
+			error_set(EIO, "the host's capabilities name no host "
+				       "UUID");
+		free(caps);
+	}
+	if (vh->host_id[0]) {
+		snprintf(out, len, "%s", vh->host_id);
+		r = 0;
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return r;
+}
+
+int vhost_vol_identity(struct vhost *vh, const char *name, char **id)
+{
+	int64_t start = now_ms();
+	int kind = vhost_pool_kind(vh);
+	virStorageVolPtr vol;
+	char *path = NULL, out[512], *p;
+	const char *prefix;
+	int r;
+
+	*id = NULL;
+	if (kind < 0)
+		return -1;
+	pthread_mutex_lock(&vh->lock);
+	vol = get_vol(vh, name, start);
+	if (vol) {
+		path = virStorageVolGetPath(vol);
+		if (!path)
+			virt_error(vh, start, "reading the volume's path");
+		virStorageVolFree(vol);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	if (!path)
+		return -1;
+	if (kind == POOL_BLOCKS) {
+		/* A logical volume's UUID: the same LV whatever its name. */
+		char *cmd[] = { "lvs", "--noheadings", "-o", "lv_uuid",
+				"--",  path,	       NULL };
+
+		prefix = "lv:";
+		r = hostcmd_output(vhost_config(vh)->shell.v, cmd,
+				   vh->timeout_ms, out, sizeof out);
+	} else {
+		/* A file: device and inode, and its birth time, since a
+		 * new file may get the inode of one just deleted. */
+		char *cmd[] = {
+			"stat", "-L", "-c", "%d:%i:%w", "--", path, NULL
+		};
+
+		prefix = "f:";
+		r = hostcmd_output(vhost_config(vh)->shell.v, cmd,
+				   vh->timeout_ms, out, sizeof out);
+	}
+	/* One line: trimmed, blanks made '_' (records are line based). */
+	for (p = out + strlen(out); p > out && strchr(" \t\n", p[-1]); p--)
+		p[-1] = '\0';
+	for (p = out; *p == ' ' || *p == '\t'; p++)
+		;
+	if (r != 0 || !*p || strchr(p, '\n')) {
+		if (r >= 0)
+			error_set(EIO, "identity of volume %s (%s): %s", name,
+				  path, *p ? p : "no answer");
+		free(path);
+		return -1;
+	}
+	free(path);
+	for (char *q = p; *q; q++)
+		if (*q == ' ' || *q == '\t')
+			*q = '_';
+	if (asprintf(id, "%s%s", prefix, p) < 0) {
+		*id = NULL;
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	return 0;
 }

@@ -106,6 +106,19 @@ int vhost_vol_capacity(struct vhost *vh, const char *name, uint64_t *capacity);
 /* Delete volume NAME from the host's pool.  0 or -1. */
 int vhost_vol_delete(struct vhost *vh, const char *name);
 
+/* The host's identity: libvirt's host UUID (from its capabilities), so
+ * that a name in the hosts file that now means another machine is seen.
+ * Asked once.  0, or -1 with error_set(). */
+#define VHOST_ID_MAX 80
+int vhost_host_id(struct vhost *vh, char *out, size_t len);
+
+/* The identity of volume NAME now, *id malloc'd: "f:DEV:INO:BIRTH" for a
+ * file (device, inode, birth time, read with stat on the host), "lv:UUID"
+ * for a block volume (a logical volume's UUID, read with lvs).  A volume
+ * deleted and made again under the same name has another.  0, or -1 with
+ * error_set(): ENOENT if there is no such volume. */
+int vhost_vol_identity(struct vhost *vh, const char *name, char **id);
+
 /* Define the guest (libvirt validates the XML) and, if start, start it.
  * Caches are invalidated.  Returns 0, or -1 with error_set(): EINVAL for
  * XML libvirt refuses, EEXIST for a name or UUID taken, EIO otherwise;

@@ -76,11 +76,16 @@ nomem:
 	return -1;
 }
 
-int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
+/* Run cmd through shell with stdin on /dev/null and stdout and stderr on
+ * out_fd (-1: /dev/null); drain (if >= 0) is read as the command runs,
+ * into buf.  Returns the exit status or -1 (see hostcmd_run). */
+static int run(char *const *shell, char *const *cmd, int timeout_ms, int out_fd,
+	       int drain, char *buf, size_t len)
 {
 	struct strvec argv = STRVEC_INIT;
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
 	int waited = 0, status;
+	size_t got = 0;
 	pid_t pid;
 
 	if (hostcmd_argv(shell, cmd, &argv) < 0)
@@ -96,8 +101,8 @@ int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
 
 		if (fd >= 0) {
 			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
+			dup2(out_fd >= 0 ? out_fd : fd, 1);
+			dup2(out_fd >= 0 ? out_fd : fd, 2);
 		}
 		/* Own process group, so a timeout kills ssh and its kids. */
 		setpgid(0, 0);
@@ -113,7 +118,21 @@ int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
 	strvec_release(&argv);
 	for (;;) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
+		ssize_t n;
 
+		/* Keep the pipe from filling; what does not fit is dropped. */
+		while (drain >= 0) {
+			char sink[512];
+
+			if (got < len - 1)
+				n = read(drain, buf + got, len - 1 - got);
+			else
+				n = read(drain, sink, sizeof sink);
+			if (n <= 0)
+				break;
+			if (got < len - 1)
+				got += (size_t)n;
+		}
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR) {
@@ -131,7 +150,36 @@ int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
 		nanosleep(&tick, NULL);
 		waited += 10;
 	}
+	if (drain >= 0)
+		buf[got] = '\0';
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms)
+{
+	return run(shell, cmd, timeout_ms, -1, -1, NULL, 0);
+}
+
+int hostcmd_output(char *const *shell, char *const *cmd, int timeout_ms,
+		   char *out, size_t len)
+{
+	int fds[2], r;
+
+	if (len < 2) {
+		error_set(EINVAL, "no room for the output of %s", cmd[0]);
+		return -1;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		error_set(errno, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	/* The child's copy of the write end is dup2'ed (and so inherited
+	 * without O_CLOEXEC); the read end closes at exec. */
+	r = run(shell, cmd, timeout_ms, fds[1], fds[0], out, len);
+	close(fds[0]);
+	close(fds[1]);
+	return r;
 }

@@ -27,4 +27,9 @@ char *hostcmd_quote(const char *s);
  * run.  A signal death counts as status 128+N. */
 int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms);
 
+/* hostcmd_run, with what the command prints (stdout and stderr) in out,
+ * NUL-terminated, cut to len - 1 bytes. */
+int hostcmd_output(char *const *shell, char *const *cmd, int timeout_ms,
+		   char *out, size_t len);
+
 #endif

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../nbd/error.h"
 #include "../nbd/hostcmd.h"
 #include "../nbd/strvec.h"
 #include "suites.h"
@@ -362,6 +363,27 @@ START_TEST(test_probe_can_fail)
 }
 END_TEST
 
+/* hostcmd_output: what the command printed, stdout and stderr, and its
+ * status; output past the buffer is dropped, never blocks the command;
+ * a command that outlives the timeout is killed. */
+START_TEST(test_output)
+{
+	char *echo[] = { "sh", "-c",
+			 "printf 'one two\\n'; echo err >&2; exit 3", NULL };
+	char *lots[] = { "sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x",
+			 NULL };
+	char *slow[] = { "sleep", "5", NULL };
+	char out[16];
+
+	ck_assert_int_eq(hostcmd_output(NULL, echo, 5000, out, sizeof out), 3);
+	ck_assert_str_eq(out, "one two\nerr\n");
+	ck_assert_int_eq(hostcmd_output(NULL, lots, 5000, out, sizeof out), 0);
+	ck_assert_str_eq(out, "xxxxxxxxxxxxxxx");
+	ck_assert_int_eq(hostcmd_output(NULL, slow, 200, out, sizeof out), -1);
+	ck_assert_int_eq(error_errno(), ETIMEDOUT);
+}
+END_TEST
+
 Suite *hostcmd_suite(void)
 {
 	Suite *s = suite_create("hostcmd");
@@ -381,6 +403,7 @@ Suite *hostcmd_suite(void)
 	tcase_add_test(th, test_hostile_shell_prefix);
 	tcase_add_test(th, test_hostile_local);
 	tcase_add_test(th, test_probe_can_fail);
+	tcase_add_test(ta, test_output);
 	tcase_set_timeout(th, 30);
 	suite_add_tcase(s, th);
 	return s;

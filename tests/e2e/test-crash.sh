@@ -39,7 +39,7 @@ crash() {
 	[ -z "$(ls -A "$M")" ] || fail "files landed under the mount point: $(ls -A "$M")"
 	defined hostb web1 && fail "web1 defined after the crash"
 	case " $(vols hostb) " in *" web1-vda.raw "*) ;; *) fail "no partial volume: $(vols hostb)" ;; esac
-	grep_q -x "disk vda.raw" "$SD/hostb/web1" || fail "the record lacks vda.raw: $(cat "$SD/hostb/web1")"
+	grep_q -E "^disk vda\.raw f:[0-9]+:[0-9]+:" "$SD/hostb/web1" || fail "the record lacks vda.raw: $(cat "$SD/hostb/web1")"
 	# The ssh under each NBD connection dies with the daemon, and nbdkit
 	# (--exit-with-parent) with it.
 	for _ in $(seq 100); do
