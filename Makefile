@@ -34,7 +34,10 @@ ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
 	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
-CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c fs/stage.c \
+STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
+	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
+	fs/stage/complete.c
+CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c $(STAGE_SRC) \
 	fs/record.c \
 	fs/rewrite.c \
 	$(NBD_SRC)
@@ -48,7 +51,7 @@ UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_record.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
-HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
+HEADERS := $(wildcard fs/*.h fs/stage/*.h nbd/*.h tests/*.h)
 
 .PHONY: all check check-unit check-e2e check-lvm check-sanitize check-valgrind \
 	check-fuzz fuzz \
@@ -160,6 +163,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:
-	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs fs/*.o nbd/*.o \
+	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs fs/*.o fs/stage/*.o nbd/*.o \
 		tests/*.o $(FILTER)
 	rm -rf .sanitize

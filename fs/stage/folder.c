@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Staging, staging folders and their files (mkdir, list, stat, unlink, rename,
+ * rmdir). See ../stage.h for the rules, stage-int.h for the locks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../nbd/endpoint.h"
+#include "../../nbd/error.h"
+#include "../../nbd/extents.h"
+#include "../../nbd/hostcmd.h"
+#include "../domxml.h"
+#include "../log.h"
+#include "../path.h"
+#include "../record.h"
+#include "../rewrite.h"
+#include "stage-int.h"
+
+struct stage_host *stage_host_new(struct vhost *vh,
+				  const struct stage_options *opt)
+{
+	struct stage_host *sh = calloc(1, sizeof *sh);
+
+	if (!sh) {
+		error_set(ENOMEM, "out of memory");
+		return NULL;
+	}
+	sh->vh = vh;
+	sh->opt = *opt;
+	pthread_mutex_init(&sh->lock, NULL);
+	return sh;
+}
+
+void stage_file_put(struct staged_file *sf)
+{
+	if (--sf->refs > 0)
+		return;
+	endpoint_close(sf->ep);
+	extent_map_release(&sf->written);
+	pthread_mutex_destroy(&sf->io_lock);
+	free(sf->name);
+	free(sf->final);
+	free(sf->xml);
+	free(sf->dev);
+	free(sf->fmt);
+	free(sf->volume);
+	free(sf->path);
+	free(sf->ident);
+	free(sf);
+}
+
+void stage_folder_free(struct stage *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		stage_file_put(st->files[i]);
+	free(st->files);
+	free(st->guest);
+	free(st);
+}
+
+void stage_host_free(struct stage_host *sh)
+{
+	if (!sh)
+		return;
+	for (size_t i = 0; i < sh->n; i++) {
+		struct stage *st = sh->v[i];
+
+		/* Say what stays on the host; the record keeps it. */
+		for (size_t j = 0; j < st->n && !st->defined; j++)
+			if (st->files[j]->volume)
+				log_warning("%s/%s: unmounted while staging: "
+					    "volume %s stays in pool %s%s",
+					    vhost_config(sh->vh)->name,
+					    st->guest, st->files[j]->volume,
+					    vhost_config(sh->vh)->pool,
+					    sh->opt.state_dir
+						? " (the staging folder "
+						  "shows again at the next "
+						  "mount)"
+						: "");
+		stage_folder_free(st);
+	}
+	free(sh->v);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+static struct stage *stage_find(struct stage_host *sh, const char *guest)
+{
+	stage_records_load(sh);
+	for (size_t i = 0; i < sh->n; i++)
+		if (strcmp(sh->v[i]->guest, guest) == 0)
+			return sh->v[i];
+	return NULL;
+}
+
+struct staged_file *stage_find_file(struct stage *st, const char *name)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->files[i]->name, name) == 0)
+			return st->files[i];
+	return NULL;
+}
+
+/* The staging folder GUEST, still open for files, or NULL with error. */
+struct stage *stage_folder_open(struct stage_host *sh, const char *guest)
+{
+	struct stage *st = stage_find(sh, guest);
+
+	if (!st) {
+		error_set(ENOENT, "no staging folder \"%s\"", guest);
+		return NULL;
+	}
+	if (st->defined) {
+		error_set(EACCES, "the guest is defined: its files are "
+				  "read-only");
+		return NULL;
+	}
+	return st;
+}
+
+struct staged_file *stage_get_file(struct stage *st, const char *name)
+{
+	struct staged_file *sf = stage_find_file(st, name);
+
+	if (!sf)
+		error_set(ENOENT, "no staged file \"%s\"", name);
+	return sf;
+}
+
+void stage_stat(struct stage_host *sh, const char *guest, const char *file,
+		struct stage_stat *ss)
+{
+	struct stage *st;
+	struct staged_file *sf;
+
+	memset(ss, 0, sizeof *ss);
+	pthread_mutex_lock(&sh->lock);
+	st = stage_find(sh, guest);
+	if (!st)
+		goto out;
+	if (!file) {
+		ss->kind = st->defined ? STAGE_DEFINED : STAGE_DIR;
+		ss->mtime = st->mtime;
+		goto out;
+	}
+	if (st->defined || !(sf = stage_find_file(st, file)))
+		goto out;
+	ss->kind = STAGE_FILE;
+	ss->mtime = sf->mtime;
+	if (sf->is_xml) {
+		ss->size = ss->allocated = sf->xml_len;
+	} else {
+		pthread_mutex_lock(&sf->io_lock);
+		ss->size = sf->size;
+		for (size_t i = 0; i < sf->written.n; i++)
+			ss->allocated += sf->written.v[i].length;
+		pthread_mutex_unlock(&sf->io_lock);
+	}
+out:
+	pthread_mutex_unlock(&sh->lock);
+}
+
+int stage_list_guests(struct stage_host *sh, struct strvec *names)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&sh->lock);
+	stage_records_load(sh);
+	for (size_t i = 0; i < sh->n && r == 0; i++)
+		if (!sh->v[i]->defined)
+			r = strvec_push(names, sh->v[i]->guest);
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_list_files(struct stage_host *sh, const char *guest,
+		     struct strvec *names)
+{
+	struct stage *st;
+	int r = -1;
+
+	pthread_mutex_lock(&sh->lock);
+	st = stage_find(sh, guest);
+	if (!st || st->defined) {
+		error_set(ENOENT, "no staging folder \"%s\"", guest);
+		goto out;
+	}
+	r = 0;
+	for (size_t i = 0; i < st->n && r == 0; i++)
+		r = strvec_push(names, st->files[i]->name);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_mkdir(struct stage_host *sh, const char *guest)
+{
+	struct stage *st = NULL, **v;
+	int r = -1, exists;
+
+	if (!stage_guest_name_ok(guest)) {
+		error_set(EINVAL,
+			  "bad guest name (use 1-200 letters, digits, '.', "
+			  "'_', '+', '-'; not starting with '.', '+' or '-')");
+		return -1;
+	}
+	pthread_mutex_lock(&sh->lock);
+	st = stage_find(sh, guest);
+	if (st && !st->defined) {
+		st = NULL;
+		error_set(EEXIST, "a staging folder of that name exists");
+		goto out;
+	}
+	exists = vhost_guest_exists(sh->vh, guest);
+	if (exists != 0) {
+		st = NULL;
+		if (exists > 0)
+			error_set(EEXIST, "the host has a guest of that name");
+		goto out;
+	}
+	if (st) {
+		/* Defined here once, undefined since: forget it. */
+		for (size_t i = 0; i < sh->n; i++)
+			if (sh->v[i] == st)
+				sh->v[i] = sh->v[--sh->n];
+		stage_folder_free(st);
+	}
+	st = calloc(1, sizeof *st);
+	v = st ? realloc(sh->v, (sh->n + 1) * sizeof *v) : NULL;
+	if (!v || !(st->guest = strdup(guest))) {
+		if (v)
+			sh->v = v;
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	sh->v = v;
+	st->mtime = time(NULL);
+	sh->v[sh->n++] = st;
+	if (stage_record_save(sh, st) < 0) {
+		sh->n--;
+		goto out;
+	}
+	st = NULL;
+	r = 0;
+out:
+	pthread_mutex_unlock(&sh->lock);
+	if (st) {
+		free(st->guest);
+		free(st);
+	}
+	return r;
+}
+
+int stage_rmdir(struct stage_host *sh, const char *guest)
+{
+	struct stage *st;
+	int r = -1;
+
+	pthread_mutex_lock(&sh->lock);
+	st = stage_find(sh, guest);
+	if (!st)
+		error_set(ENOENT, "no staging folder \"%s\"", guest);
+	else if (st->defined)
+		error_set(EPERM, "the guest is defined: it is not removed");
+	else if (st->n > 0)
+		error_set(ENOTEMPTY, "the staging folder holds files");
+	else
+		r = 0;
+	if (r == 0) {
+		stage_record_drop(sh, st);
+		for (size_t i = 0; i < sh->n; i++)
+			if (sh->v[i] == st)
+				sh->v[i] = sh->v[--sh->n];
+		stage_folder_free(st);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
+{
+	struct staged_file *sf;
+	struct stage *st;
+	int r = -1, ours;
+
+	pthread_mutex_lock(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st || !(sf = stage_get_file(st, name)))
+		goto out;
+	if (sf->opens) {
+		error_set(EBUSY, "the file is open");
+		goto out;
+	}
+	if (!sf->is_xml) {
+		/* Never delete what a guest may use: one of this name may
+		 * have been defined with these volumes after all (the answer
+		 * to the define call lost).  Unknown: not deleted either. */
+		int exists = vhost_guest_exists(sh->vh, guest);
+
+		if (exists != 0) {
+			if (exists > 0) {
+				log_warning(
+				    "%s/%s: a guest of that name exists "
+				    "now: its volumes are kept",
+				    vhost_config(sh->vh)->name, guest);
+				st->defined = true;
+				stage_record_drop(sh, st);
+				for (size_t i = 0; i < st->n; i++)
+					stage_file_put(st->files[i]);
+				st->n = 0;
+				error_set(EPERM,
+					  "the guest %s is defined now: "
+					  "its volumes are not removed",
+					  guest);
+			}
+			goto out;
+		}
+		/* Only the volume staging created: one that replaced it
+		 * is left alone (logged), and the file goes all the same. */
+		ours = stage_volume_ours(sh, guest, sf);
+		if (ours < 0)
+			goto out;
+		/* A recovered disk's volume may be gone already. */
+		if (ours && vhost_vol_delete(sh->vh, sf->volume) < 0 &&
+		    !(sf->recovered && error_errno() == ENOENT))
+			goto out;
+		if (ours)
+			log_info("%s/%s/%s: deleted volume %s",
+				 vhost_config(sh->vh)->name, guest, name,
+				 sf->volume);
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (st->files[i] == sf)
+			st->files[i] = st->files[--st->n];
+	if (!sf->is_xml && stage_record_save(sh, st) < 0)
+		log_warning("%s/%s: %s", vhost_config(sh->vh)->name, guest,
+			    error_msg());
+	stage_file_put(sf);
+	st->mtime = time(NULL);
+	r = 0;
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+int stage_rename(struct stage_host *sh, const char *guest, const char *from,
+		 const char *to)
+{
+	char final[PATH_NAME_MAX + 1];
+	struct staged_file *sf;
+	struct stage *st;
+	char *copy;
+	int r = -1;
+
+	if (stage_final_name(to, final, sizeof final) < 0)
+		return -1;
+	pthread_mutex_lock(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st || !(sf = stage_get_file(st, from)))
+		goto out;
+	if (stage_find_file(st, to)) {
+		error_set(EEXIST, "\"%s\" exists", to);
+		goto out;
+	}
+	if (strcmp(final, sf->final) != 0) {
+		error_set(EINVAL,
+			  "\"%s\" was created as %s; it cannot become %s", from,
+			  sf->final, final);
+		goto out;
+	}
+	copy = strdup(to);
+	if (!copy) {
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	free(sf->name);
+	sf->name = copy;
+	st->mtime = time(NULL);
+	r = 0;
+	if (sf->is_xml && strcmp(to, XML_NAME) == 0 && !sf->opens) {
+		struct strvec devs = STRVEC_INIT;
+		char *name = NULL;
+
+		r = rewrite_check(sf->xml ? sf->xml : "", sf->xml_len, &devs,
+				  &name);
+		strvec_release(&devs);
+		free(name);
+		sf->xml_ok = r == 0;
+	}
+	if (r == 0)
+		r = stage_try_define(sh, st);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Staging, open handles: create, open, release, counting writers.
+ * See ../stage.h for the rules, stage-int.h for the locks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../nbd/endpoint.h"
+#include "../../nbd/error.h"
+#include "../../nbd/extents.h"
+#include "../../nbd/hostcmd.h"
+#include "../domxml.h"
+#include "../log.h"
+#include "../path.h"
+#include "../record.h"
+#include "../rewrite.h"
+#include "stage-int.h"
+
+/* Count a handle in (open, or used again after a close of one of its
+ * descriptors) or out (closed).  Stage lock held. */
+void stage_handle_activate(struct stage_open *so)
+{
+	if (so->active)
+		return;
+	__atomic_store_n(&so->active, true, __ATOMIC_RELAXED);
+	so->sf->opens++;
+	if (so->write)
+		so->sf->writers++;
+}
+
+void stage_handle_deactivate(struct stage_open *so)
+{
+	if (!so->active)
+		return;
+	__atomic_store_n(&so->active, false, __ATOMIC_RELAXED);
+	so->sf->opens--;
+	if (so->write)
+		so->sf->writers--;
+}
+
+/* The last writer gone and the disk not completed (a killed writer, a
+ * failed completion): stop its server; the volume stays, incomplete,
+ * until unlinked.  Stage lock held. */
+void stage_stop_incomplete(struct staged_file *sf)
+{
+	if (sf->is_xml || sf->writers || sf->complete)
+		return;
+	pthread_mutex_lock(&sf->io_lock);
+	endpoint_close(sf->ep);
+	sf->ep = NULL;
+	pthread_mutex_unlock(&sf->io_lock);
+}
+
+static struct stage_open *stage_handle_new(struct stage_host *sh,
+					   struct stage *st,
+					   struct staged_file *sf, bool write)
+{
+	struct stage_open *so = calloc(1, sizeof *so);
+
+	if (!so) {
+		error_set(ENOMEM, "out of memory");
+		return NULL;
+	}
+	so->sh = sh;
+	so->st = st;
+	so->sf = sf;
+	so->write = write;
+	sf->refs++;
+	stage_handle_activate(so);
+	return so;
+}
+
+struct stage_open *stage_create(struct stage_host *sh, const char *guest,
+				const char *name)
+{
+	struct staged_file *sf = NULL, **v;
+	struct stage_open *so = NULL;
+	char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
+	struct stage *st;
+	int exists;
+
+	if (stage_final_name(name, final, sizeof final) < 0)
+		return NULL;
+	pthread_mutex_lock(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st)
+		goto out;
+	if (stage_find_file(st, name)) {
+		error_set(EEXIST, "\"%s\" exists", name);
+		goto out;
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->files[i]->final, final) == 0) {
+			error_set(EEXIST,
+				  "\"%s\" is already being written as "
+				  "\"%s\"",
+				  final, st->files[i]->name);
+			goto out;
+		}
+	sf = calloc(1, sizeof *sf);
+	if (!sf) {
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	pthread_mutex_init(&sf->io_lock, NULL);
+	extent_map_init(&sf->written, STAGE_MAX_SIZE);
+	sf->refs = 1;
+	sf->mtime = time(NULL);
+	sf->is_xml = strcmp(final, XML_NAME) == 0;
+	if (!(sf->name = strdup(name)) || !(sf->final = strdup(final)))
+		goto nomem;
+	if (!sf->is_xml) {
+		/* One file per disk: "vda.raw" and "vda.qcow2" clash. */
+		path_disk_name(final, dev, sizeof dev, fmt, sizeof fmt);
+		for (size_t i = 0; i < st->n; i++)
+			if (st->files[i]->dev &&
+			    strcmp(st->files[i]->dev, dev) == 0) {
+				error_set(EEXIST,
+					  "disk %s is already being "
+					  "written as \"%s\"",
+					  dev, st->files[i]->name);
+				goto out_free;
+			}
+		if (!(sf->dev = strdup(dev)) || !(sf->fmt = strdup(fmt)) ||
+		    asprintf(&sf->volume, "%s-%s", guest, final) < 0) {
+			sf->volume = NULL;
+			goto nomem;
+		}
+		if (stage_space_check(sh, st, dev) < 0 ||
+		    stage_block_target(sh, sf) < 0)
+			goto out_free;
+		sf->capacity = stage_first_capacity(st, sf);
+		/* The record names the volume before it exists, so that a
+		 * daemon killed in between leaves nothing nobody can find;
+		 * it is never written for a name already taken. */
+		exists = vhost_vol_exists(sh->vh, sf->volume);
+		if (exists != 0) {
+			if (exists > 0)
+				error_set(EEXIST,
+					  "volume \"%s\" already exists in "
+					  "pool \"%s\"",
+					  sf->volume,
+					  vhost_config(sh->vh)->pool);
+			goto out_free;
+		}
+		if (stage_record_save_with(sh, st, sf) < 0)
+			goto out_free;
+		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
+				     sf->block, &sf->path) < 0 ||
+		    stage_volume_identify(sh, st, sf, false) < 0) {
+			stage_record_forget(sh, st);
+			goto out_free;
+		}
+		log_info("%s/%s/%s: created volume %s (%s)",
+			 vhost_config(sh->vh)->name, guest, name, sf->volume,
+			 sf->path);
+		if (stage_endpoint_open(sh, st, sf) < 0) {
+			int e = error_errno();
+			char msg[1024];
+
+			snprintf(msg, sizeof msg, "%s", error_msg());
+			vhost_vol_delete(sh->vh, sf->volume);
+			stage_record_forget(sh, st);
+			error_set(e, "%s", msg);
+			goto out_free;
+		}
+	}
+	v = realloc(st->files, (st->n + 1) * sizeof *v);
+	if (!v)
+		goto nomem_created;
+	st->files = v;
+	st->files[st->n++] = sf;
+	st->mtime = time(NULL);
+	so = stage_handle_new(sh, st, sf, true);
+	sf = NULL;
+	goto out;
+nomem_created:
+	error_set(ENOMEM, "out of memory");
+	if (sf->volume) {
+		vhost_vol_delete(sh->vh, sf->volume);
+		stage_record_forget(sh, st);
+		error_set(ENOMEM, "out of memory");
+	}
+	goto out_free;
+nomem:
+	error_set(ENOMEM, "out of memory");
+out_free:
+	if (sf)
+		stage_file_put(sf);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return so;
+}
+
+struct stage_open *stage_open(struct stage_host *sh, const char *guest,
+			      const char *name, int flags)
+{
+	bool write = (flags & O_ACCMODE) != O_RDONLY;
+	struct stage_open *so = NULL;
+	struct staged_file *sf;
+	struct stage *st;
+
+	pthread_mutex_lock(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st || !(sf = stage_get_file(st, name)))
+		goto out;
+	if (!sf->is_xml && !write) {
+		error_set(EACCES, "disks being staged are write-only");
+		goto out;
+	}
+	if (write && sf->recovered) {
+		if (!(flags & O_TRUNC)) {
+			error_set(EINVAL, "an incomplete copy from before "
+					  "kvmmigfs restarted: copy the disk "
+					  "again whole, or remove it");
+			goto out;
+		}
+		if (stage_volume_renew(sh, st, sf) < 0)
+			goto out;
+	}
+	if (write && !sf->is_xml) {
+		stage_disk_reopen(sf);
+		if (stage_endpoint_open(sh, st, sf) < 0)
+			goto out;
+	}
+	if (write && (flags & O_TRUNC) &&
+	    stage_truncate_locked(sh, guest, sf, 0) < 0)
+		goto out;
+	if (write)
+		sf->xml_ok = false;
+	so = stage_handle_new(sh, st, sf, write);
+out:
+	pthread_mutex_unlock(&sh->lock);
+	return so;
+}
+
+void stage_release(struct stage_open *so)
+{
+	struct stage_host *sh = so->sh;
+	struct staged_file *sf = so->sf;
+
+	pthread_mutex_lock(&sh->lock);
+	if (so->active) {
+		/* Released without a close that counted it out. */
+		stage_handle_deactivate(so);
+		stage_stop_incomplete(sf);
+	}
+	stage_file_put(sf);
+	pthread_mutex_unlock(&sh->lock);
+	free(so);
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Staging, inside: the state the files of fs/stage/ share.  The rules are
+ * in ../stage.h; each file holds one job:
+ *
+ *   names.c     which names a guest and its files may have
+ *   folder.c    staging folders and their files: mkdir, list, stat,
+ *               unlink, rename, rmdir
+ *   recover.c   staging records, volume identities, recovery
+ *   handle.c    open handles: create, open, release, writers counted
+ *   xml.c       the domain.xml buffer
+ *   write.c     the disk write path (zero scan, writes to the volume)
+ *   volume.c    volume sizing, growing, space checks, truncation
+ *   complete.c  the last close: completing a disk, defining the guest
+ *
+ * Lock order: a stage_host's lock, then a file's io_lock, then the
+ * vhost's lock (taken inside every vhost_* call).  The stage lock guards
+ * the folders, their files and every file's metadata; a disk's data path
+ * (size, written map, endpoint) is guarded by its io_lock, taken without
+ * the stage lock on the write path, so writes to different disks run in
+ * parallel.  Never take the stage lock with an io_lock held.
+ */
+#ifndef KVMMIGFS_STAGE_INT_H
+#define KVMMIGFS_STAGE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../../nbd/endpoint.h"
+#include "../../nbd/extents.h"
+#include "../domxml.h"
+#include "../stage.h"
+#include "../virt.h"
+
+#define XML_NAME DOMAIN_XML
+
+struct staged_file {
+	/* Guarded by the stage_host lock. */
+	int refs;    /* 1 while in its folder, +1 per open handle */
+	char *name;  /* name in the folder (maybe temporary) */
+	char *final; /* the final name it stands for */
+	bool is_xml;
+	/* Handles count from open until their close (flush), and again
+	 * from a later write through another descriptor of the same handle:
+	 * the kernel sends release after close(2) has returned, so a
+	 * closed handle must not hold up the next writer's completion. */
+	int opens;	/* active handles */
+	int writers;	/* active handles that may write */
+	bool complete;	/* disk: closed by its writer, size set */
+	bool recovered; /* disk: from a record, written before a restart */
+	bool xml_ok;	/* xml: checked, fit to wait for its disks */
+	char *xml;	/* xml: the document so far */
+	size_t xml_len;
+	time_t mtime;
+	/* Disks only; set at creation, then constant. */
+	char *dev, *fmt, *volume, *path;
+	char *ident; /* the volume's identity (vhost_vol_identity), taken
+			when staging created it: a volume with another is not
+			ours and is never touched */
+	bool block;  /* the volume is a block device (a logical volume): it
+			may hold old data, so every byte not written is zeroed
+			at completion */
+	/* The data path, guarded by io_lock. */
+	pthread_mutex_t io_lock;
+	struct endpoint *ep;	   /* open while being written */
+	uint64_t capacity;	   /* the volume's size now */
+	uint64_t size;		   /* size the writer gave it */
+	struct extent_map written; /* ranges holding written data */
+	int werrno;		   /* first write error, reported at close */
+};
+
+struct stage {
+	char *guest;
+	bool defined; /* defined on the host: only metadata calls accepted */
+	struct staged_file **files;
+	size_t n;
+	time_t mtime;
+};
+
+struct stage_host {
+	struct vhost *vh;
+	struct stage_options opt;
+	pthread_mutex_t lock;
+	struct stage **v; /* guarded by lock */
+	size_t n;
+	bool loaded; /* the records of earlier daemons were read */
+};
+
+struct stage_open {
+	struct stage_host *sh;
+	struct stage *st;
+	struct staged_file *sf;
+	bool write;
+	bool active; /* counted in sf->opens (and writers); stage lock */
+};
+
+/* folder.c */
+void stage_file_put(struct staged_file *sf);
+void stage_folder_free(struct stage *st);
+struct staged_file *stage_find_file(struct stage *st, const char *name);
+struct stage *stage_folder_open(struct stage_host *sh, const char *guest);
+struct staged_file *stage_get_file(struct stage *st, const char *name);
+
+/* recover.c */
+int stage_record_save_with(struct stage_host *sh, struct stage *st,
+			   const struct staged_file *extra);
+int stage_record_save(struct stage_host *sh, struct stage *st);
+void stage_record_forget(struct stage_host *sh, struct stage *st);
+void stage_record_drop(struct stage_host *sh, struct stage *st);
+int stage_volume_ours(struct stage_host *sh, const char *guest,
+		      struct staged_file *sf);
+int stage_volume_identify(struct stage_host *sh, struct stage *st,
+			  struct staged_file *sf, bool in_folder);
+void stage_records_load(struct stage_host *sh);
+int stage_volume_renew(struct stage_host *sh, struct stage *st,
+		       struct staged_file *sf);
+
+/* handle.c */
+void stage_handle_activate(struct stage_open *so);
+void stage_handle_deactivate(struct stage_open *so);
+void stage_stop_incomplete(struct staged_file *sf);
+
+/* xml.c */
+ssize_t stage_xml_write(struct stage_open *so, const void *buf, size_t count,
+			uint64_t offset);
+
+/* write.c */
+bool stage_overlaps_written(const struct extent_map *m, uint64_t offset,
+			    uint64_t count);
+
+/* volume.c */
+int stage_block_target(struct stage_host *sh, struct staged_file *sf);
+uint64_t stage_first_capacity(struct stage *st, struct staged_file *sf);
+uint64_t stage_final_capacity(const char *fmt, uint64_t size);
+int stage_connect_locked(struct stage_host *sh, const char *guest,
+			 struct staged_file *sf);
+int stage_volume_resize(struct stage_host *sh, struct staged_file *sf,
+			uint64_t size);
+int stage_grow_locked(struct stage_host *sh, const char *guest,
+		      struct staged_file *sf, uint64_t needed);
+int stage_endpoint_open(struct stage_host *sh, struct stage *st,
+			struct staged_file *sf);
+void stage_disk_reopen(struct staged_file *sf);
+int stage_space_check(struct stage_host *sh, struct stage *st, const char *dev);
+int stage_exact_size(struct stage_host *sh, struct staged_file *sf,
+		     uint64_t size);
+int stage_zero_unwritten(struct staged_file *sf, uint64_t from, uint64_t to);
+int stage_truncate_locked(struct stage_host *sh, const char *guest,
+			  struct staged_file *sf, uint64_t size);
+
+/* complete.c */
+int stage_try_define(struct stage_host *sh, struct stage *st);
+
+#endif
