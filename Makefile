@@ -38,7 +38,7 @@ STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
 	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
 	fs/stage/complete.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c $(STAGE_SRC) \
-	fs/record.c \
+	fs/record.c fs/host-libvirt.c \
 	fs/rewrite.c \
 	$(NBD_SRC)
 FUSE_SRC := fs/ops.c fs/main.c
@@ -48,7 +48,7 @@ FUSE_OBJ := $(FUSE_SRC:.c=.o)
 UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_domxml.c tests/check_extents.c tests/check_hostcmd.c \
 	tests/check_xmlrewrite.c tests/check_rewrite.c tests/check_copy.c \
-	tests/check_record.c
+	tests/check_record.c tests/check_stage.c tests/fakehost.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
 HEADERS := $(wildcard fs/*.h fs/stage/*.h nbd/*.h tests/*.h)

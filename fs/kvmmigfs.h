@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "host.h"
 #include "hosts.h"
 #include "stage.h"
 #include "virt.h"
@@ -28,6 +29,7 @@
 struct kvmmigfs {
 	struct hosts_file hosts;
 	struct vhost **vhosts;	    /* one per hosts.hosts entry */
+	struct host **hostifs;	    /* one per vhost: what staging uses */
 	struct stage_host **stages; /* one per hosts.hosts entry */
 	int allow_running;	    /* -o allow_running: read running guests */
 	int start;		    /* -o start: start guests once defined */

@@ -301,18 +301,22 @@ int main(int argc, char *argv[])
 		goto out;
 	fs.vhosts = calloc(fs.hosts.n, sizeof *fs.vhosts);
 	fs.stages = calloc(fs.hosts.n, sizeof *fs.stages);
-	if (!fs.vhosts || !fs.stages)
+	fs.hostifs = calloc(fs.hosts.n, sizeof *fs.hostifs);
+	if (!fs.vhosts || !fs.stages || !fs.hostifs)
 		goto out;
 	for (size_t i = 0; i < fs.hosts.n; i++) {
 		fs.vhosts[i] =
 		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
 		if (fs.vhosts[i])
+			fs.hostifs[i] =
+			    host_libvirt_new(fs.vhosts[i], fs.timeout_ms);
+		if (fs.hostifs[i])
 			fs.stages[i] = stage_host_new(
-			    fs.vhosts[i],
+			    fs.hostifs[i],
 			    &(struct stage_options){ fs.start, fs.timeout_ms,
 						     fs.zeroscan, fs.state_dir,
 						     fs.hosts_path });
-		if (!fs.vhosts[i] || !fs.stages[i]) {
+		if (!fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;
 		}
@@ -330,10 +334,13 @@ out:
 	for (size_t i = 0; i < fs.hosts.n; i++) {
 		if (fs.stages)
 			stage_host_free(fs.stages[i]);
+		if (fs.hostifs)
+			host_libvirt_free(fs.hostifs[i]);
 		if (fs.vhosts)
 			vhost_free(fs.vhosts[i]);
 	}
 	free(fs.stages);
+	free(fs.hostifs);
 	free(fs.vhosts);
 	hosts_release(&fs.hosts);
 	free(fs.state_dir);

@@ -56,7 +56,8 @@ struct stage_options {
 struct stage_host;
 struct stage_open; /* an open staged file (the FUSE file handle) */
 
-struct stage_host *stage_host_new(struct vhost *vh,
+struct host;
+struct stage_host *stage_host_new(struct host *host,
 				  const struct stage_options *opt);
 void stage_host_free(struct stage_host *sh);
 

@@ -23,7 +23,7 @@ static const struct {
 	{ "domxml", domxml_suite },   { "extents", extents_suite },
 	{ "hostcmd", hostcmd_suite }, { "xmlrewrite", xmlrewrite_suite },
 	{ "rewrite", rewrite_suite }, { "copy", copy_suite },
-	{ "record", record_suite },
+	{ "record", record_suite },   { "stage", stage_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

@@ -20,5 +20,6 @@ Suite *xmlrewrite_suite(void);
 Suite *rewrite_suite(void);
 Suite *copy_suite(void);
 Suite *record_suite(void);
+Suite *stage_suite(void);
 
 #endif

@@ -57,29 +57,19 @@ static bool killed(pid_t pid)
 	return (flags & PF_EXITING) && (code & 0x7f) != 0;
 }
 
-/* The host shell's answer to "does PATH exist?" (for removable media). */
+/* Does PATH exist on the host?  (For removable media.) */
 static int media_exists(void *opaque, const char *path)
 {
 	struct stage_host *sh = opaque;
-	char *cmd[] = { "test", "-e", (char *)path, NULL };
-	int r =
-	    hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
 
-	if (r < 0)
-		return -1;
-	if (r > 1) {
-		error_set(EIO, "cannot check \"%s\" on the host (exit %d)",
-			  path, r);
-		return -1;
-	}
-	return r == 0;
+	return HOST_CALL(sh, path_exists, path);
 }
 
 /* Define the guest if its XML and every disk it names are complete.
  * Stage lock held.  Returns 0 (defined, or still waiting) or -1. */
 int stage_try_define(struct stage_host *sh, struct stage *st)
 {
-	const char *host = vhost_config(sh->vh)->name;
+	const char *host = sh->host->name;
 	struct strvec devs = STRVEC_INIT;
 	struct rewrite_disk *disks = NULL;
 	struct staged_file *x = stage_find_file(st, XML_NAME);
@@ -133,7 +123,7 @@ int stage_try_define(struct stage_host *sh, struct stage *st)
 			     &cloned);
 	if (!out)
 		goto out;
-	d = vhost_define(sh->vh, out, sh->opt.start);
+	d = HOST_CALL(sh, define, out, sh->opt.start);
 	if (d == -1) {
 		/* The host may have defined it and lost the answer (its
 		 * libvirtd restarted, the link broke): then the guest
@@ -142,7 +132,8 @@ int stage_try_define(struct stage_host *sh, struct stage *st)
 		char why[1024];
 
 		snprintf(why, sizeof why, "%s", error_msg());
-		if (e == EINVAL || vhost_guest_exists(sh->vh, st->guest) != 1) {
+		if (e == EINVAL ||
+		    HOST_CALL(sh, guest_exists, st->guest) != 1) {
 			error_set(e, "%s", why);
 			goto out;
 		}
@@ -188,7 +179,7 @@ out:
 static int stage_disk_complete(struct stage_host *sh, const char *guest,
 			       struct staged_file *sf)
 {
-	const char *host = vhost_config(sh->vh)->name;
+	const char *host = sh->host->name;
 	uint64_t size, cap;
 	int r = 0;
 
@@ -214,7 +205,7 @@ static int stage_disk_complete(struct stage_host *sh, const char *guest,
 	    stage_exact_size(sh, sf, size) < 0)
 		return -1;
 	cap = size;
-	if (sf->block && vhost_vol_capacity(sh->vh, sf->volume, &cap) < 0)
+	if (sf->block && HOST_CALL(sh, vol_capacity, sf->volume, &cap) < 0)
 		return -1;
 	pthread_mutex_lock(&sf->io_lock);
 	sf->capacity = cap;
@@ -256,8 +247,7 @@ int stage_flush(struct stage_open *so, pid_t pid)
 		log_warning(
 		    "%s/%s/%s: the writer (pid %d) was killed: the file "
 		    "stays incomplete",
-		    vhost_config(sh->vh)->name, so->st->guest, sf->name,
-		    (int)pid);
+		    sh->host->name, so->st->guest, sf->name, (int)pid);
 		stage_stop_incomplete(sf);
 		goto out;
 	}

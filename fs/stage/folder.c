@@ -23,7 +23,7 @@
 #include "../rewrite.h"
 #include "stage-int.h"
 
-struct stage_host *stage_host_new(struct vhost *vh,
+struct stage_host *stage_host_new(struct host *host,
 				  const struct stage_options *opt)
 {
 	struct stage_host *sh = calloc(1, sizeof *sh);
@@ -32,7 +32,7 @@ struct stage_host *stage_host_new(struct vhost *vh,
 		error_set(ENOMEM, "out of memory");
 		return NULL;
 	}
-	sh->vh = vh;
+	sh->host = host;
 	sh->opt = *opt;
 	pthread_mutex_init(&sh->lock, NULL);
 	return sh;
@@ -77,9 +77,9 @@ void stage_host_free(struct stage_host *sh)
 			if (st->files[j]->volume)
 				log_warning("%s/%s: unmounted while staging: "
 					    "volume %s stays in pool %s%s",
-					    vhost_config(sh->vh)->name,
-					    st->guest, st->files[j]->volume,
-					    vhost_config(sh->vh)->pool,
+					    sh->host->name, st->guest,
+					    st->files[j]->volume,
+					    sh->host->pool,
 					    sh->opt.state_dir
 						? " (the staging folder "
 						  "shows again at the next "
@@ -219,7 +219,7 @@ int stage_mkdir(struct stage_host *sh, const char *guest)
 		error_set(EEXIST, "a staging folder of that name exists");
 		goto out;
 	}
-	exists = vhost_guest_exists(sh->vh, guest);
+	exists = HOST_CALL(sh, guest_exists, guest);
 	if (exists != 0) {
 		st = NULL;
 		if (exists > 0)
@@ -303,14 +303,14 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 		/* Never delete what a guest may use: one of this name may
 		 * have been defined with these volumes after all (the answer
 		 * to the define call lost).  Unknown: not deleted either. */
-		int exists = vhost_guest_exists(sh->vh, guest);
+		int exists = HOST_CALL(sh, guest_exists, guest);
 
 		if (exists != 0) {
 			if (exists > 0) {
 				log_warning(
 				    "%s/%s: a guest of that name exists "
 				    "now: its volumes are kept",
-				    vhost_config(sh->vh)->name, guest);
+				    sh->host->name, guest);
 				st->defined = true;
 				stage_record_drop(sh, st);
 				for (size_t i = 0; i < st->n; i++)
@@ -329,20 +329,18 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 		if (ours < 0)
 			goto out;
 		/* A recovered disk's volume may be gone already. */
-		if (ours && vhost_vol_delete(sh->vh, sf->volume) < 0 &&
+		if (ours && HOST_CALL(sh, vol_delete, sf->volume) < 0 &&
 		    !(sf->recovered && error_errno() == ENOENT))
 			goto out;
 		if (ours)
-			log_info("%s/%s/%s: deleted volume %s",
-				 vhost_config(sh->vh)->name, guest, name,
-				 sf->volume);
+			log_info("%s/%s/%s: deleted volume %s", sh->host->name,
+				 guest, name, sf->volume);
 	}
 	for (size_t i = 0; i < st->n; i++)
 		if (st->files[i] == sf)
 			st->files[i] = st->files[--st->n];
 	if (!sf->is_xml && stage_record_save(sh, st) < 0)
-		log_warning("%s/%s: %s", vhost_config(sh->vh)->name, guest,
-			    error_msg());
+		log_warning("%s/%s: %s", sh->host->name, guest, error_msg());
 	stage_file_put(sf);
 	st->mtime = time(NULL);
 	r = 0;

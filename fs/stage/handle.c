@@ -140,33 +140,31 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 		/* The record names the volume before it exists, so that a
 		 * daemon killed in between leaves nothing nobody can find;
 		 * it is never written for a name already taken. */
-		exists = vhost_vol_exists(sh->vh, sf->volume);
+		exists = HOST_CALL(sh, vol_exists, sf->volume);
 		if (exists != 0) {
 			if (exists > 0)
 				error_set(EEXIST,
 					  "volume \"%s\" already exists in "
 					  "pool \"%s\"",
-					  sf->volume,
-					  vhost_config(sh->vh)->pool);
+					  sf->volume, sh->host->pool);
 			goto out_free;
 		}
 		if (stage_record_save_with(sh, st, sf) < 0)
 			goto out_free;
-		if (vhost_vol_create(sh->vh, sf->volume, fmt, sf->capacity,
-				     sf->block, &sf->path) < 0 ||
+		if (HOST_CALL(sh, vol_create, sf->volume, fmt, sf->capacity,
+			      sf->block, &sf->path) < 0 ||
 		    stage_volume_identify(sh, st, sf, false) < 0) {
 			stage_record_forget(sh, st);
 			goto out_free;
 		}
-		log_info("%s/%s/%s: created volume %s (%s)",
-			 vhost_config(sh->vh)->name, guest, name, sf->volume,
-			 sf->path);
+		log_info("%s/%s/%s: created volume %s (%s)", sh->host->name,
+			 guest, name, sf->volume, sf->path);
 		if (stage_endpoint_open(sh, st, sf) < 0) {
 			int e = error_errno();
 			char msg[1024];
 
 			snprintf(msg, sizeof msg, "%s", error_msg());
-			vhost_vol_delete(sh->vh, sf->volume);
+			HOST_CALL(sh, vol_delete, sf->volume);
 			stage_record_forget(sh, st);
 			error_set(e, "%s", msg);
 			goto out_free;
@@ -184,7 +182,7 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 nomem_created:
 	error_set(ENOMEM, "out of memory");
 	if (sf->volume) {
-		vhost_vol_delete(sh->vh, sf->volume);
+		HOST_CALL(sh, vol_delete, sf->volume);
 		stage_record_forget(sh, st);
 		error_set(ENOMEM, "out of memory");
 	}

@@ -32,18 +32,18 @@
 int stage_record_save_with(struct stage_host *sh, struct stage *st,
 			   const struct staged_file *extra)
 {
-	const struct host_config *hc = vhost_config(sh->vh);
+	const struct host *hc = sh->host;
 	struct record_disk *disks;
 	char host_id[VHOST_ID_MAX];
 	struct record rec = { .guest = st->guest,
 			      .host_id = host_id,
 			      .hosts_file = (char *)sh->opt.hosts_file,
-			      .pool = hc->pool };
+			      .pool = (char *)hc->pool };
 	int r;
 
 	if (!sh->opt.state_dir)
 		return 0;
-	if (vhost_host_id(sh->vh, host_id, sizeof host_id) < 0) {
+	if (HOST_CALL(sh, host_id, host_id, sizeof host_id) < 0) {
 		error_prefix("the staging record: the host's UUID");
 		return -1;
 	}
@@ -83,7 +83,7 @@ void stage_record_forget(struct stage_host *sh, struct stage *st)
 
 	snprintf(msg, sizeof msg, "%s", error_msg());
 	if (stage_record_save(sh, st) < 0)
-		log_warning("%s/%s: %s", vhost_config(sh->vh)->name, st->guest,
+		log_warning("%s/%s: %s", sh->host->name, st->guest,
 			    error_msg());
 	error_set(e, "%s", msg);
 }
@@ -91,7 +91,7 @@ void stage_record_forget(struct stage_host *sh, struct stage *st)
 /* The folder is gone or defined: forget its record.  Stage lock held. */
 void stage_record_drop(struct stage_host *sh, struct stage *st)
 {
-	const struct host_config *hc = vhost_config(sh->vh);
+	const struct host *hc = sh->host;
 
 	if (sh->opt.state_dir &&
 	    record_delete(sh->opt.state_dir, hc->name, st->guest) < 0)
@@ -105,7 +105,7 @@ void stage_record_drop(struct stage_host *sh, struct stage *st)
 int stage_volume_ours(struct stage_host *sh, const char *guest,
 		      struct staged_file *sf)
 {
-	const char *host = vhost_config(sh->vh)->name;
+	const char *host = sh->host->name;
 	char *now = NULL;
 	int r;
 
@@ -116,7 +116,7 @@ int stage_volume_ours(struct stage_host *sh, const char *guest,
 			    host, guest, sf->final, sf->volume);
 		return 0;
 	}
-	if (vhost_vol_identity(sh->vh, sf->volume, &now) < 0)
+	if (HOST_CALL(sh, vol_identity, sf->volume, &now) < 0)
 		return error_errno() == ENOENT ? 1 : -1;
 	r = strcmp(now, sf->ident) == 0;
 	if (!r)
@@ -136,7 +136,7 @@ int stage_volume_identify(struct stage_host *sh, struct stage *st,
 	int e;
 	char msg[1024];
 
-	if (vhost_vol_identity(sh->vh, sf->volume, &sf->ident) == 0) {
+	if (HOST_CALL(sh, vol_identity, sf->volume, &sf->ident) == 0) {
 		if (stage_record_save_with(sh, st, in_folder ? NULL : sf) == 0)
 			return 0;
 		free(sf->ident);
@@ -144,7 +144,7 @@ int stage_volume_identify(struct stage_host *sh, struct stage *st,
 	}
 	e = error_errno();
 	snprintf(msg, sizeof msg, "%s", error_msg());
-	vhost_vol_delete(sh->vh, sf->volume);
+	HOST_CALL(sh, vol_delete, sf->volume);
 	error_set(e, "%s", msg);
 	return -1;
 }
@@ -173,7 +173,7 @@ static bool other_daemon(pid_t pid)
  * volumes ours.  Stage lock held; the guest does not exist on the host. */
 static int recover(struct stage_host *sh, const struct record *rec)
 {
-	const char *host = vhost_config(sh->vh)->name;
+	const char *host = sh->host->name;
 	struct stage *st = calloc(1, sizeof *st), **v;
 
 	if (!st || !(st->guest = strdup(rec->guest)))
@@ -253,7 +253,7 @@ nomem:
  * access.  Stage lock held. */
 void stage_records_load(struct stage_host *sh)
 {
-	const struct host_config *hc = vhost_config(sh->vh);
+	const struct host *hc = sh->host;
 	struct record *recs = NULL;
 	char host_id[VHOST_ID_MAX];
 	size_t n = 0;
@@ -302,7 +302,7 @@ void stage_records_load(struct stage_host *sh)
 				    hc->name, rec->guest, rec->pool, hc->pool);
 			continue;
 		}
-		if (vhost_host_id(sh->vh, host_id, sizeof host_id) < 0) {
+		if (HOST_CALL(sh, host_id, host_id, sizeof host_id) < 0) {
 			done = false;
 			continue;
 		}
@@ -314,7 +314,7 @@ void stage_records_load(struct stage_host *sh)
 				    hc->name, host_id);
 			continue;
 		}
-		exists = vhost_guest_exists(sh->vh, rec->guest);
+		exists = HOST_CALL(sh, guest_exists, rec->guest);
 		if (exists < 0) {
 			done = false;
 		} else if (exists > 0) {
@@ -339,7 +339,7 @@ void stage_records_load(struct stage_host *sh)
 int stage_volume_renew(struct stage_host *sh, struct stage *st,
 		       struct staged_file *sf)
 {
-	const char *host = vhost_config(sh->vh)->name;
+	const char *host = sh->host->name;
 	int ours = stage_volume_ours(sh, st->guest, sf);
 
 	if (ours < 0)
@@ -351,15 +351,16 @@ int stage_volume_renew(struct stage_host *sh, struct stage *st,
 			  sf->volume);
 		goto drop;
 	}
-	if (vhost_vol_delete(sh->vh, sf->volume) < 0 && error_errno() != ENOENT)
+	if (HOST_CALL(sh, vol_delete, sf->volume) < 0 &&
+	    error_errno() != ENOENT)
 		return -1;
 	free(sf->ident);
 	sf->ident = NULL;
 	if (stage_block_target(sh, sf) < 0)
 		return -1;
 	sf->capacity = stage_first_capacity(st, sf);
-	if (vhost_vol_create(sh->vh, sf->volume, sf->fmt, sf->capacity,
-			     sf->block, &sf->path) < 0 ||
+	if (HOST_CALL(sh, vol_create, sf->volume, sf->fmt, sf->capacity,
+		      sf->block, &sf->path) < 0 ||
 	    stage_volume_identify(sh, st, sf, true) < 0) {
 	drop:;
 		int e = error_errno();

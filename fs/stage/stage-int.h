@@ -14,7 +14,7 @@
  *   complete.c  the last close: completing a disk, defining the guest
  *
  * Lock order: a stage_host's lock, then a file's io_lock, then the
- * vhost's lock (taken inside every vhost_* call).  The stage lock guards
+ * host's own (taken inside its operations, host.h).  The stage lock guards
  * the folders, their files and every file's metadata; a disk's data path
  * (size, written map, endpoint) is guarded by its io_lock, taken without
  * the stage lock on the write path, so writes to different disks run in
@@ -32,10 +32,15 @@
 #include "../../nbd/endpoint.h"
 #include "../../nbd/extents.h"
 #include "../domxml.h"
+#include "../host.h"
 #include "../stage.h"
 #include "../virt.h"
 
 #define XML_NAME DOMAIN_XML
+
+/* Call operation op of sh's host (host.h): HOST_CALL(sh, vol_delete, n). */
+#define HOST_CALL(sh, op, ...)                                                 \
+	((sh)->host->ops->op((sh)->host->opaque, ##__VA_ARGS__))
 
 struct staged_file {
 	/* Guarded by the stage_host lock. */
@@ -81,7 +86,7 @@ struct stage {
 };
 
 struct stage_host {
-	struct vhost *vh;
+	struct host *host; /* what staging needs of the host (host.h) */
 	struct stage_options opt;
 	pthread_mutex_t lock;
 	struct stage **v; /* guarded by lock */

@@ -34,7 +34,7 @@ static uint64_t initial_capacity(const char *fmt)
  * held. */
 int stage_block_target(struct stage_host *sh, struct staged_file *sf)
 {
-	int kind = vhost_pool_kind(sh->vh);
+	int kind = HOST_CALL(sh, pool_kind);
 
 	if (kind < 0)
 		return -1;
@@ -43,7 +43,7 @@ int stage_block_target(struct stage_host *sh, struct staged_file *sf)
 		error_set(EINVAL,
 			  "pool %s holds block devices, raw only: name the "
 			  "file %s.raw",
-			  vhost_config(sh->vh)->pool, sf->dev);
+			  sh->host->pool, sf->dev);
 		return -1;
 	}
 	return 0;
@@ -77,10 +77,8 @@ uint64_t stage_final_capacity(const char *fmt, uint64_t size)
 int stage_connect_locked(struct stage_host *sh, const char *guest,
 			 struct staged_file *sf)
 {
-	const struct host_config *hc = vhost_config(sh->vh);
 	char desc[600];
 	struct endpoint_spec spec = {
-		.shell = hc->shell.v,
 		.path = sf->path,
 		.format = sf->fmt,
 		.readonly = false,
@@ -91,8 +89,9 @@ int stage_connect_locked(struct stage_host *sh, const char *guest,
 
 	if (sf->ep)
 		return 0;
-	snprintf(desc, sizeof desc, "%s/%s/%s", hc->name, guest, sf->final);
-	sf->ep = endpoint_open(&spec);
+	snprintf(desc, sizeof desc, "%s/%s/%s", sh->host->name, guest,
+		 sf->final);
+	sf->ep = HOST_CALL(sh, vol_open, &spec);
 	if (!sf->ep)
 		return -1;
 	if (endpoint_size(sf->ep) < sf->capacity) {
@@ -104,46 +103,12 @@ int stage_connect_locked(struct stage_host *sh, const char *guest,
 	return 0;
 }
 
-/* Set the volume's size.  libvirt resizes files; it cannot resize a
- * logical volume (and would refuse to shrink one), so that is done on the
- * host with lvresize (LVM rounds up to whole extents), and libvirt told.
+/* Set the volume's size (a block volume: whole extents, at least size).
  * The volume is ours and its server stopped. */
 int stage_volume_resize(struct stage_host *sh, struct staged_file *sf,
 			uint64_t size)
 {
-	char arg[32], *cmd[] = { "lvresize", "--force", "--yes",  "-q",
-				 "-L",	     arg,	sf->path, NULL };
-	int r;
-
-	if (!sf->block)
-		return vhost_vol_resize(sh->vh, sf->volume, size);
-	snprintf(arg, sizeof arg, "%llub", (unsigned long long)size);
-	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
-	if (r > 0) {
-		uint64_t total, avail, now;
-
-		/* lvresize fails on a size that rounds to what the volume
-		 * has already: what counts is whether it holds size now. */
-		if (vhost_pool_refresh(sh->vh) == 0 &&
-		    vhost_vol_capacity(sh->vh, sf->volume, &now) == 0 &&
-		    now >= size)
-			return 0;
-		if (size > sf->capacity &&
-		    vhost_pool_space(sh->vh, &total, &avail) == 0 &&
-		    avail < size - sf->capacity)
-			error_set(ENOSPC,
-				  "growing %s to %llu bytes: pool %s has %llu "
-				  "bytes free",
-				  sf->volume, (unsigned long long)size,
-				  vhost_config(sh->vh)->pool,
-				  (unsigned long long)avail);
-		else
-			error_set(EIO, "lvresize -L %s %s on the host: exit %d",
-				  arg, sf->path, r);
-	}
-	if (r != 0)
-		return -1;
-	return vhost_pool_refresh(sh->vh);
+	return HOST_CALL(sh, vol_resize, sf->volume, sf->path, sf->block, size);
 }
 
 /* Grow the volume to hold `needed` bytes: stop its server, resize, start
@@ -216,7 +181,7 @@ int stage_space_check(struct stage_host *sh, struct stage *st, const char *dev)
 		return 0;
 	/* A block volume takes the disk's whole size; a file what is
 	 * written, at most what the source allocates. */
-	kind = vhost_pool_kind(sh->vh);
+	kind = HOST_CALL(sh, pool_kind);
 	if (kind < 0)
 		return -1;
 	if (rewrite_check(x->xml, x->xml_len, &devs, &gname) < 0)
@@ -236,7 +201,7 @@ int stage_space_check(struct stage_host *sh, struct stage *st, const char *dev)
 			n++;
 		}
 	}
-	if (need && vhost_pool_space(sh->vh, &capacity, &available) == 0 &&
+	if (need && HOST_CALL(sh, pool_space, &capacity, &available) == 0 &&
 	    need > available) {
 		error_set(ENOSPC,
 			  "%zu disk%s not copied yet take %llu bytes %s; "
@@ -244,8 +209,7 @@ int stage_space_check(struct stage_host *sh, struct stage *st, const char *dev)
 			  n, n == 1 ? "" : "s", need,
 			  kind == POOL_BLOCKS ? "(their sizes)"
 					      : "on the source host",
-			  vhost_config(sh->vh)->pool,
-			  (unsigned long long)available);
+			  sh->host->pool, (unsigned long long)available);
 		r = -1;
 	}
 	strvec_release(&devs);
@@ -258,20 +222,9 @@ int stage_space_check(struct stage_host *sh, struct stage *st, const char *dev)
 int stage_exact_size(struct stage_host *sh, struct staged_file *sf,
 		     uint64_t size)
 {
-	char arg[32], *cmd[] = { "truncate", "-s", arg, sf->path, NULL };
-	int r;
-
 	if (size % 512 == 0 || strcmp(sf->fmt, "raw") != 0 || sf->block)
 		return 0;
-	snprintf(arg, sizeof arg, "%llu", (unsigned long long)size);
-	r = hostcmd_run(vhost_config(sh->vh)->shell.v, cmd, sh->opt.timeout_ms);
-	if (r != 0) {
-		if (r > 0)
-			error_set(EIO, "truncate -s %s on the host: exit %d",
-				  arg, r);
-		return -1;
-	}
-	return 0;
+	return HOST_CALL(sh, vol_truncate, sf->path, size);
 }
 
 /* A block volume may hold anything where nothing was written: make every
@@ -355,9 +308,8 @@ int stage_truncate_locked(struct stage_host *sh, const char *guest,
 		/* A complete disk (no server running) is resized now. */
 		if (!sf->ep && sf->complete &&
 		    stage_final_capacity(sf->fmt, size) != sf->capacity) {
-			r = vhost_vol_resize(
-			    sh->vh, sf->volume,
-			    stage_final_capacity(sf->fmt, size));
+			r = stage_volume_resize(
+			    sh, sf, stage_final_capacity(sf->fmt, size));
 			if (r == 0)
 				sf->capacity =
 				    stage_final_capacity(sf->fmt, size);
