@@ -32,12 +32,13 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(C
 	-DKVMMIGFS_ZEROSCAN='"$(FILTERDIR)/nbdkit-kvmmigfs-zeroscan-filter.so"'
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
-NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
+COMMON_SRC := common/error.c common/strvec.c
+NBD_SRC := nbd/extents.c nbd/hostcmd.c \
 	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c fs/stage.c \
 	fs/record.c \
 	fs/rewrite.c \
-	$(NBD_SRC)
+	$(COMMON_SRC) $(NBD_SRC)
 FUSE_SRC := fs/ops.c fs/main.c
 CORE_OBJ := $(CORE_SRC:.c=.o)
 FUSE_OBJ := $(FUSE_SRC:.c=.o)
@@ -48,7 +49,7 @@ UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_record.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
-HEADERS := $(wildcard fs/*.h nbd/*.h tests/*.h)
+HEADERS := $(wildcard common/*.h fs/*.h nbd/*.h tests/*.h)
 
 .PHONY: all check check-unit check-e2e check-lvm check-sanitize check-valgrind \
 	check-fuzz fuzz \
@@ -82,7 +83,7 @@ check-unit: tests/check_kvmmigfs $(FILTER)
 # A libFuzzer target (clang) over domain XML, paths, disk names and hosts
 # files, with ASan and UBSan; check-fuzz runs it FUZZ_SECONDS from the seeds.
 FUZZ_SRC := tests/fuzz.c fs/domxml.c fs/rewrite.c fs/path.c fs/hosts.c \
-	nbd/error.c nbd/strvec.c nbd/hostcmd.c
+	common/error.c common/strvec.c nbd/hostcmd.c
 FUZZ_SECONDS ?= 60
 FUZZ_LIBS := libxml-2.0 inih
 
@@ -118,7 +119,7 @@ SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 check-sanitize:
 	rm -rf .sanitize && mkdir .sanitize
-	cp -r fs nbd tests tools Makefile .sanitize/
+	cp -r common fs nbd tests tools Makefile .sanitize/
 	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
 		kvmmigfs $(FILTER) tests/check_kvmmigfs
 	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
@@ -160,6 +161,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:
-	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs fs/*.o nbd/*.o \
-		tests/*.o $(FILTER)
+	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs common/*.o fs/*.o \
+		nbd/*.o tests/*.o $(FILTER)
 	rm -rf .sanitize

@@ -13,8 +13,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-#include "../nbd/clock.h"
-#include "../nbd/error.h"
+#include "../common/clock.h"
+#include "../common/error.h"
 #include "log.h"
 #include "virt.h"
 

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "../common/clock.h"
+#include "../common/error.h"
 #include "copy.h"
-#include "error.h"
 
 #define COPY_SLOTS 16
 #define COPY_CHUNK (2u << 20)

@@ -33,9 +33,9 @@
 
 #include <libnbd.h>
 
-#include "clock.h"
+#include "../common/clock.h"
+#include "../common/error.h"
 #include "endpoint.h"
-#include "error.h"
 #include "extents.h"
 #include "hostcmd.h"
 

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "strvec.h"
+#include "../common/strvec.h"
 
 struct endpoint_spec {
 	char *const *shell; /* the host's shell prefix; NULL/empty: local */
