@@ -34,7 +34,8 @@ ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 COMMON_SRC := common/error.c common/strvec.c
 NBD_SRC := nbd/extents.c nbd/hostcmd.c \
-	nbd/connection.c nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
+	nbd/server.c nbd/connection.c nbd/read.c nbd/write.c nbd/status.c \
+	nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c fs/stage.c \
 	fs/record.c \
 	fs/rewrite.c \
