@@ -21,35 +21,50 @@
 #include "../common/error.h"
 #include "endpoint-int.h"
 
+/* libnbd's errno for a command that failed because the connection went. */
+static bool connection_lost(int errnum)
+{
+	return errnum == ENOTCONN || errnum == ESHUTDOWN ||
+	       errnum == ECONNRESET || errnum == EPIPE;
+}
+
+/* The one place that turns libnbd's errnos into the endpoint's. */
+int ep_errno(struct endpoint *ep, int err, int fallback)
+{
+	if (ep->timed_out)
+		return ETIMEDOUT;
+	if (!err)
+		return fallback;
+	if (connection_lost(err))
+		return EIO;
+	return err;
+}
+
 /* Record libnbd's error for this endpoint; fall back to errnum. */
 void ep_nbd_error(struct endpoint *ep, int errnum, const char *what)
 {
 	int e = nbd_get_errno();
 	const char *m = nbd_get_error();
 
-	error_set(e ? e : errnum, "%s: %s: %s", ep->desc, what,
-		  m ? m : strerror(e ? e : errnum));
+	pthread_mutex_lock(&ep->lock);
+	e = ep_errno(ep, e, errnum);
+	pthread_mutex_unlock(&ep->lock);
+	error_set(e, "%s: %s: %s", ep->desc, what, m ? m : strerror(e));
 }
 
-/* libnbd's errno for a command that failed because the connection went. */
-bool ep_connection_lost(int errnum)
-{
-	return errnum == ENOTCONN || errnum == ESHUTDOWN ||
-	       errnum == ECONNRESET || errnum == EPIPE;
-}
-
-/* Record why a command failed with errnum. */
+/* Record why a command failed with errnum; ep->lock held. */
 void ep_fail(struct endpoint *ep, int errnum, const char *what)
 {
+	int e = ep_errno(ep, errnum, EIO);
+
 	if (ep->timed_out)
-		error_set(ETIMEDOUT, "%s: %s: no answer within %d ms", ep->desc,
-			  what, ep->timeout_ms);
-	else if (ep_connection_lost(errnum))
-		error_set(EIO, "%s: %s: connection to the NBD server lost",
+		error_set(e, "%s: %s: no answer within %d ms", ep->desc, what,
+			  ep->timeout_ms);
+	else if (e != errnum)
+		error_set(e, "%s: %s: connection to the NBD server lost",
 			  ep->desc, what);
 	else
-		error_set(errnum, "%s: %s: %s", ep->desc, what,
-			  strerror(errnum));
+		error_set(e, "%s: %s: %s", ep->desc, what, strerror(e));
 }
 
 /* Poll until the handle is connected, before the dispatcher runs. */
@@ -277,19 +292,17 @@ const char *endpoint_command(const struct endpoint *ep)
 /* ep->lock held.  Fails if the connection is gone. */
 int ep_check_alive(struct endpoint *ep, const char *what)
 {
-	if (ep->dead || ep->timed_out) {
-		if (ep->timed_out)
-			error_set(ETIMEDOUT,
-				  "%s: %s: connection lost after no answer "
-				  "within %d ms",
-				  ep->desc, what, ep->timeout_ms);
-		else
-			error_set(EIO,
-				  "%s: %s: connection to the NBD server lost",
-				  ep->desc, what);
-		return -1;
-	}
-	return 0;
+	if (!ep->dead && !ep->timed_out)
+		return 0;
+	if (ep_errno(ep, ENOTCONN, EIO) == ETIMEDOUT)
+		error_set(
+		    ETIMEDOUT,
+		    "%s: %s: connection lost after no answer within %d ms",
+		    ep->desc, what, ep->timeout_ms);
+	else
+		error_set(EIO, "%s: %s: connection to the NBD server lost",
+			  ep->desc, what);
+	return -1;
 }
 
 /* ep->lock held: count a command about to be issued. */

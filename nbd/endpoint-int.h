@@ -49,6 +49,10 @@
  *   - Callers' locks (1-3) may be held across any endpoint call, so the
  *     endpoint never calls back into fs/; an endpoint_aio_pread callback
  *     runs in the dispatcher and must not call the endpoint.
+ *
+ * Errors: a public function that fails leaves error_set() (common/error.h)
+ * with the most specific errno; libnbd's errnos become ours in one place,
+ * ep_errno().
  */
 #ifndef KVMMIGFS_ENDPOINT_INT_H
 #define KVMMIGFS_ENDPOINT_INT_H
@@ -165,15 +169,21 @@ void server_last_line(int fd, char *buf, size_t len);
 
 /* connection.c */
 
-/* libnbd's errno for a command that failed because the connection went. */
-bool ep_connection_lost(int errnum);
+/* The errno for a libnbd failure, the one mapping every failure path
+ * uses: err is libnbd's errno (nbd_get_errno() right after a call, or a
+ * completion's *error; 0: it gave none) and fallback the errno to use
+ * then.  ETIMEDOUT once the server stopped answering, EIO for a
+ * connection that went (ENOTCONN, ESHUTDOWN, ECONNRESET, EPIPE), else
+ * err.  ep->lock held. */
+int ep_errno(struct endpoint *ep, int err, int fallback);
 
 /* error_set() for a libnbd call about what that failed just now: libnbd's
- * errno (fallback if it gave none) and message. */
+ * errno through ep_errno() (fallback if it gave none) and its message.
+ * ep->lock not held. */
 void ep_nbd_error(struct endpoint *ep, int fallback, const char *what);
 
-/* error_set() for a command about what that completed with err.
- * ep->lock held. */
+/* error_set() for a command about what that completed with err (through
+ * ep_errno()).  ep->lock held. */
 void ep_fail(struct endpoint *ep, int err, const char *what);
 
 /* Fail (error_set) if the connection is gone.  ep->lock held. */

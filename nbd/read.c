@@ -48,9 +48,9 @@ static int areq_done(void *opaque, int *error)
 	struct endpoint *ep = a->ep;
 	int err = *error;
 
-	if (ep_connection_lost(err)) {
+	if (err) {
 		pthread_mutex_lock(&ep->lock);
-		err = ep->timed_out ? ETIMEDOUT : EIO;
+		err = ep_errno(ep, err, EIO);
 		pthread_mutex_unlock(&ep->lock);
 	}
 	a->cb(a->opaque, err);
