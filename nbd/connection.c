@@ -195,6 +195,7 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	int errfd = -1;
 	int64_t size;
 
+	error_clear();
 	if (!ep) {
 		error_set(ENOMEM, "out of memory");
 		return NULL;

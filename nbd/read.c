@@ -68,6 +68,7 @@ int endpoint_aio_pread(struct endpoint *ep, void *buf, size_t count,
 	struct areq *a;
 	int64_t cookie;
 
+	error_clear();
 	if (count > MAX_REQUEST || offset > ep->size ||
 	    count > ep->size - offset) {
 		error_set(EINVAL, "%s: read beyond the end", ep->desc);
@@ -205,6 +206,7 @@ ssize_t endpoint_pread(struct endpoint *ep, void *buf, size_t count,
 	bool sequential;
 	ssize_t ret = -1;
 
+	error_clear();
 	pthread_mutex_lock(&ep->lock);
 	if (ep_check_alive(ep, "read") < 0)
 		goto out;

@@ -160,6 +160,7 @@ int endpoint_extent(struct endpoint *ep, uint64_t offset, uint64_t max,
 	const struct extent *e;
 	uint64_t end_;
 
+	error_clear();
 	if (offset >= ep->size) {
 		error_set(ENXIO, "%s: extent past the end", ep->desc);
 		return -1;
@@ -185,6 +186,7 @@ int64_t endpoint_seek(struct endpoint *ep, int64_t offset, int whence)
 {
 	int64_t r;
 
+	error_clear();
 	pthread_mutex_lock(&ep->lock);
 	if (ep_check_alive(ep, "seek") < 0) {
 		pthread_mutex_unlock(&ep->lock);

@@ -75,6 +75,7 @@ int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
 {
 	size_t done = 0;
 
+	error_clear();
 	if (offset > ep->size || count > ep->size - offset) {
 		error_set(EFBIG, "%s: write beyond the volume's size",
 			  ep->desc);
@@ -164,6 +165,7 @@ int endpoint_zero(struct endpoint *ep, uint64_t count, uint64_t offset)
 {
 	int r = -1;
 
+	error_clear();
 	if (offset > ep->size || count > ep->size - offset) {
 		error_set(EFBIG, "%s: zero beyond the volume's size", ep->desc);
 		return -1;
@@ -190,6 +192,7 @@ int endpoint_flush(struct endpoint *ep)
 {
 	int r = -1;
 
+	error_clear();
 	pthread_mutex_lock(&ep->lock);
 	if (drain_writes(ep) < 0 || ep_check_alive(ep, "flush") < 0)
 		goto out;
