@@ -50,8 +50,10 @@
  *     endpoint never calls back into fs/; an endpoint_aio_pread callback
  *     runs in the dispatcher and must not call the endpoint.
  *
- * Errors: a public function that fails leaves error_set() (common/error.h)
- * with the most specific errno; libnbd's errnos become ours in one place,
+ * Errors: a public function that can fail starts with error_clear() and,
+ * when it fails, leaves error_set() (common/error.h) with the most
+ * specific errno, so that a path that forgets it is caught
+ * (tests/check_endpoint.c); libnbd's errnos become ours in one place,
  * ep_errno().
  */
 #ifndef KVMMIGFS_ENDPOINT_INT_H
