@@ -32,15 +32,17 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(C
 	-DKVMMIGFS_ZEROSCAN='"$(FILTERDIR)/nbdkit-kvmmigfs-zeroscan-filter.so"'
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
-NBD_SRC := nbd/error.c nbd/strvec.c nbd/extents.c nbd/hostcmd.c \
-	nbd/endpoint.c nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
+COMMON_SRC := common/error.c common/strvec.c
+NBD_SRC := nbd/extents.c nbd/hostcmd.c \
+	nbd/server.c nbd/connection.c nbd/read.c nbd/write.c nbd/status.c \
+	nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
 STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
 	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
 	fs/stage/complete.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c $(STAGE_SRC) \
 	fs/record.c fs/host-libvirt.c \
 	fs/rewrite.c \
-	$(NBD_SRC)
+	$(COMMON_SRC) $(NBD_SRC)
 FUSE_SRC := fs/ops.c fs/main.c
 CORE_OBJ := $(CORE_SRC:.c=.o)
 FUSE_OBJ := $(FUSE_SRC:.c=.o)
@@ -48,10 +50,11 @@ FUSE_OBJ := $(FUSE_SRC:.c=.o)
 UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_domxml.c tests/check_extents.c tests/check_hostcmd.c \
 	tests/check_xmlrewrite.c tests/check_rewrite.c tests/check_copy.c \
-	tests/check_record.c tests/check_stage.c tests/fakehost.c
+	tests/check_endpoint.c tests/check_record.c tests/check_stage.c \
+	tests/fakehost.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
-HEADERS := $(wildcard fs/*.h fs/stage/*.h nbd/*.h tests/*.h)
+HEADERS := $(wildcard common/*.h fs/*.h fs/stage/*.h nbd/*.h tests/*.h)
 
 .PHONY: all check check-unit check-e2e check-lvm check-sanitize check-valgrind \
 	check-fuzz fuzz \
@@ -85,7 +88,7 @@ check-unit: tests/check_kvmmigfs $(FILTER)
 # A libFuzzer target (clang) over domain XML, paths, disk names and hosts
 # files, with ASan and UBSan; check-fuzz runs it FUZZ_SECONDS from the seeds.
 FUZZ_SRC := tests/fuzz.c fs/domxml.c fs/rewrite.c fs/path.c fs/hosts.c \
-	nbd/error.c nbd/strvec.c nbd/hostcmd.c
+	common/error.c common/strvec.c nbd/hostcmd.c
 FUZZ_SECONDS ?= 60
 FUZZ_LIBS := libxml-2.0 inih
 
@@ -121,7 +124,7 @@ SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 check-sanitize:
 	rm -rf .sanitize && mkdir .sanitize
-	cp -r fs nbd tests tools Makefile .sanitize/
+	cp -r common fs nbd tests tools Makefile .sanitize/
 	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
 		kvmmigfs $(FILTER) tests/check_kvmmigfs
 	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
@@ -163,6 +166,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:
-	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs fs/*.o fs/stage/*.o nbd/*.o \
-		tests/*.o $(FILTER)
+	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs common/*.o fs/*.o \
+		fs/stage/*.o nbd/*.o tests/*.o $(FILTER)
 	rm -rf .sanitize

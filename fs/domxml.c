@@ -9,7 +9,7 @@
 #include <libxml/xmlsave.h>
 #include <libxml/xpath.h>
 
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "domxml.h"
 #include "path.h"
 

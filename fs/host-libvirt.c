@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "../nbd/endpoint.h"
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "../nbd/hostcmd.h"
 #include "host.h"
 #include "virt.h"

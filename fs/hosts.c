@@ -7,7 +7,7 @@
 
 #include <ini.h>
 
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "hosts.h"
 
 #define BAD_NAME                                                               \

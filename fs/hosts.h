@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "../nbd/strvec.h"
+#include "../common/strvec.h"
 
 #define HOSTS_DEFAULT_FILE "/etc/kvmmigfs/hosts.conf"
 #define HOSTS_DEFAULT_POOL "default"

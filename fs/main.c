@@ -23,7 +23,7 @@
 #include <libnbd.h>
 #include <libvirt/libvirt.h>
 
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "kvmmigfs.h"
 #include "log.h"
 

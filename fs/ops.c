@@ -31,10 +31,10 @@
 
 #include <fuse.h>
 
-#include "../nbd/clock.h"
+#include "../common/clock.h"
 #include "../nbd/copy.h"
 #include "../nbd/endpoint.h"
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "kvmmigfs.h"
 #include "log.h"
 #include "path.h"

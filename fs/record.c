@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "log.h"
 #include "record.h"
 

@@ -7,7 +7,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "domxml.h"
 #include "path.h"
 #include "rewrite.h"

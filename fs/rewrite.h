@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "../nbd/strvec.h"
+#include "../common/strvec.h"
 
 /* One new volume on the target.  The strings are the caller's. */
 struct rewrite_disk {

@@ -35,7 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../nbd/strvec.h"
+#include "../common/strvec.h"
 #include "virt.h"
 
 /* Writers do not say a disk's size in advance.  A new volume is created

@@ -15,8 +15,8 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
-#include "../nbd/clock.h"
-#include "../nbd/error.h"
+#include "../common/clock.h"
+#include "../common/error.h"
 #include "../nbd/hostcmd.h"
 #include "log.h"
 #include "virt.h"

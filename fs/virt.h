@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../nbd/strvec.h"
+#include "../common/strvec.h"
 #include "domxml.h"
 #include "hosts.h"
 

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "../common/clock.h"
+#include "../common/error.h"
 #include "copy.h"
-#include "error.h"
 
 #define COPY_SLOTS 16
 #define COPY_CHUNK (2u << 20)
@@ -75,6 +75,7 @@ int64_t copy_range(struct endpoint *const *src, int nsrc, uint64_t src_off,
 	int next = 0, err = 0;
 	char msg[512] = "";
 
+	error_clear();
 	if (src_off >= size)
 		return 0;
 	end = len > size - src_off ? size : src_off + len;

@@ -13,7 +13,10 @@
  * Every wait is bounded by spec->timeout_ms: a host that stops answering
  * makes the call fail with ETIMEDOUT and the endpoint is then dead (every
  * later call fails with EIO).  Thread model: an endpoint may be used from
- * several threads; calls are serialised by the endpoint's own lock.
+ * several threads at once, with many requests in flight; no call blocks
+ * longer than about timeout_ms without the server making progress.  The
+ * implementation (server.c, connection.c, read.c, write.c, status.c) and
+ * its lock order are described in endpoint-int.h.
  */
 #ifndef KVMMIGFS_ENDPOINT_H
 #define KVMMIGFS_ENDPOINT_H
@@ -23,7 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "strvec.h"
+#include "../common/strvec.h"
 
 struct endpoint_spec {
 	char *const *shell; /* the host's shell prefix; NULL/empty: local */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "extents.h"
 
 void extent_map_init(struct extent_map *m, uint64_t size)

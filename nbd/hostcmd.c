@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "hostcmd.h"
 
 char *hostcmd_quote(const char *s)

@@ -11,7 +11,7 @@
 #ifndef KVMMIGFS_HOSTCMD_H
 #define KVMMIGFS_HOSTCMD_H
 
-#include "strvec.h"
+#include "../common/strvec.h"
 
 /* Append to out the argv that runs cmd (a NULL-terminated argv) through
  * shell (NULL-terminated; NULL or empty: locally).  Returns 0 or -1. */

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/error.h"
 #include "../nbd/copy.h"
 #include "../nbd/endpoint.h"
-#include "../nbd/error.h"
 #include "suites.h"
 
 #define MiB	 (1u << 20)

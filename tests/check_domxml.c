@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/error.h"
 #include "../fs/domxml.h"
-#include "../nbd/error.h"
 #include "suites.h"
 
 /* The skip callback's calls, as "DEV: WHY" lines. */

@@ -9,9 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../nbd/error.h"
+#include "../common/error.h"
+#include "../common/strvec.h"
 #include "../nbd/hostcmd.h"
-#include "../nbd/strvec.h"
 #include "suites.h"
 
 static void expect_quote(const char *s, const char *want)

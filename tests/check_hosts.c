@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/error.h"
+#include "../common/strvec.h"
 #include "../fs/hosts.h"
-#include "../nbd/error.h"
-#include "../nbd/strvec.h"
 #include "suites.h"
 
 #define BAD_NAME_REASON                                                        \

@@ -2,28 +2,34 @@
 /*
  * The unit test runner: every suite, or the one named by argv[1].
  *
- *	tests/check_kvmmigfs
- *	    [hosts|path|domxml|extents|hostcmd|xmlrewrite|rewrite|copy|record]
+ *	tests/check_kvmmigfs [hosts|path|domxml|extents|hostcmd|xmlrewrite|
+ *			      rewrite|copy|endpoint|record]
  *
  * Exit status 0 if every test passed, 1 if one failed, 2 for bad usage.
  * CK_FORK=no runs the tests in this process (for valgrind); CK_VERBOSITY
  * and CK_RUN_CASE work as Check documents them.
+ *
+ * A failure that forgot its error_set() reports ENOTRECOVERABLE here (EIO
+ * in the daemon), an errno no test expects: see error_set_nocause_errno().
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/error.h"
 #include "suites.h"
 
 static const struct {
 	const char *name;
 	Suite *(*make)(void);
 } suites[] = {
-	{ "hosts", hosts_suite },     { "path", path_suite },
-	{ "domxml", domxml_suite },   { "extents", extents_suite },
-	{ "hostcmd", hostcmd_suite }, { "xmlrewrite", xmlrewrite_suite },
-	{ "rewrite", rewrite_suite }, { "copy", copy_suite },
-	{ "record", record_suite },   { "stage", stage_suite },
+	{ "hosts", hosts_suite },	{ "path", path_suite },
+	{ "domxml", domxml_suite },	{ "extents", extents_suite },
+	{ "hostcmd", hostcmd_suite },	{ "xmlrewrite", xmlrewrite_suite },
+	{ "rewrite", rewrite_suite },	{ "copy", copy_suite },
+	{ "endpoint", endpoint_suite }, { "record", record_suite },
+	{ "stage", stage_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
@@ -47,6 +53,7 @@ int main(int argc, char **argv)
 		usage(argc > 2 ? stderr : stdout, argv[0]);
 		return argc > 2 ? 2 : 0;
 	}
+	error_set_nocause_errno(ENOTRECOVERABLE);
 	for (size_t i = 0; i < N_SUITES; i++) {
 		if (only && strcmp(only, suites[i].name) != 0)
 			continue;

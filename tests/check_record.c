@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/error.h"
 #include "../fs/record.h"
-#include "../nbd/error.h"
 #include "suites.h"
 
 static char dir[PATH_MAX];

@@ -16,9 +16,9 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
+#include "../common/error.h"
 #include "../fs/domxml.h"
 #include "../fs/rewrite.h"
-#include "../nbd/error.h"
 #include "suites.h"
 
 /* As virsh dumpxml writes a guest, trimmed. */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "../fs/stage.h"
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "fakehost.h"
 #include "suites.h"
 

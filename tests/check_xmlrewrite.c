@@ -12,9 +12,9 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
+#include "../common/error.h"
 #include "../fs/domxml.h"
 #include "../fs/rewrite.h"
-#include "../nbd/error.h"
 #include "suites.h"
 
 static const char guest_xml[] =

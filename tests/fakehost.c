@@ -12,7 +12,7 @@
 
 #include "../fs/virt.h"
 #include "../nbd/endpoint.h"
-#include "../nbd/error.h"
+#include "../common/error.h"
 #include "fakehost.h"
 
 static struct fakehost *fh_of(void *h)

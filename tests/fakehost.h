@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "../fs/host.h"
-#include "../nbd/strvec.h"
+#include "../common/strvec.h"
 
 struct fakehost {
 	struct host host;

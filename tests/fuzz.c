@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/strvec.h"
 #include "../fs/domxml.h"
 #include "../fs/hosts.h"
 #include "../fs/path.h"
 #include "../fs/rewrite.h"
-#include "../nbd/strvec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

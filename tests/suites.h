@@ -19,6 +19,7 @@ Suite *hostcmd_suite(void);
 Suite *xmlrewrite_suite(void);
 Suite *rewrite_suite(void);
 Suite *copy_suite(void);
+Suite *endpoint_suite(void);
 Suite *record_suite(void);
 Suite *stage_suite(void);
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../../nbd/endpoint.h"
-#include "../../nbd/error.h"
+#include "../../common/error.h"
 #include "../../nbd/extents.h"
 #include "../../nbd/hostcmd.h"
 #include "../domxml.h"
