@@ -393,6 +393,19 @@ static void skip_cb(void *opaque, const char *dev, const char *why)
 	log_skip(opaque, dev, why);
 }
 
+char *virt_volume_path(virConnectPtr conn, const char *pool, const char *volume)
+{
+	virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool);
+	virStorageVolPtr vol = p ? virStorageVolLookupByName(p, volume) : NULL;
+	char *path = vol ? virStorageVolGetPath(vol) : NULL;
+
+	if (vol)
+		virStorageVolFree(vol);
+	if (p)
+		virStoragePoolFree(p);
+	return path;
+}
+
 /* Resolve volume disks and read each disk's sizes; disks whose source
  * cannot be read are dropped from the list (and logged). */
 static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
@@ -411,19 +424,9 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 		virDomainBlockInfo bi;
 		char why[512];
 
-		if (d->source_type == DISK_VOLUME && !d->path) {
-			virStoragePoolPtr pool = virStoragePoolLookupByName(
-			    virDomainGetConnect(dom), d->pool);
-			virStorageVolPtr vol =
-			    pool ? virStorageVolLookupByName(pool, d->volume)
-				 : NULL;
-
-			d->path = vol ? virStorageVolGetPath(vol) : NULL;
-			if (vol)
-				virStorageVolFree(vol);
-			if (pool)
-				virStoragePoolFree(pool);
-		}
+		if (d->source_type == DISK_VOLUME && !d->path)
+			d->path = virt_volume_path(virDomainGetConnect(dom),
+						   d->pool, d->volume);
 		if (d->path &&
 		    virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
 			g->sizes[kept].capacity = bi.capacity;
