@@ -399,6 +399,9 @@ char *virt_volume_path(virConnectPtr conn, const char *pool, const char *volume)
 	virStorageVolPtr vol = p ? virStorageVolLookupByName(p, volume) : NULL;
 	char *path = vol ? virStorageVolGetPath(vol) : NULL;
 
+	/* Before the frees, which reset libvirt's last error. */
+	if (!path)
+		error_set(ENOENT, "%s", virGetLastErrorMessage());
 	if (vol)
 		virStorageVolFree(vol);
 	if (p)
@@ -424,11 +427,18 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 		virDomainBlockInfo bi;
 		char why[512];
 
-		if (d->source_type == DISK_VOLUME && !d->path)
+		if (d->source_type == DISK_VOLUME && !d->path) {
 			d->path = virt_volume_path(virDomainGetConnect(dom),
 						   d->pool, d->volume);
-		if (d->path &&
-		    virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
+			if (!d->path) {
+				snprintf(why, sizeof why,
+					 "source unreadable: %s", error_msg());
+				log_skip(&ctx, d->dev, why);
+				domxml_disk_free(d);
+				continue;
+			}
+		}
+		if (virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
 			g->sizes[kept].capacity = bi.capacity;
 			g->sizes[kept].allocation = bi.allocation;
 			if (kept != i) {
