@@ -393,12 +393,23 @@ static void skip_cb(void *opaque, const char *dev, const char *why)
 	log_skip(opaque, dev, why);
 }
 
-char *virt_volume_path(virConnectPtr conn, const char *pool, const char *volume)
+char *virt_volume_path(virConnectPtr conn, const char *pool, const char *volume,
+		       struct disk_size *size)
 {
 	virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool);
 	virStorageVolPtr vol = p ? virStorageVolLookupByName(p, volume) : NULL;
 	char *path = vol ? virStorageVolGetPath(vol) : NULL;
+	virStorageVolInfo info;
 
+	if (path && size) {
+		if (virStorageVolGetInfo(vol, &info) == 0) {
+			size->capacity = info.capacity;
+			size->allocation = info.allocation;
+		} else {
+			free(path);
+			path = NULL;
+		}
+	}
 	/* Before the frees, which reset libvirt's last error. */
 	if (!path)
 		error_set(ENOENT, "%s", virGetLastErrorMessage());
@@ -425,11 +436,14 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 	for (size_t i = 0; i < l->n; i++) {
 		struct disk *d = &l->v[i];
 		virDomainBlockInfo bi;
+		struct disk_size vs;
+		bool volume = false, ok = false;
 		char why[512];
 
 		if (d->source_type == DISK_VOLUME && !d->path) {
 			d->path = virt_volume_path(virDomainGetConnect(dom),
-						   d->pool, d->volume);
+						   d->pool, d->volume, &vs);
+			volume = d->path != NULL;
 			if (!d->path) {
 				snprintf(why, sizeof why,
 					 "source unreadable: %s", error_msg());
@@ -441,6 +455,15 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 		if (virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
 			g->sizes[kept].capacity = bi.capacity;
 			g->sizes[kept].allocation = bi.allocation;
+			ok = true;
+		} else if (volume) {
+			/* libvirt gives no block info for a volume disk of a
+			 * shut-off guest ("missing storage backend for
+			 * 'volume' storage"): the pool has the sizes. */
+			g->sizes[kept] = vs;
+			ok = true;
+		}
+		if (ok) {
 			if (kept != i) {
 				l->v[kept] = *d;
 				memset(d, 0, sizeof *d);

@@ -104,7 +104,8 @@ int main(int argc, char **argv)
 					virGetLastErrorMessage());
 				goto out;
 			}
-			d->path = virt_volume_path(conn, d->pool, d->volume);
+			d->path =
+			    virt_volume_path(conn, d->pool, d->volume, NULL);
 			if (!d->path) {
 				fprintf(stderr,
 					"listdisks: %s: not listed: %s\n",
