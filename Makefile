@@ -61,7 +61,7 @@ HEADERS := $(wildcard common/*.h fs/*.h fs/stage/*.h nbd/*.h tests/*.h)
 	check-format format \
 	install uninstall clean deps demo bench
 
-all: kvmmigfs $(FILTER)
+all: kvmmigfs $(FILTER) tests/listdisks
 
 # The zero-scan filter, loaded by nbdkit on the hosts (nbd/zeroscan.c).
 $(FILTER): nbd/zeroscan.c
@@ -72,6 +72,11 @@ kvmmigfs: $(CORE_OBJ) $(FUSE_OBJ)
 
 tests/check_kvmmigfs: $(UNIT_OBJ) $(CORE_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
+
+# The disks the mount lists for a domain XML, for the end-to-end tests
+# (tests/e2e/lib.sh host_disks): the same code as the mount's.
+tests/listdisks: tests/listdisks.o $(CORE_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 tests/%.o: tests/%.c $(HEADERS)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
@@ -107,12 +112,12 @@ check-fuzz: tests/fuzz_kvmmigfs
 	r=$$?; [ $$r = 0 ] || cp $$d/crash-* $$d/leak-* $$d/oom-* $$d/timeout-* . 2>/dev/null; \
 	rm -rf $$d; exit $$r
 
-check-e2e: kvmmigfs $(FILTER)
+check-e2e: kvmmigfs $(FILTER) tests/listdisks
 	tests/e2e/run
 
 # Logical volumes on emulated Debian hosts (tools/lvmhosts: the image is
 # built with debootstrap once and cached).
-check-lvm: kvmmigfs $(FILTER)
+check-lvm: kvmmigfs $(FILTER) tests/listdisks
 	tools/lvmhosts build || tools/lvmhosts build # a second go at the mirror
 	tests/e2e/run --lvm
 
@@ -126,7 +131,7 @@ check-sanitize:
 	rm -rf .sanitize && mkdir .sanitize
 	cp -r common fs nbd tests tools Makefile .sanitize/
 	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
-		kvmmigfs $(FILTER) tests/check_kvmmigfs
+		kvmmigfs $(FILTER) tests/check_kvmmigfs tests/listdisks
 	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/check_kvmmigfs
 	cd .sanitize && $(SAN_ENV) tests/e2e/run
@@ -137,11 +142,11 @@ check-valgrind: tests/check_kvmmigfs $(FILTER)
 
 check-format:
 	clang-format --dry-run --Werror $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) \
-		tests/fuzz.c nbd/zeroscan.c $(HEADERS)
+		tests/fuzz.c tests/listdisks.c nbd/zeroscan.c $(HEADERS)
 
 format:
 	clang-format -i $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) tests/fuzz.c \
-		nbd/zeroscan.c $(HEADERS)
+		tests/listdisks.c nbd/zeroscan.c $(HEADERS)
 
 # Install the build and test dependencies (Debian; needs root).
 deps:
@@ -166,6 +171,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:
-	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs common/*.o fs/*.o \
-		fs/stage/*.o nbd/*.o tests/*.o $(FILTER)
+	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs tests/listdisks \
+		common/*.o fs/*.o fs/stage/*.o nbd/*.o tests/*.o $(FILTER)
 	rm -rf .sanitize

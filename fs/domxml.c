@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,80 +60,157 @@ void domxml_disk_free(struct disk *d)
 	memset(d, 0, sizeof *d);
 }
 
-/* Fill d from a <disk> element.  Returns 1 if the disk is listed, 0 if
- * skipped (*why says why), -1 out of memory. */
-static int read_disk(xmlNodePtr node, struct disk *d, const char **why)
+/* An attribute's value in the document, NULL when absent.  The value is
+ * the attribute's one text node: without a DTD there are no entity
+ * references left in it. */
+static const char *attr(const xmlNode *node, const char *name)
 {
-	char *type = prop(node, "type"), *device = prop(node, "device");
-	xmlNodePtr target = child(node, "target"),
-		   driver = child(node, "driver");
-	xmlNodePtr source = child(node, "source");
-	int r = 0;
+	xmlAttrPtr a = node ? xmlHasProp(node, (const xmlChar *)name) : NULL;
 
-	memset(d, 0, sizeof *d);
-	if (target)
-		d->dev = prop(target, "dev");
-	d->readonly = child(node, "readonly") != NULL;
-	if (device &&
-	    (strcmp(device, "cdrom") == 0 || strcmp(device, "floppy") == 0)) {
-		*why = source ? "removable media are not copied"
-			      : "empty removable drive";
+	if (!a)
+		return NULL;
+	if (!a->children || !a->children->content)
+		return "";
+	return (const char *)a->children->content;
+}
+
+static bool attr_is(const xmlNode *node, const char *name, const char *value)
+{
+	const char *v = attr(node, name);
+
+	return v && strcmp(v, value) == 0;
+}
+
+static const xmlNode *first_child(const xmlNode *node, const char *name)
+{
+	for (const xmlNode *c = node->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE &&
+		    xmlStrEqual(c->name, (const xmlChar *)name))
+			return c;
+	return NULL;
+}
+
+enum disk_verdict domxml_disk_rule(const xmlNode *node, struct disk_view *view)
+{
+	const xmlNode *source = first_child(node, "source"),
+		      *target = first_child(node, "target"),
+		      *driver = first_child(node, "driver");
+	const char *device = attr(node, "device"), *type = attr(node, "type");
+	struct disk_view v = { .readonly =
+				   first_child(node, "readonly") != NULL };
+	enum disk_verdict r;
+
+	v.dev = attr(target, "dev");
+	if (attr_is(node, "device", "cdrom") ||
+	    attr_is(node, "device", "floppy")) {
+		r = source ? DISK_REMOVABLE : DISK_NO_MEDIA;
 		goto out;
 	}
 	if (device && strcmp(device, "disk") != 0 &&
 	    strcmp(device, "lun") != 0) {
-		*why = "unsupported device kind";
-		goto out;
-	}
-	if (!d->dev || !path_word_ok(d->dev)) {
-		*why = "missing or unusable target dev";
-		goto out;
-	}
-	d->format = driver ? prop(driver, "type") : NULL;
-	if (!d->format)
-		d->format = strdup("raw");
-	if (!d->format)
-		goto nomem;
-	if (!path_word_ok(d->format)) {
-		*why = "unusable driver type";
+		r = DISK_OTHER_DEVICE;
 		goto out;
 	}
 	if (!type || strcmp(type, "file") == 0) {
-		d->source_type = DISK_FILE;
-		d->path = source ? prop(source, "file") : NULL;
+		v.source_type = DISK_FILE;
+		v.path = attr(source, "file");
 	} else if (strcmp(type, "block") == 0) {
-		d->source_type = DISK_BLOCK;
-		d->path = source ? prop(source, "dev") : NULL;
+		v.source_type = DISK_BLOCK;
+		v.path = attr(source, "dev");
 	} else if (strcmp(type, "volume") == 0) {
-		d->source_type = DISK_VOLUME;
-		d->pool = source ? prop(source, "pool") : NULL;
-		d->volume = source ? prop(source, "volume") : NULL;
-		if (!d->pool || !d->volume) {
-			*why = "volume disk without pool or volume";
-			goto out;
-		}
-		r = 1;
-		goto out;
-	} else if (strcmp(type, "network") == 0) {
-		*why = "network disks are not streamed";
-		goto out;
+		v.source_type = DISK_VOLUME;
+		v.pool = attr(source, "pool");
+		v.volume = attr(source, "volume");
 	} else {
-		*why = "unsupported disk type";
+		r = strcmp(type, "network") == 0 ? DISK_NETWORK
+						 : DISK_OTHER_TYPE;
 		goto out;
 	}
-	if (!d->path || d->path[0] != '/') {
-		*why = "no absolute source path";
-		goto out;
-	}
-	r = 1;
+	v.format = driver ? attr(driver, "type") : NULL;
+	if (!v.format)
+		v.format = "raw";
+	if (!v.dev || !path_word_ok(v.dev))
+		r = DISK_BAD_TARGET;
+	else if (v.source_type == DISK_VOLUME)
+		r = !v.pool || !*v.pool || !v.volume || !*v.volume
+			? DISK_BAD_VOLUME
+			: DISK_LISTED;
+	else if (!v.path || !*v.path)
+		r = DISK_EMPTY;
+	else if (v.path[0] != '/')
+		r = DISK_RELATIVE;
+	else
+		r = DISK_LISTED;
+	if (r == DISK_LISTED && !path_word_ok(v.format))
+		r = DISK_BAD_FORMAT;
 out:
-	free(type);
-	free(device);
+	if (view)
+		*view = v;
 	return r;
-nomem:
-	free(type);
-	free(device);
-	return -1;
+}
+
+const char *domxml_disk_why(enum disk_verdict v)
+{
+	switch (v) {
+	case DISK_LISTED:
+		return "listed";
+	case DISK_REMOVABLE:
+		return "removable media are not copied";
+	case DISK_NO_MEDIA:
+		return "empty removable drive";
+	case DISK_OTHER_DEVICE:
+		return "unsupported device kind";
+	case DISK_NETWORK:
+		return "network disks are not streamed";
+	case DISK_OTHER_TYPE:
+		return "unsupported disk type";
+	case DISK_EMPTY:
+	case DISK_RELATIVE:
+		return "no absolute source path";
+	case DISK_BAD_TARGET:
+		return "missing or unusable target dev";
+	case DISK_BAD_VOLUME:
+		return "volume disk without pool or volume";
+	case DISK_BAD_FORMAT:
+		return "unusable driver type";
+	}
+	return "unknown";
+}
+
+/* A copy of s, or NULL (then *nomem set) when s is not NULL. */
+static char *dup_str(const char *s, bool *nomem)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*nomem = true;
+	return d;
+}
+
+/* Fill d from a <disk> element the rule lists.  Returns 0, or -1 out of
+ * memory (d is then the caller's to free). */
+static int read_disk(const struct disk_view *v, struct disk *d)
+{
+	bool nomem = false;
+
+	memset(d, 0, sizeof *d);
+	d->dev = dup_str(v->dev, &nomem);
+	d->format = dup_str(v->format, &nomem);
+	d->source_type = v->source_type;
+	d->path = dup_str(v->path, &nomem);
+	d->pool = dup_str(v->pool, &nomem);
+	d->volume = dup_str(v->volume, &nomem);
+	d->readonly = v->readonly;
+	return nomem ? -1 : 0;
+}
+
+/* Whether l already has a disk of target dev. */
+static bool dup_dev(const struct disk_list *l, const char *dev)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].dev, dev) == 0)
+			return true;
+	return false;
 }
 
 int domxml_parse(const char *xml, size_t len, struct domxml_info *out,
@@ -178,29 +256,29 @@ int domxml_parse(const char *xml, size_t len, struct domxml_info *out,
 	devices = child(root, "devices");
 	for (xmlNodePtr n = devices ? devices->children : NULL; n;
 	     n = n->next) {
-		const char *why = NULL;
+		struct disk_view view;
+		enum disk_verdict r;
 		struct disk d, *v;
-		int r;
 
 		if (n->type != XML_ELEMENT_NODE ||
 		    !xmlStrEqual(n->name, (const xmlChar *)"disk"))
 			continue;
-		r = read_disk(n, &d, &why);
-		for (size_t i = 0; r == 1 && i < out->disks.n; i++)
-			if (strcmp(out->disks.v[i].dev, d.dev) == 0) {
-				r = 0;
-				why = "duplicate target dev";
-			}
-		if (r < 0) {
+		r = domxml_disk_rule(n, &view);
+		if (r != DISK_LISTED) {
+			if (skip)
+				skip(opaque, view.dev ? view.dev : "?",
+				     domxml_disk_why(r));
+			continue;
+		}
+		if (dup_dev(&out->disks, view.dev)) {
+			if (skip)
+				skip(opaque, view.dev, "duplicate target dev");
+			continue;
+		}
+		if (read_disk(&view, &d) < 0) {
 			domxml_disk_free(&d);
 			error_set(ENOMEM, "out of memory");
 			goto out;
-		}
-		if (r == 0) {
-			if (skip)
-				skip(opaque, d.dev ? d.dev : "?", why);
-			domxml_disk_free(&d);
-			continue;
 		}
 		v = realloc(out->disks.v, (out->disks.n + 1) * sizeof *v);
 		if (!v) {

@@ -3,10 +3,15 @@
  * Domain XML: which of a guest's disks become files of the mount.
  *
  * A disk becomes the file "DEV.FORMAT": DEV is its <target dev>, FORMAT its
- * <driver type> ("raw" when absent, as libvirt does not probe).  Disks
- * kvmmigfs cannot stream are skipped and reported through a callback:
- * network disks, removable media (cdrom, floppy: shared media, not part of
- * the guest), disks without a source, unsupported source types.
+ * <driver type> ("raw" when absent, as libvirt does not probe).  Which
+ * disks those are is decided by one function, domxml_disk_rule(), for
+ * every <disk> element: the mount's listing (domxml_parse), what a staged
+ * domain.xml must bring and what is pointed at new volumes (rewrite.c),
+ * and the tests' view of a host's disks (tests/listdisks) all ask it.
+ * Disks kvmmigfs cannot stream are skipped and reported through a
+ * callback: network disks, removable media (cdrom, floppy: shared media,
+ * not part of the guest), disks without a source, unsupported source
+ * types.
  *
  * Parsing uses libxml2 with no network access, no entity substitution and
  * no DTD; documents with a DOCTYPE are refused.
@@ -41,6 +46,56 @@ struct domxml_info {
 	char *uuid;
 	struct disk_list disks;
 };
+
+/* What domxml_disk_rule() says of a <disk>: listed, or why not.  Up to
+ * DISK_EMPTY it is not a disk kvmmigfs streams (a staged domain.xml keeps
+ * it as it is); from DISK_BAD_TARGET on it is one kvmmigfs would stream
+ * but cannot (the mount does not list it, a staged domain.xml holding it
+ * is refused). */
+enum disk_verdict {
+	DISK_LISTED,	   /* a file of the mount, streamed and retargeted */
+	DISK_REMOVABLE,	   /* device cdrom or floppy, with media */
+	DISK_NO_MEDIA,	   /* device cdrom or floppy, empty */
+	DISK_OTHER_DEVICE, /* device other than disk and lun */
+	DISK_NETWORK,	   /* type network */
+	DISK_OTHER_TYPE,   /* type other than file, block, volume, network */
+	DISK_EMPTY,	   /* file or block without a source path */
+	DISK_BAD_TARGET,   /* no <target dev>, or not 1-32 of [a-z0-9_] */
+	DISK_BAD_VOLUME,   /* volume without a pool or a volume name */
+	DISK_RELATIVE,	   /* file or block with a relative source path */
+	DISK_BAD_FORMAT,   /* <driver type> not 1-32 of [a-z0-9_] */
+};
+
+/* A <disk> as the rule reads it.  Strings point into the document (valid
+ * while it is unchanged); NULL where the verdict came before reading
+ * them. */
+struct disk_view {
+	const char *dev;    /* <target dev> */
+	const char *format; /* <driver type>, "raw" when absent */
+	enum disk_source source_type;
+	const char *path;   /* DISK_FILE: <source file>, DISK_BLOCK: <source
+			       dev>; DISK_VOLUME: NULL */
+	const char *pool;   /* DISK_VOLUME: <source pool> */
+	const char *volume; /* DISK_VOLUME: <source volume> */
+	int readonly;	    /* has <readonly/> */
+};
+
+struct _xmlNode;
+
+/* The one rule for which disks a guest has: whether the <disk> element
+ * node is a file of the mount (DISK_LISTED) or why not.  In order: device
+ * (disk and lun are streamed; cdrom, floppy and others are not), type
+ * (file, the default, block, volume; not network or others), <target
+ * dev>, the source (a file or block disk without one is empty; its path
+ * must be absolute; a volume needs pool and volume), <driver type>.  Fills
+ * *view (may be NULL).  Reads the node only; duplicate target devs are the
+ * caller's to find. */
+enum disk_verdict domxml_disk_rule(const struct _xmlNode *node,
+				   struct disk_view *view);
+
+/* The reason a verdict gives, as the mount logs it ("network disks are not
+ * streamed"); "listed" for DISK_LISTED.  A static string. */
+const char *domxml_disk_why(enum disk_verdict v);
 
 /* Called once per skipped disk: dev may be "?" when it has no target. */
 typedef void (*domxml_skip_fn)(void *opaque, const char *dev, const char *why);

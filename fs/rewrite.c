@@ -96,36 +96,6 @@ static bool removable(xmlNodePtr disk)
 	       attr_is(disk, "device", "floppy");
 }
 
-/* A disk kvmmigfs streams if it has a source (see domxml.c read_disk):
- * device disk or lun (the default), type file, block or volume (file is
- * the default). */
-static bool streamable(xmlNodePtr disk)
-{
-	const char *device = attr(disk, "device"), *type = attr(disk, "type");
-
-	if (device && strcmp(device, "disk") != 0 && strcmp(device, "lun") != 0)
-		return false;
-	return !type || strcmp(type, "file") == 0 ||
-	       strcmp(type, "block") == 0 || strcmp(type, "volume") == 0;
-}
-
-/* The source path of a file or block disk, NULL when it has none. */
-static const char *source_path(xmlNodePtr disk)
-{
-	xmlNodePtr src = child(disk, "source");
-	const char *p = attr_is(disk, "type", "block") ? attr(src, "dev")
-						       : attr(src, "file");
-
-	return p && *p ? p : NULL;
-}
-
-/* A disk to stream: domxml.c lists it (once vetted, see vet_device). */
-static bool listed(xmlNodePtr disk)
-{
-	return streamable(disk) &&
-	       (attr_is(disk, "type", "volume") || source_path(disk));
-}
-
 /* First element in another namespace than libvirt's (none): any under
  * <domain>, except that <metadata> holds applications' elements (there,
  * only QEMU's namespace is refused). */
@@ -154,7 +124,8 @@ static xmlNodePtr foreign(xmlNodePtr node, bool in_metadata)
  * devs, every disk's dev to seen.  Returns 0, or -1 with error_set(). */
 static int vet_device(xmlNodePtr d, struct strvec *devs, struct strvec *seen)
 {
-	const char *type, *dev, *driver_type;
+	struct disk_view v;
+	const char *type, *dev;
 
 	if (is(d, "hostdev")) {
 		error_set(EINVAL, "<hostdev>: host devices (PCI, USB, SCSI "
@@ -189,42 +160,37 @@ static int vet_device(xmlNodePtr d, struct strvec *devs, struct strvec *seen)
 		if (strvec_push(seen, dev) < 0)
 			return -1;
 	}
-	if (!streamable(d))
-		return 0;
-	if (!dev || !path_word_ok(dev)) {
+	/* Whether kvmmigfs streams it is domxml_disk_rule()'s to say; a
+	 * disk it would stream but cannot is refused here. */
+	switch (domxml_disk_rule(d, &v)) {
+	case DISK_LISTED:
+		return strvec_push(devs, v.dev);
+	case DISK_BAD_TARGET:
 		error_set(EINVAL, "a disk has no usable <target dev> (1 to 32 "
 				  "of a-z, 0-9, _)");
 		return -1;
-	}
-	if (attr_is(d, "type", "volume")) {
-		xmlNodePtr src = child(d, "source");
-		const char *pool = attr(src, "pool"),
-			   *vol = attr(src, "volume");
-
-		if (!pool || !*pool || !vol || !*vol) {
-			error_set(EINVAL,
-				  "disk %s: a volume disk needs a pool "
-				  "and a volume",
-				  dev);
-			return -1;
-		}
-	} else {
-		const char *p = source_path(d);
-
-		if (!p)
-			return 0; /* empty: nothing to copy, kept as it is */
-		if (p[0] != '/') {
-			error_set(EINVAL,
-				  "disk %s: source path is not absolute", dev);
-			return -1;
-		}
-	}
-	driver_type = attr(child(d, "driver"), "type");
-	if (driver_type && !path_word_ok(driver_type)) {
-		error_set(EINVAL, "disk %s: unusable <driver type>", dev);
+	case DISK_BAD_VOLUME:
+		error_set(EINVAL,
+			  "disk %s: a volume disk needs a pool "
+			  "and a volume",
+			  v.dev);
 		return -1;
+	case DISK_RELATIVE:
+		error_set(EINVAL, "disk %s: source path is not absolute",
+			  v.dev);
+		return -1;
+	case DISK_BAD_FORMAT:
+		error_set(EINVAL, "disk %s: unusable <driver type>", v.dev);
+		return -1;
+	case DISK_REMOVABLE:
+	case DISK_NO_MEDIA:
+	case DISK_OTHER_DEVICE:
+	case DISK_NETWORK:
+	case DISK_OTHER_TYPE:
+	case DISK_EMPTY:
+		break; /* not copied: kept as it is */
 	}
-	return strvec_push(devs, dev);
+	return 0;
 }
 
 /* Parse and vet; returns the document, or NULL with error_set() and devs
@@ -461,7 +427,8 @@ char *rewrite_domain(const char *xml, size_t len,
 
 			while ((mac = child(d, "mac")))
 				drop(mac);
-		} else if (is(d, "disk") && listed(d)) {
+		} else if (is(d, "disk") &&
+			   domxml_disk_rule(d, NULL) == DISK_LISTED) {
 			/* Vetted: it has a usable dev. */
 			const char *dev = attr(child(d, "target"), "dev");
 			const struct rewrite_disk *rd = find_disk(spec, dev);

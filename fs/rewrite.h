@@ -51,11 +51,11 @@ struct rewrite_spec {
  * outside <metadata>; <hostdev> or <interface type='hostdev'> (host
  * devices cannot move); a disk of type dir, nvme or vhostuser; removable
  * media (cdrom, floppy) of type block (a host device); two disks with the
- * same target dev; a disk to stream (device disk or lun, type file, block
- * or volume) without a usable target dev (see path_word_ok), with a
- * relative source path, a volume source without pool or volume, or an
- * unusable <driver type>.  A disk to stream without any source (an empty
- * one) is not listed and kept as it is; so are network disks. */
+ * same target dev; a disk domxml_disk_rule() says kvmmigfs would stream
+ * but cannot (DISK_BAD_TARGET and after: no usable target dev, a relative
+ * source path, a volume source without pool or volume, an unusable
+ * <driver type>).  A disk to stream without any source (an empty one) is
+ * not listed and kept as it is; so are network disks. */
 int rewrite_check(const char *xml, size_t len, struct strvec *devs,
 		  char **name);
 

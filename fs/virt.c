@@ -397,6 +397,33 @@ static void skip_cb(void *opaque, const char *dev, const char *why)
 	log_skip(opaque, dev, why);
 }
 
+char *virt_volume_path(virConnectPtr conn, const char *pool, const char *volume,
+		       struct disk_size *size)
+{
+	virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool);
+	virStorageVolPtr vol = p ? virStorageVolLookupByName(p, volume) : NULL;
+	char *path = vol ? virStorageVolGetPath(vol) : NULL;
+	virStorageVolInfo info;
+
+	if (path && size) {
+		if (virStorageVolGetInfo(vol, &info) == 0) {
+			size->capacity = info.capacity;
+			size->allocation = info.allocation;
+		} else {
+			free(path);
+			path = NULL;
+		}
+	}
+	/* Before the frees, which reset libvirt's last error. */
+	if (!path)
+		error_set(ENOENT, "%s", virGetLastErrorMessage());
+	if (vol)
+		virStorageVolFree(vol);
+	if (p)
+		virStoragePoolFree(p);
+	return path;
+}
+
 /* Resolve volume disks and read each disk's sizes; disks whose source
  * cannot be read are dropped from the list (and logged). */
 static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
@@ -413,25 +440,34 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 	for (size_t i = 0; i < l->n; i++) {
 		struct disk *d = &l->v[i];
 		virDomainBlockInfo bi;
+		struct disk_size vs;
+		bool volume = false, ok = false;
 		char why[512];
 
 		if (d->source_type == DISK_VOLUME && !d->path) {
-			virStoragePoolPtr pool = virStoragePoolLookupByName(
-			    virDomainGetConnect(dom), d->pool);
-			virStorageVolPtr vol =
-			    pool ? virStorageVolLookupByName(pool, d->volume)
-				 : NULL;
-
-			d->path = vol ? virStorageVolGetPath(vol) : NULL;
-			if (vol)
-				virStorageVolFree(vol);
-			if (pool)
-				virStoragePoolFree(pool);
+			d->path = virt_volume_path(virDomainGetConnect(dom),
+						   d->pool, d->volume, &vs);
+			volume = d->path != NULL;
+			if (!d->path) {
+				snprintf(why, sizeof why,
+					 "source unreadable: %s", error_msg());
+				log_skip(&ctx, d->dev, why);
+				domxml_disk_free(d);
+				continue;
+			}
 		}
-		if (d->path &&
-		    virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
+		if (virDomainGetBlockInfo(dom, d->dev, &bi, 0) == 0) {
 			g->sizes[kept].capacity = bi.capacity;
 			g->sizes[kept].allocation = bi.allocation;
+			ok = true;
+		} else if (volume) {
+			/* libvirt gives no block info for a volume disk of a
+			 * shut-off guest ("missing storage backend for
+			 * 'volume' storage"): the pool has the sizes. */
+			g->sizes[kept] = vs;
+			ok = true;
+		}
+		if (ok) {
 			if (kept != i) {
 				l->v[kept] = *d;
 				memset(d, 0, sizeof *d);

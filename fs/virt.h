@@ -74,6 +74,16 @@ int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available);
 enum pool_kind { POOL_FILES, POOL_BLOCKS };
 int vhost_pool_kind(struct vhost *vh);
 
+/* The path of a <disk type='volume'> (pool and volume names, as
+ * domxml_disk_rule() reads them) on conn's host: what the mount streams
+ * for it.  If size is not NULL, also the volume's size and allocation
+ * from the pool.  Returns a malloc'd string (the caller frees it), or
+ * NULL with error_set(ENOENT) and libvirt's message when the pool or the
+ * volume is not there.  Blocks for libvirt's answer. */
+struct _virConnect;
+char *virt_volume_path(struct _virConnect *conn, const char *pool,
+		       const char *volume, struct disk_size *size);
+
 /* Whether a guest of this name is defined now (not cached): 1, 0, or -1
  * with error_set(). */
 int vhost_guest_exists(struct vhost *vh, const char *name);

@@ -10,6 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #include "../common/error.h"
 #include "../fs/domxml.h"
 #include "suites.h"
@@ -782,12 +785,327 @@ START_TEST(test_with_sizes)
 }
 END_TEST
 
+/* The one rule (domxml_disk_rule) on a <disk> element alone: its verdict
+ * and the reason logged for it. */
+struct rule_case {
+	const char *xml;
+	enum disk_verdict verdict;
+	const char *why;
+};
+
+/* Apply the rule to xml's root element; *view is filled. */
+static enum disk_verdict rule_of(const char *xml, struct disk_view *view,
+				 xmlDocPtr *doc)
+{
+	*doc = xmlReadMemory(xml, (int)strlen(xml), "disk.xml", NULL,
+			     XML_PARSE_NONET | XML_PARSE_NOERROR |
+				 XML_PARSE_NOWARNING);
+	ck_assert_msg(*doc != NULL, "bad test XML: %s", xml);
+	return domxml_disk_rule(xmlDocGetRootElement(*doc), view);
+}
+
+static void expect_rule(const struct rule_case *c)
+{
+	struct disk_view v;
+	xmlDocPtr doc;
+	enum disk_verdict r = rule_of(c->xml, &v, &doc);
+
+	ck_assert_msg(r == c->verdict, "%s: verdict %d (%s), expected %d (%s)",
+		      c->xml, (int)r, domxml_disk_why(r), (int)c->verdict,
+		      c->why);
+	ck_assert_str_eq(domxml_disk_why(r), c->why);
+	xmlFreeDoc(doc);
+}
+
+#define DISK(attrs, body) "<disk " attrs ">" body "</disk>"
+#define VDA		  "<target dev='vda' bus='virtio'/>"
+
+START_TEST(test_rule_file)
+{
+	struct disk_view v;
+	xmlDocPtr doc;
+
+	ck_assert_int_eq(rule_of(DISK("type='file' device='disk'",
+				      "<driver name='qemu' type='qcow2'/>"
+				      "<source file='/i/a.qcow2'/>" VDA),
+				 &v, &doc),
+			 DISK_LISTED);
+	ck_assert_str_eq(domxml_disk_why(DISK_LISTED), "listed");
+	ck_assert_str_eq(v.dev, "vda");
+	ck_assert_str_eq(v.format, "qcow2");
+	ck_assert_int_eq(v.source_type, DISK_FILE);
+	ck_assert_str_eq(v.path, "/i/a.qcow2");
+	ck_assert_ptr_null(v.pool);
+	ck_assert_ptr_null(v.volume);
+	ck_assert_int_eq(v.readonly, 0);
+	xmlFreeDoc(doc);
+
+	/* type and device default to file and disk; driver type to raw. */
+	ck_assert_int_eq(
+	    rule_of(DISK("", "<source file='/i/b'/>" VDA "<readonly/>"), &v,
+		    &doc),
+	    DISK_LISTED);
+	ck_assert_int_eq(v.source_type, DISK_FILE);
+	ck_assert_str_eq(v.format, "raw");
+	ck_assert_str_eq(v.path, "/i/b");
+	ck_assert_int_eq(v.readonly, 1);
+	xmlFreeDoc(doc);
+	ck_assert_int_eq(
+	    rule_of(DISK("type='file'", "<driver name='qemu'/>"
+					"<source file='/i/c'/>" VDA),
+		    &v, &doc),
+	    DISK_LISTED);
+	ck_assert_str_eq(v.format, "raw");
+	xmlFreeDoc(doc);
+}
+END_TEST
+
+START_TEST(test_rule_block)
+{
+	struct disk_view v;
+	xmlDocPtr doc;
+
+	ck_assert_int_eq(rule_of(DISK("type='block' device='disk'",
+				      "<driver name='qemu' type='raw'/>"
+				      "<source dev='/dev/vg0/a'/>" VDA),
+				 &v, &doc),
+			 DISK_LISTED);
+	ck_assert_int_eq(v.source_type, DISK_BLOCK);
+	ck_assert_str_eq(v.path, "/dev/vg0/a");
+	ck_assert_str_eq(v.format, "raw");
+	xmlFreeDoc(doc);
+}
+END_TEST
+
+START_TEST(test_rule_volume)
+{
+	struct disk_view v;
+	xmlDocPtr doc;
+
+	ck_assert_int_eq(rule_of(DISK("type='volume' device='disk'",
+				      "<driver name='qemu' type='qcow2'/>"
+				      "<source pool='default' "
+				      "volume='a.qcow2'/>" VDA),
+				 &v, &doc),
+			 DISK_LISTED);
+	ck_assert_int_eq(v.source_type, DISK_VOLUME);
+	ck_assert_ptr_null(v.path); /* resolved through the pool */
+	ck_assert_str_eq(v.pool, "default");
+	ck_assert_str_eq(v.volume, "a.qcow2");
+	ck_assert_str_eq(v.format, "qcow2");
+	xmlFreeDoc(doc);
+}
+END_TEST
+
+/* device='lun' (SCSI passthrough of a block device) is a disk of the
+ * guest: streamed as device='disk' is. */
+START_TEST(test_rule_lun)
+{
+	struct disk_view v;
+	xmlDocPtr doc;
+
+	ck_assert_int_eq(rule_of(DISK("type='block' device='lun'",
+				      "<driver name='qemu' type='raw'/>"
+				      "<source dev='/dev/sdx'/>"
+				      "<target dev='sda' bus='scsi'/>"),
+				 &v, &doc),
+			 DISK_LISTED);
+	ck_assert_str_eq(v.dev, "sda");
+	ck_assert_int_eq(v.source_type, DISK_BLOCK);
+	ck_assert_str_eq(v.path, "/dev/sdx");
+	xmlFreeDoc(doc);
+}
+END_TEST
+
+START_TEST(test_rule_not_streamed)
+{
+	static const struct rule_case cases[] = {
+		{ DISK("type='network' device='disk'",
+		       "<source protocol='nbd' name='x'>"
+		       "<host name='h' port='10809'/></source>" VDA),
+		  DISK_NETWORK, "network disks are not streamed" },
+		{ DISK("type='file' device='cdrom'",
+		       "<source file='/iso/d.iso'/><target dev='sda'/>"
+		       "<readonly/>"),
+		  DISK_REMOVABLE, "removable media are not copied" },
+		{ DISK("type='file' device='cdrom'",
+		       "<target dev='sda'/><readonly/>"),
+		  DISK_NO_MEDIA, "empty removable drive" },
+		{ DISK("type='file' device='floppy'",
+		       "<source file='/i/boot.img'/><target dev='fda'/>"),
+		  DISK_REMOVABLE, "removable media are not copied" },
+		{ DISK("type='file' device='floppy'", "<target dev='fda'/>"),
+		  DISK_NO_MEDIA, "empty removable drive" },
+		/* Removable first: a volume or block CD-ROM is media too. */
+		{ DISK("type='volume' device='cdrom'",
+		       "<source pool='iso' volume='d.iso'/>"
+		       "<target dev='sda'/>"),
+		  DISK_REMOVABLE, "removable media are not copied" },
+		{ DISK("type='file' device='tape'",
+		       "<source file='/i/t'/>" VDA),
+		  DISK_OTHER_DEVICE, "unsupported device kind" },
+		{ DISK("type='file' device=''", "<source file='/i/t'/>" VDA),
+		  DISK_OTHER_DEVICE, "unsupported device kind" },
+		{ DISK("type='dir' device='disk'",
+		       "<driver name='qemu' type='fat'/>"
+		       "<source dir='/srv/share'/>" VDA),
+		  DISK_OTHER_TYPE, "unsupported disk type" },
+		{ DISK("type='nvme' device='disk'",
+		       "<source type='pci' namespace='1'/>" VDA),
+		  DISK_OTHER_TYPE, "unsupported disk type" },
+		{ DISK("type='' device='disk'", "<source file='/i/a'/>" VDA),
+		  DISK_OTHER_TYPE, "unsupported disk type" },
+		/* The kind decides before the target: a network disk
+		 * without one is still a network disk. */
+		{ DISK("type='network'", "<source protocol='nbd'/>"),
+		  DISK_NETWORK, "network disks are not streamed" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		expect_rule(&cases[i]);
+}
+END_TEST
+
+/* A disk of a streamed kind without a source path: nothing to copy. */
+START_TEST(test_rule_missing_source)
+{
+	static const struct rule_case cases[] = {
+		{ DISK("type='file' device='disk'",
+		       "<driver name='qemu' type='raw'/>" VDA),
+		  DISK_EMPTY, "no absolute source path" },
+		{ DISK("type='file' device='disk'", "<source/>" VDA),
+		  DISK_EMPTY, "no absolute source path" },
+		{ DISK("type='file' device='disk'", "<source file=''/>" VDA),
+		  DISK_EMPTY, "no absolute source path" },
+		/* block reads dev=, file reads file=. */
+		{ DISK("type='block' device='disk'",
+		       "<source file='/dev/sdb'/>" VDA),
+		  DISK_EMPTY, "no absolute source path" },
+		{ DISK("type='file' device='disk'", "<source dev='/i/a'/>" VDA),
+		  DISK_EMPTY, "no absolute source path" },
+		/* Empty first: a bad driver type on an empty disk does not
+		 * matter (nothing is copied). */
+		{ DISK("type='file'", "<driver type='Bad'/>" VDA), DISK_EMPTY,
+		  "no absolute source path" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		expect_rule(&cases[i]);
+}
+END_TEST
+
+/* A disk kvmmigfs would stream but cannot: not listed by the mount (a
+ * staged domain.xml with one is refused, see check_rewrite.c). */
+START_TEST(test_rule_unusable)
+{
+	static const struct rule_case cases[] = {
+		{ DISK("type='file' device='disk'",
+		       "<source file='images/a.img'/>" VDA),
+		  DISK_RELATIVE, "no absolute source path" },
+		{ DISK("type='block' device='disk'", "<source dev='sdb'/>" VDA),
+		  DISK_RELATIVE, "no absolute source path" },
+		{ DISK("type='file' device='disk'", "<source file='/i/a'/>"),
+		  DISK_BAD_TARGET, "missing or unusable target dev" },
+		{ DISK("type='file' device='disk'",
+		       "<source file='/i/a'/><target bus='virtio'/>"),
+		  DISK_BAD_TARGET, "missing or unusable target dev" },
+		{ DISK("type='file' device='disk'",
+		       "<source file='/i/a'/><target dev='hd-a'/>"),
+		  DISK_BAD_TARGET, "missing or unusable target dev" },
+		{ DISK("type='file' device='disk'",
+		       "<source file='/i/a'/><target dev='../x'/>"),
+		  DISK_BAD_TARGET, "missing or unusable target dev" },
+		/* The target before the source: an empty disk without a
+		 * usable target is unusable, not empty. */
+		{ DISK("type='file' device='disk'", "<target dev=''/>"),
+		  DISK_BAD_TARGET, "missing or unusable target dev" },
+		{ DISK("type='file' device='disk'",
+		       "<driver name='qemu' type='QCOW2'/>"
+		       "<source file='/i/a'/>" VDA),
+		  DISK_BAD_FORMAT, "unusable driver type" },
+		{ DISK("type='file' device='disk'",
+		       "<driver name='qemu' type=''/>"
+		       "<source file='/i/a'/>" VDA),
+		  DISK_BAD_FORMAT, "unusable driver type" },
+		{ DISK("type='file' device='disk'",
+		       "<driver name='qemu' type='raw/../x'/>"
+		       "<source file='/i/a'/>" VDA),
+		  DISK_BAD_FORMAT, "unusable driver type" },
+		{ DISK("type='volume' device='disk'",
+		       "<source pool='default'/>" VDA),
+		  DISK_BAD_VOLUME, "volume disk without pool or volume" },
+		{ DISK("type='volume' device='disk'",
+		       "<source volume='a.raw'/>" VDA),
+		  DISK_BAD_VOLUME, "volume disk without pool or volume" },
+		{ DISK("type='volume' device='disk'", VDA), DISK_BAD_VOLUME,
+		  "volume disk without pool or volume" },
+		/* Empty names are no names (the mount listed this one and
+		 * then failed to find the pool; the rewrite refused it). */
+		{ DISK("type='volume' device='disk'",
+		       "<source pool='' volume='a.raw'/>" VDA),
+		  DISK_BAD_VOLUME, "volume disk without pool or volume" },
+		{ DISK("type='volume' device='disk'",
+		       "<source pool='default' volume=''/>" VDA),
+		  DISK_BAD_VOLUME, "volume disk without pool or volume" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		expect_rule(&cases[i]);
+}
+END_TEST
+
+/* Every verdict has its own reason (DISK_EMPTY and DISK_RELATIVE share
+ * the mount's "no absolute source path"), and the view may be NULL. */
+START_TEST(test_rule_reasons)
+{
+	xmlDocPtr doc;
+
+	for (int a = DISK_LISTED; a <= DISK_BAD_FORMAT; a++) {
+		ck_assert_str_ne(domxml_disk_why(a), "unknown");
+		for (int b = a + 1; b <= DISK_BAD_FORMAT; b++)
+			if (!(a == DISK_EMPTY && b == DISK_RELATIVE))
+				ck_assert_str_ne(domxml_disk_why(a),
+						 domxml_disk_why(b));
+	}
+	doc = xmlReadMemory("<disk type='network'/>", 22, "d.xml", NULL, 0);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_int_eq(domxml_disk_rule(xmlDocGetRootElement(doc), NULL),
+			 DISK_NETWORK);
+	xmlFreeDoc(doc);
+}
+END_TEST
+
+/* domxml_parse lists exactly what the rule lists, and logs its reasons. */
+START_TEST(test_parse_follows_rule)
+{
+	static const char xml[] =
+	    "<domain><name>g</name><devices>"
+	    "<disk type='volume'><source pool='' volume='a.raw'/>"
+	    "<target dev='vda'/></disk>"
+	    "<disk type='block' device='lun'><source dev='/dev/sdx'/>"
+	    "<target dev='sda'/></disk>"
+	    "<disk type='network'><source protocol='nbd'/></disk>"
+	    "</devices></domain>";
+	struct domxml_info info;
+	struct skips s;
+
+	ck_assert_int_eq(parse(xml, &info, &s), 0);
+	ck_assert_uint_eq(info.disks.n, 1);
+	expect_disk(&info.disks.v[0], "sda", "raw", DISK_BLOCK, "/dev/sdx",
+		    NULL, NULL, 0);
+	ck_assert_str_eq(s.text, "vda: volume disk without pool or volume\n"
+				 "?: network disks are not streamed\n");
+	domxml_release(&info);
+}
+END_TEST
+
 Suite *domxml_suite(void)
 {
 	Suite *s = suite_create("domxml");
 	TCase *tp = tcase_create("parse");
 	TCase *te = tcase_create("refuse");
 	TCase *tf = tcase_create("files");
+	TCase *tr = tcase_create("rule");
 
 	tcase_add_test(tp, test_full);
 	tcase_add_test(tp, test_full_without_callback);
@@ -816,5 +1134,16 @@ Suite *domxml_suite(void)
 	tcase_add_test(tp, test_volume_readonly);
 	tcase_add_test(tp, test_empty_document_message);
 	tcase_add_test(tp, test_with_sizes);
+
+	tcase_add_test(tr, test_rule_file);
+	tcase_add_test(tr, test_rule_block);
+	tcase_add_test(tr, test_rule_volume);
+	tcase_add_test(tr, test_rule_lun);
+	tcase_add_test(tr, test_rule_not_streamed);
+	tcase_add_test(tr, test_rule_missing_source);
+	tcase_add_test(tr, test_rule_unusable);
+	tcase_add_test(tr, test_rule_reasons);
+	tcase_add_test(tr, test_parse_follows_rule);
+	suite_add_tcase(s, tr);
 	return s;
 }

@@ -62,6 +62,22 @@ static void xml_served(const char *s, size_t n)
 	domxml_release(&info);
 }
 
+/* A domain.xml the rewrite accepts lists, when served, exactly the disks
+ * the rewrite waits for: both ask domxml_disk_rule(). */
+static void same_disks(const char *s, size_t n, const struct strvec *devs)
+{
+	struct domxml_info info;
+
+	if (domxml_parse(s, n, &info, skip, NULL) < 0)
+		abort();
+	if (info.disks.n != devs->n)
+		abort();
+	for (size_t i = 0; i < devs->n; i++)
+		if (strcmp(info.disks.v[i].dev, devs->v[i]) != 0)
+			abort();
+	domxml_release(&info);
+}
+
 static void xml_written(const char *s, size_t n)
 {
 	struct strvec devs = STRVEC_INIT;
@@ -73,6 +89,7 @@ static void xml_written(const char *s, size_t n)
 		strvec_release(&devs);
 		return;
 	}
+	same_disks(s, n, &devs);
 	for (size_t i = 0; i < devs.n && i < 16; i++)
 		disks[i] = (struct rewrite_disk){ devs.v[i],
 						  "/var/lib/libvirt/images/x",

@@ -63,7 +63,7 @@ host_sha256() {
 host_disks() {
 	local host=$1 guest=$2
 	onhost "$host" virsh -q -c qemu:///system dumpxml --inactive "$guest" |
-		python3 "$TOP/tests/e2e/disks.py"
+		onhost "$host" "$TOP/tests/listdisks" -c qemu:///system
 }
 
 # Mount kvmmigfs with extra options on a new mount point; sets NEWMNT.
