@@ -43,7 +43,7 @@ CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/log.c $(STAGE_SRC) \
 	fs/record.c fs/host-libvirt.c \
 	fs/rewrite.c \
 	$(COMMON_SRC) $(NBD_SRC)
-FUSE_SRC := fs/ops.c fs/main.c
+FUSE_SRC := fs/ops.c fs/files.c fs/main.c
 CORE_OBJ := $(CORE_SRC:.c=.o)
 FUSE_OBJ := $(FUSE_SRC:.c=.o)
 

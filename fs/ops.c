@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The FUSE operations: the only place (with main.c) that knows FUSE.
+ * The FUSE operations on the tree: hosts, guest folders, their entries
+ * (getattr, readdir, mkdir, rmdir, unlink, rename, chmod and friends,
+ * statfs), and the table that hands open files to files.c.
  *
  * Two kinds of guest folders meet here: the host's own guests (read-only,
  * from libvirt: virt.h) and staging folders, where a guest arrives
@@ -9,79 +11,25 @@
  * NOTES ON THE THREAD MODEL
  * libfuse runs these operations on several threads at once.  They share
  * only struct kvmmigfs, which is read-only once mounted; each vhost and
- * stage_host locks itself, and so does each open disk's endpoint.  An open
- * file's struct open_file is used by the threads serving that file and is
- * freed in release, after which the kernel sends nothing more for it.
- *
- * Errors: every failure returns the most specific negative errno and, unless
- * it is a plain ENOENT lookup, logs one line naming host/guest/file, the
- * operation and the cause.
+ * stage_host locks itself.  Open files: see files.c.  Errors: see ops.h.
  */
-#define FUSE_USE_VERSION 314
 #include <errno.h>
-#include <limits.h>
-#include <pthread.h>
-#include <time.h>
 #include <stdio.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
-#include <fuse.h>
-
-#include "../common/clock.h"
-#include "../nbd/copy.h"
-#include "../nbd/endpoint.h"
 #include "../common/error.h"
-#include "kvmmigfs.h"
 #include "log.h"
-#include "path.h"
-#include "stage.h"
+#include "ops.h"
 
-/* copy_file_range answers after about this long; cp calls again. */
-#define COPY_SLICE_MS 1000
-/* How often a disk being read checks that its guest is still stopped. */
-#define STARTED_CHECK_MS 1000
-/* copy_file_range reads the source over this many connections (each its
- * own ssh, so its own crypto stream). */
-#define COPY_CONNECTIONS 2
-
-enum open_kind { OPEN_XML, OPEN_DISK, OPEN_STAGED };
-
-struct open_file {
-	enum open_kind kind;
-	struct guest *guest;   /* OPEN_XML: the snapshot whose XML is read */
-	struct endpoint *ep;   /* OPEN_DISK */
-	struct stage_open *so; /* OPEN_STAGED */
-	char desc[3 * (PATH_NAME_MAX + 1)]; /* "host/guest/file" */
-	/* OPEN_DISK: the guest must stay stopped (see still_stopped()) */
-	struct vhost *vh;
-	char guest_name[PATH_NAME_MAX + 1];
-	int64_t checked_ms; /* when it was last seen stopped */
-	bool started;	    /* it was started while the file was open */
-	/* OPEN_DISK: ep and, opened by the first copy_file_range, more
-	 * connections to the same disk (guarded by lock) */
-	struct endpoint *eps[COPY_CONNECTIONS];
-	int neps;
-	bool no_more;		   /* opening another failed: keep to those */
-	struct endpoint_spec spec; /* strings below */
-	char path[4096], format[32];
-	pthread_mutex_t lock;
-};
-
-static struct kvmmigfs *fs_get(void)
+struct kvmmigfs *fs_get(void)
 {
 	return fuse_get_context()->private_data;
 }
 
-static struct open_file *of_get(struct fuse_file_info *fi)
-{
-	return (struct open_file *)(uintptr_t)fi->fh;
-}
-
-static void describe(const struct fs_path *p, char *buf, size_t len)
+void describe(const struct fs_path *p, char *buf, size_t len)
 {
 	switch (p->kind) {
 	case PATH_ROOT:
@@ -100,8 +48,7 @@ static void describe(const struct fs_path *p, char *buf, size_t len)
 }
 
 /* Log one line for a failed operation and return -errnum. */
-static int fail(const struct fs_path *p, const char *op, int errnum,
-		const char *cause)
+int fail(const struct fs_path *p, const char *op, int errnum, const char *cause)
 {
 	char where[3 * (PATH_NAME_MAX + 1)];
 
@@ -116,7 +63,7 @@ static int fail(const struct fs_path *p, const char *op, int errnum,
 }
 
 /* fail() with the thread's last core error. */
-static int fail_core(const struct fs_path *p, const char *op)
+int fail_core(const struct fs_path *p, const char *op)
 {
 	return fail(p, op, error_errno(), error_msg());
 }
@@ -138,8 +85,8 @@ static struct stage_host *find_stages(struct kvmmigfs *fs, const char *name)
 }
 
 /* Parse path and find its host.  Returns 0 or a negative errno. */
-static int locate(const char *path, struct fs_path *p, struct vhost **vh,
-		  struct stage_host **sh, const char *op)
+int locate(const char *path, struct fs_path *p, struct vhost **vh,
+	   struct stage_host **sh, const char *op)
 {
 	int r = path_parse(path, p);
 
@@ -157,7 +104,7 @@ static int locate(const char *path, struct fs_path *p, struct vhost **vh,
 }
 
 /* What the staging area says of p's guest folder (STAGE_NONE above it). */
-static enum stage_kind staged(struct stage_host *sh, const struct fs_path *p)
+enum stage_kind staged(struct stage_host *sh, const struct fs_path *p)
 {
 	struct stage_stat ss;
 
@@ -204,6 +151,7 @@ static int kmf_getattr(const char *path, struct stat *st,
 	const struct disk *d;
 	int r;
 
+	error_clear();
 	(void)fi;
 	memset(st, 0, sizeof *st);
 	r = locate(path, &p, &vh, &sh, "stat");
@@ -278,6 +226,7 @@ static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	struct guest *g;
 	int r;
 
+	error_clear();
 	(void)off;
 	(void)fi;
 	(void)flags;
@@ -302,7 +251,10 @@ static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		{
 			struct strvec st = STRVEC_INIT;
 
-			stage_list_guests(sh, &st);
+			if (stage_list_guests(sh, &st) < 0)
+				log_warning("%s: readdir: staging folders not "
+					    "listed: %s",
+					    p.host, error_msg());
 			for (size_t i = 0; i < st.n; i++)
 				if (strvec_find(&names, st.v[i]) < 0)
 					strvec_push(&names, st.v[i]);
@@ -313,7 +265,7 @@ static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	case PATH_GUEST:
 		if (staged(sh, &p) == STAGE_DIR) {
 			if (stage_list_files(sh, p.guest, &names) < 0)
-				r = -ENOENT;
+				r = fail_core(&p, "readdir");
 			fill_names(buf, filler, &names);
 			break;
 		}
@@ -339,156 +291,10 @@ static int kmf_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	return r;
 }
 
-static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
-		     struct vhost *vh, const struct disk *d,
-		     struct open_file *of)
-{
-	const struct host_config *hc = vhost_config(vh);
-	int active = vhost_guest_active(vh, p->guest);
-	struct endpoint_spec spec = {
-		.shell = hc->shell.v,
-		.path = d->path,
-		.format = d->format,
-		.readonly = true,
-		.shared = fs->allow_running,
-		.filter = fs->zeroscan,
-		.desc = of->desc,
-		.timeout_ms = fs->timeout_ms,
-	};
-
-	if (active < 0)
-		return fail_core(p, "open");
-	if (active && !fs->allow_running)
-		return fail(p, "open", EBUSY,
-			    "the guest is running, so its disk is changing "
-			    "(shut it down, or mount with -o allow_running)");
-	of->ep = endpoint_open(&spec);
-	if (!of->ep)
-		return fail_core(p, "open");
-	of->eps[0] = of->ep;
-	of->neps = 1;
-	snprintf(of->path, sizeof of->path, "%s", d->path);
-	snprintf(of->format, sizeof of->format, "%s", d->format);
-	of->spec = spec;
-	of->spec.path = of->path;
-	of->spec.format = of->format;
-	of->spec.desc = of->desc;
-	pthread_mutex_init(&of->lock, NULL);
-	of->vh = vh;
-	snprintf(of->guest_name, sizeof of->guest_name, "%s", p->guest);
-	of->checked_ms = now_ms();
-	log_debug("%s: opened: %s", of->desc, endpoint_command(of->ep));
-	return 0;
-}
-
-/* A copy must not go on once the guest runs: its disk is changing under
- * the reader.  Checked (uncached) at most every STARTED_CHECK_MS while a
- * disk is read, and at close.  Returns 0 or -EBUSY (sticky), logged. */
-static int still_stopped(struct kvmmigfs *fs, struct open_file *of, bool now)
-{
-	int64_t t = now_ms();
-
-	/* Several threads may read one file: atomics, no lock. */
-	if (__atomic_load_n(&of->started, __ATOMIC_RELAXED))
-		return -EBUSY;
-	if (fs->allow_running ||
-	    (!now && t - __atomic_load_n(&of->checked_ms, __ATOMIC_RELAXED) <
-			 STARTED_CHECK_MS))
-		return 0;
-	__atomic_store_n(&of->checked_ms, t, __ATOMIC_RELAXED);
-	if (vhost_guest_active(of->vh, of->guest_name) != 1)
-		return 0; /* stopped, or unknown: the reads will say */
-	__atomic_store_n(&of->started, true, __ATOMIC_RELAXED);
-	log_error("%s: read: EBUSY: the guest was started while its disk "
-		  "was being read: this copy is inconsistent",
-		  of->desc);
-	return -EBUSY;
-}
-
-/* A handle for a staged file: so, or NULL with error_set(). */
-static int open_staged(const struct fs_path *p, struct stage_open *so,
-		       struct fuse_file_info *fi, const char *op)
-{
-	struct open_file *of;
-
-	if (!so)
-		return fail_core(p, op);
-	of = calloc(1, sizeof *of);
-	if (!of) {
-		stage_flush(so, 0);
-		stage_release(so);
-		return -ENOMEM;
-	}
-	of->kind = OPEN_STAGED;
-	of->so = so;
-	describe(p, of->desc, sizeof of->desc);
-	fi->direct_io = 1; /* every write reaches the volume in order */
-	fi->fh = (uint64_t)(uintptr_t)of;
-	return 0;
-}
-
-static int kmf_open(const char *path, struct fuse_file_info *fi)
-{
-	struct kvmmigfs *fs = fs_get();
-	struct open_file *of;
-	struct fs_path p;
-	struct vhost *vh;
-	struct stage_host *sh;
-	struct guest *g;
-	const struct disk *d = NULL;
-	int r;
-
-	r = locate(path, &p, &vh, &sh, "open");
-	if (r < 0)
-		return r;
-	if (p.kind != PATH_FILE)
-		return -EISDIR;
-	if (staged(sh, &p) == STAGE_DIR)
-		return open_staged(
-		    &p, stage_open(sh, p.guest, p.file, fi->flags), fi, "open");
-	g = vhost_guest(vh, p.guest);
-	if (!g)
-		return fail_core(&p, "open");
-	if (strcmp(p.file, DOMAIN_XML) != 0 &&
-	    !(d = domxml_find_file(&g->info.disks, p.file))) {
-		guest_put(g);
-		return -ENOENT;
-	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		guest_put(g);
-		return fail(&p, "open", EACCES,
-			    "an existing guest's files are read-only");
-	}
-	of = calloc(1, sizeof *of);
-	if (!of) {
-		guest_put(g);
-		return -ENOMEM;
-	}
-	describe(&p, of->desc, sizeof of->desc);
-	if (!d) {
-		of->kind = OPEN_XML;
-		of->guest = g;
-		fi->direct_io = 1; /* the XML may change between opens */
-	} else {
-		of->kind = OPEN_DISK;
-		r = open_disk(fs, &p, vh, d, of);
-		guest_put(g);
-		if (r < 0) {
-			free(of);
-			return r;
-		}
-		/* Reads go straight to the caller's buffer: a disk is read
-		 * once, caching it would only cost a copy. */
-		fi->direct_io = 1;
-	}
-	fi->fh = (uint64_t)(uintptr_t)of;
-	return 0;
-}
-
 /* Refuse a change to something that is not staging: the host's own
  * guests, hosts, the root.  Returns a negative errno (logged). */
-static int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
-		  int errnum)
+int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
+	   int errnum)
 {
 	struct guest *g;
 
@@ -507,244 +313,6 @@ static int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
 		    "the host's own guests are not changed through the mount");
 }
 
-static int kmf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	struct fs_path p;
-	struct vhost *vh;
-	struct stage_host *sh;
-	int r;
-
-	(void)mode;
-	r = locate(path, &p, &vh, &sh, "create");
-	if (r < 0)
-		return r;
-	if (p.kind == PATH_GUEST)
-		return fail(&p, "create", EPERM,
-			    "a host folder holds guest folders only");
-	if (p.kind != PATH_FILE)
-		return refuse(&p, vh, "create", EACCES);
-	if (staged(sh, &p) != STAGE_DIR)
-		return refuse(&p, vh, "create", EACCES);
-	return open_staged(&p, stage_create(sh, p.guest, p.file), fi, "create");
-}
-
-static int kmf_read(const char *path, char *buf, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct open_file *of = of_get(fi);
-	ssize_t n;
-	int r;
-
-	(void)path;
-	if (off < 0)
-		return -EINVAL;
-	if (of->kind == OPEN_STAGED) {
-		n = stage_read(of->so, buf, size, (uint64_t)off);
-		return n < 0 ? -error_errno() : (int)n;
-	}
-	if (of->kind == OPEN_XML) {
-		if ((size_t)off >= of->guest->xml_len)
-			return 0;
-		if (size > of->guest->xml_len - (size_t)off)
-			size = of->guest->xml_len - (size_t)off;
-		memcpy(buf, of->guest->xml + off, size);
-		return (int)size;
-	}
-	r = still_stopped(fs_get(), of, false);
-	if (r < 0)
-		return r;
-	n = endpoint_pread(of->ep, buf, size, (uint64_t)off);
-	if (n < 0) {
-		log_error("%s: read: %s: %s", of->desc,
-			  strerrorname_np(error_errno()), error_msg());
-		return -error_errno();
-	}
-	return (int)n;
-}
-
-static off_t kmf_lseek(const char *path, off_t off, int whence,
-		       struct fuse_file_info *fi)
-{
-	struct open_file *of = of_get(fi);
-	int64_t r;
-
-	(void)path;
-	if (of->kind == OPEN_STAGED)
-		return -ENXIO;
-	if (of->kind == OPEN_XML) {
-		if (off < 0 || (size_t)off >= of->guest->xml_len)
-			return -ENXIO;
-		return whence == SEEK_DATA ? off : (off_t)of->guest->xml_len;
-	}
-	r = endpoint_seek(of->ep, off, whence);
-	if (r < 0) {
-		if (error_errno() != ENXIO)
-			log_error("%s: lseek: %s: %s", of->desc,
-				  strerrorname_np(error_errno()), error_msg());
-		return -error_errno();
-	}
-	return (off_t)r;
-}
-
-static int kmf_release(const char *path, struct fuse_file_info *fi)
-{
-	struct open_file *of = of_get(fi);
-
-	(void)path;
-	if (of->kind == OPEN_XML)
-		guest_put(of->guest);
-	else if (of->kind == OPEN_DISK) {
-		for (int i = 0; i < of->neps; i++)
-			endpoint_close(of->eps[i]);
-		pthread_mutex_destroy(&of->lock);
-	} else
-		stage_release(of->so);
-	free(of);
-	return 0;
-}
-
-/* Log a failure of an open file's operation and return -errno. */
-static int fail_open(struct open_file *of, const char *op)
-{
-	log_error("%s: %s: %s: %s", of->desc, op,
-		  strerrorname_np(error_errno()), error_msg());
-	return -error_errno();
-}
-
-static int kmf_write(const char *path, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
-{
-	struct open_file *of = of_get(fi);
-	ssize_t n;
-
-	(void)path;
-	if (of->kind != OPEN_STAGED)
-		return -EBADF;
-	if (off < 0)
-		return -EINVAL;
-	n = stage_write(of->so, buf, size, (uint64_t)off);
-	return n < 0 ? fail_open(of, "write") : (int)n;
-}
-
-static int sink_write(void *opaque, const void *buf, size_t count,
-		      uint64_t offset)
-{
-	return stage_write(opaque, buf, count, offset) < 0 ? -1 : 0;
-}
-
-static int sink_zero(void *opaque, uint64_t count, uint64_t offset)
-{
-	return stage_write_zeros(opaque, count, offset);
-}
-
-/* copy_file_range from a disk of the mount to a disk being staged: the
- * copy engine moves it host to host, holes and zero extents unread.  Each
- * call does about a second's work (the caller loops), so an interrupted
- * cp stops promptly.  Other pairs: EOPNOTSUPP, and the kernel copies
- * through read and write. */
-static ssize_t kmf_copy_file_range(const char *path_in,
-				   struct fuse_file_info *fi_in, off_t off_in,
-				   const char *path_out,
-				   struct fuse_file_info *fi_out, off_t off_out,
-				   size_t len, int flags)
-{
-	struct open_file *in = of_get(fi_in), *out = of_get(fi_out);
-	struct copy_sink sink = { .write = sink_write, .zero = sink_zero };
-	int64_t n;
-
-	(void)path_in;
-	(void)path_out;
-	if (in->kind != OPEN_DISK || out->kind != OPEN_STAGED ||
-	    !stage_is_disk(out->so))
-		return -EOPNOTSUPP;
-	if (still_stopped(fs_get(), in, false) < 0)
-		return -EBUSY;
-	if (flags)
-		return -EINVAL;
-	if (off_in < 0 || off_out < 0)
-		return -EINVAL;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
-	sink.opaque = out->so;
-	pthread_mutex_lock(&in->lock);
-	while (in->neps < COPY_CONNECTIONS && !in->no_more) {
-		/* More streams; without them the copy still works. */
-		struct endpoint *more = endpoint_open(&in->spec);
-
-		if (!more) {
-			log_info("%s: copy_file_range: %d connection(s): %s",
-				 in->desc, in->neps, error_msg());
-			in->no_more = true;
-			break;
-		}
-		in->eps[in->neps++] = more;
-	}
-	n = copy_range(in->eps, in->neps, (uint64_t)off_in, &sink,
-		       (uint64_t)off_out, len, COPY_SLICE_MS);
-	pthread_mutex_unlock(&in->lock);
-	if (n < 0) {
-		/* Say which side failed: the error names its disk. */
-		return fail_open(out, "copy_file_range");
-	}
-	return (ssize_t)n;
-}
-
-/* close(2): where errors of a staged file are reported (release's are
- * thrown away by the kernel). */
-static int kmf_flush(const char *path, struct fuse_file_info *fi)
-{
-	struct open_file *of = of_get(fi);
-
-	(void)path;
-	if (of->kind == OPEN_DISK)
-		return still_stopped(fs_get(), of, true);
-	if (of->kind != OPEN_STAGED)
-		return 0;
-	if (stage_flush(of->so, fuse_get_context()->pid) < 0)
-		return fail_open(of, "close");
-	return 0;
-}
-
-static int kmf_fsync(const char *path, int datasync, struct fuse_file_info *fi)
-{
-	struct open_file *of = of_get(fi);
-
-	(void)path;
-	(void)datasync;
-	if (of->kind == OPEN_STAGED && stage_fsync(of->so) < 0)
-		return fail_open(of, "fsync");
-	return 0;
-}
-
-static int kmf_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	struct fs_path p;
-	struct vhost *vh;
-	struct stage_host *sh;
-	struct open_file *of = fi ? of_get(fi) : NULL;
-	int r;
-
-	if (size < 0)
-		return -EINVAL;
-	if (of && of->kind == OPEN_STAGED) {
-		if (path_parse(path, &p) < 0 ||
-		    !(sh = find_stages(fs_get(), p.host)))
-			return -EIO;
-		if (stage_truncate(sh, p.guest, p.file, of->so,
-				   (uint64_t)size) < 0)
-			return fail_open(of, "truncate");
-		return 0;
-	}
-	r = locate(path, &p, &vh, &sh, "truncate");
-	if (r < 0)
-		return r;
-	if (p.kind != PATH_FILE || staged(sh, &p) != STAGE_DIR)
-		return refuse(&p, vh, "truncate", EACCES);
-	if (stage_truncate(sh, p.guest, p.file, NULL, (uint64_t)size) < 0)
-		return fail_core(&p, "truncate");
-	return 0;
-}
-
 static int kmf_mkdir(const char *path, mode_t mode)
 {
 	struct fs_path p;
@@ -752,6 +320,7 @@ static int kmf_mkdir(const char *path, mode_t mode)
 	struct stage_host *sh;
 	int r;
 
+	error_clear();
 	(void)mode;
 	if (path_parse(path, &p) == 0 && p.kind <= PATH_HOST)
 		return fail(&p, "mkdir", EPERM,
@@ -777,6 +346,7 @@ static int kmf_rmdir(const char *path)
 	struct stage_host *sh;
 	int r;
 
+	error_clear();
 	r = locate(path, &p, &vh, &sh, "rmdir");
 	if (r < 0)
 		return r;
@@ -798,6 +368,7 @@ static int kmf_unlink(const char *path)
 	struct stage_host *sh;
 	int r;
 
+	error_clear();
 	r = locate(path, &p, &vh, &sh, "unlink");
 	if (r < 0)
 		return r;
@@ -815,6 +386,7 @@ static int kmf_rename(const char *from, const char *to, unsigned int flags)
 	struct stage_host *sh, *sh2;
 	int r;
 
+	error_clear();
 	r = locate(from, &p, &vh, &sh, "rename");
 	if (r < 0)
 		return r;
@@ -844,6 +416,7 @@ static int metadata(const char *path, const char *op)
 	struct stage_stat ss;
 	int r;
 
+	error_clear();
 	r = locate(path, &p, &vh, &sh, op);
 	if (r < 0)
 		return r;
@@ -891,6 +464,7 @@ static int kmf_statfs(const char *path, struct statvfs *sv)
 	uint64_t capacity = 0, available = 0;
 	int r = path_parse(path, &p);
 
+	error_clear();
 	memset(sv, 0, sizeof *sv);
 	sv->f_bsize = sv->f_frsize = 4096;
 	sv->f_namemax = PATH_NAME_MAX;
@@ -930,17 +504,17 @@ static const struct fuse_operations operations = {
 	.init = kmf_init,
 	.getattr = kmf_getattr,
 	.readdir = kmf_readdir,
-	.open = kmf_open,
-	.read = kmf_read,
-	.lseek = kmf_lseek,
-	.release = kmf_release,
+	.open = files_open,
+	.read = files_read,
+	.lseek = files_lseek,
+	.release = files_release,
 	.statfs = kmf_statfs,
-	.create = kmf_create,
-	.write = kmf_write,
-	.copy_file_range = kmf_copy_file_range,
-	.flush = kmf_flush,
-	.fsync = kmf_fsync,
-	.truncate = kmf_truncate,
+	.create = files_create,
+	.write = files_write,
+	.copy_file_range = files_copy_file_range,
+	.flush = files_flush,
+	.fsync = files_fsync,
+	.truncate = files_truncate,
 	.mkdir = kmf_mkdir,
 	.rmdir = kmf_rmdir,
 	.unlink = kmf_unlink,

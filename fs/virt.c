@@ -976,7 +976,7 @@ int vhost_vol_identity(struct vhost *vh, const char *name, char **id)
 	int64_t start = now_ms();
 	int kind = vhost_pool_kind(vh);
 	virStorageVolPtr vol;
-	char *path = NULL, out[512], *p;
+	char *path = NULL, out[8192], *p;
 	const char *prefix;
 	int r;
 
@@ -1019,7 +1019,16 @@ int vhost_vol_identity(struct vhost *vh, const char *name, char **id)
 	for (p = out; *p == ' ' || *p == '\t'; p++)
 		;
 	if (r != 0 || !*p || strchr(p, '\n')) {
-		if (r >= 0)
+		/* ssh's own failures exit 255: the host is not reached;
+		 * its last line says why. */
+		char *last = strrchr(p, '\n');
+
+		if (r == 255 && vhost_config(vh)->shell.n)
+			error_set(EHOSTDOWN, "identity of volume %s: %s", name,
+				  last ? last + 1
+				  : *p ? p
+				       : "ssh failed");
+		else if (r >= 0)
 			error_set(EIO, "identity of volume %s (%s): %s", name,
 				  path, *p ? p : "no answer");
 		free(path);

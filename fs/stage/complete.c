@@ -152,10 +152,7 @@ int stage_try_define(struct stage_host *sh, struct stage *st)
 			    "it stays in the pool",
 			    host, st->guest, st->files[j]->volume);
 	/* The volumes are the guest's now. */
-	for (size_t j = 0; j < st->n; j++)
-		stage_file_put(st->files[j]);
-	st->n = 0;
-	st->defined = true;
+	stage_folder_defined(sh, st);
 	stage_record_drop(sh, st);
 	r = d == 0 ? 0 : -1;
 	if (d == -2) {

@@ -35,6 +35,7 @@ struct stage_host *stage_host_new(struct host *host,
 	sh->host = host;
 	sh->opt = *opt;
 	pthread_mutex_init(&sh->lock, NULL);
+	pthread_mutex_init(&sh->view_lock, NULL);
 	return sh;
 }
 
@@ -89,16 +90,118 @@ void stage_host_free(struct stage_host *sh)
 	}
 	free(sh->v);
 	pthread_mutex_destroy(&sh->lock);
+	pthread_mutex_destroy(&sh->view_lock);
 	free(sh);
 }
 
-static struct stage *stage_find(struct stage_host *sh, const char *guest)
+/* Make st show among sh's folders.  0, or -1 (ENOMEM).  Stage lock
+ * held. */
+int stage_folder_add(struct stage_host *sh, struct stage *st)
 {
-	stage_records_load(sh);
+	struct stage **v;
+	int r = -1;
+
+	stage_view_lock(sh);
+	v = realloc(sh->v, (sh->n + 1) * sizeof *v);
+	if (v) {
+		sh->v = v;
+		sh->v[sh->n++] = st;
+		r = 0;
+	}
+	stage_view_unlock(sh);
+	if (r < 0)
+		error_set(ENOMEM, "out of memory");
+	return r;
+}
+
+/* st no longer shows (the caller frees it).  Stage lock held. */
+void stage_folder_remove(struct stage_host *sh, struct stage *st)
+{
+	stage_view_lock(sh);
+	for (size_t i = 0; i < sh->n; i++)
+		if (sh->v[i] == st)
+			sh->v[i] = sh->v[--sh->n];
+	stage_view_unlock(sh);
+}
+
+/* Add sf to st's files.  0, or -1 (ENOMEM).  Stage lock held. */
+int stage_file_add(struct stage_host *sh, struct stage *st,
+		   struct staged_file *sf)
+{
+	struct staged_file **v;
+	int r = -1;
+
+	stage_view_lock(sh);
+	v = realloc(st->files, (st->n + 1) * sizeof *v);
+	if (v) {
+		st->files = v;
+		st->files[st->n++] = sf;
+		st->mtime = time(NULL);
+		r = 0;
+	}
+	stage_view_unlock(sh);
+	if (r < 0)
+		error_set(ENOMEM, "out of memory");
+	return r;
+}
+
+/* sf leaves st's files (the caller puts its reference).  Stage lock
+ * held. */
+void stage_file_remove(struct stage_host *sh, struct stage *st,
+		       struct staged_file *sf)
+{
+	stage_view_lock(sh);
+	for (size_t i = 0; i < st->n; i++)
+		if (st->files[i] == sf)
+			st->files[i] = st->files[--st->n];
+	st->mtime = time(NULL);
+	stage_view_unlock(sh);
+}
+
+/* Every file leaves st, which is defined now: its files are the guest's.
+ * Stage lock held. */
+void stage_folder_defined(struct stage_host *sh, struct stage *st)
+{
+	struct staged_file **files;
+	size_t n;
+
+	stage_view_lock(sh);
+	files = st->files;
+	n = st->n;
+	st->files = NULL;
+	st->n = 0;
+	st->defined = true;
+	stage_view_unlock(sh);
+	for (size_t i = 0; i < n; i++)
+		stage_file_put(files[i]);
+	free(files);
+}
+
+/* The folder GUEST; the stage lock or the view lock held. */
+static struct stage *find_loaded(struct stage_host *sh, const char *guest)
+{
 	for (size_t i = 0; i < sh->n; i++)
 		if (strcmp(sh->v[i]->guest, guest) == 0)
 			return sh->v[i];
 	return NULL;
+}
+
+/* The same, the records read first.  Stage lock held. */
+static struct stage *stage_find(struct stage_host *sh, const char *guest)
+{
+	stage_records_load(sh);
+	return find_loaded(sh, guest);
+}
+
+/* Before the view lock alone is enough: the records read (the only time
+ * stat and the listings wait for the host: until that worked once). */
+static void load_once(struct stage_host *sh)
+{
+	if (__atomic_load_n(&sh->loaded, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&sh->lock);
+	stage_records_load(sh);
+	pthread_mutex_unlock(&sh->lock);
 }
 
 struct staged_file *stage_find_file(struct stage *st, const char *name)
@@ -142,8 +245,9 @@ void stage_stat(struct stage_host *sh, const char *guest, const char *file,
 	struct staged_file *sf;
 
 	memset(ss, 0, sizeof *ss);
-	pthread_mutex_lock(&sh->lock);
-	st = stage_find(sh, guest);
+	load_once(sh);
+	stage_view_lock(sh);
+	st = find_loaded(sh, guest);
 	if (!st)
 		goto out;
 	if (!file) {
@@ -158,26 +262,24 @@ void stage_stat(struct stage_host *sh, const char *guest, const char *file,
 	if (sf->is_xml) {
 		ss->size = ss->allocated = sf->xml_len;
 	} else {
-		pthread_mutex_lock(&sf->io_lock);
-		ss->size = sf->size;
-		for (size_t i = 0; i < sf->written.n; i++)
-			ss->allocated += sf->written.v[i].length;
-		pthread_mutex_unlock(&sf->io_lock);
+		ss->size = __atomic_load_n(&sf->seen_size, __ATOMIC_RELAXED);
+		ss->allocated =
+		    __atomic_load_n(&sf->seen_allocated, __ATOMIC_RELAXED);
 	}
 out:
-	pthread_mutex_unlock(&sh->lock);
+	stage_view_unlock(sh);
 }
 
 int stage_list_guests(struct stage_host *sh, struct strvec *names)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&sh->lock);
-	stage_records_load(sh);
+	load_once(sh);
+	stage_view_lock(sh);
 	for (size_t i = 0; i < sh->n && r == 0; i++)
 		if (!sh->v[i]->defined)
 			r = strvec_push(names, sh->v[i]->guest);
-	pthread_mutex_unlock(&sh->lock);
+	stage_view_unlock(sh);
 	return r;
 }
 
@@ -187,8 +289,9 @@ int stage_list_files(struct stage_host *sh, const char *guest,
 	struct stage *st;
 	int r = -1;
 
-	pthread_mutex_lock(&sh->lock);
-	st = stage_find(sh, guest);
+	load_once(sh);
+	stage_view_lock(sh);
+	st = find_loaded(sh, guest);
 	if (!st || st->defined) {
 		error_set(ENOENT, "no staging folder \"%s\"", guest);
 		goto out;
@@ -197,13 +300,13 @@ int stage_list_files(struct stage_host *sh, const char *guest,
 	for (size_t i = 0; i < st->n && r == 0; i++)
 		r = strvec_push(names, st->files[i]->name);
 out:
-	pthread_mutex_unlock(&sh->lock);
+	stage_view_unlock(sh);
 	return r;
 }
 
 int stage_mkdir(struct stage_host *sh, const char *guest)
 {
-	struct stage *st = NULL, **v;
+	struct stage *st = NULL;
 	int r = -1, exists;
 
 	if (!stage_guest_name_ok(guest)) {
@@ -228,24 +331,20 @@ int stage_mkdir(struct stage_host *sh, const char *guest)
 	}
 	if (st) {
 		/* Defined here once, undefined since: forget it. */
-		for (size_t i = 0; i < sh->n; i++)
-			if (sh->v[i] == st)
-				sh->v[i] = sh->v[--sh->n];
+		stage_folder_remove(sh, st);
 		stage_folder_free(st);
 	}
 	st = calloc(1, sizeof *st);
-	v = st ? realloc(sh->v, (sh->n + 1) * sizeof *v) : NULL;
-	if (!v || !(st->guest = strdup(guest))) {
-		if (v)
-			sh->v = v;
+	if (!st || !(st->guest = strdup(guest))) {
 		error_set(ENOMEM, "out of memory");
 		goto out;
 	}
-	sh->v = v;
 	st->mtime = time(NULL);
-	sh->v[sh->n++] = st;
-	if (stage_record_save(sh, st) < 0) {
-		sh->n--;
+	/* Recorded before it shows. */
+	if (stage_record_save(sh, st) < 0)
+		goto out;
+	if (stage_folder_add(sh, st) < 0) {
+		stage_record_drop(sh, st);
 		goto out;
 	}
 	st = NULL;
@@ -276,9 +375,7 @@ int stage_rmdir(struct stage_host *sh, const char *guest)
 		r = 0;
 	if (r == 0) {
 		stage_record_drop(sh, st);
-		for (size_t i = 0; i < sh->n; i++)
-			if (sh->v[i] == st)
-				sh->v[i] = sh->v[--sh->n];
+		stage_folder_remove(sh, st);
 		stage_folder_free(st);
 	}
 	pthread_mutex_unlock(&sh->lock);
@@ -311,11 +408,8 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 				    "%s/%s: a guest of that name exists "
 				    "now: its volumes are kept",
 				    sh->host->name, guest);
-				st->defined = true;
 				stage_record_drop(sh, st);
-				for (size_t i = 0; i < st->n; i++)
-					stage_file_put(st->files[i]);
-				st->n = 0;
+				stage_folder_defined(sh, st);
 				error_set(EPERM,
 					  "the guest %s is defined now: "
 					  "its volumes are not removed",
@@ -336,13 +430,10 @@ int stage_unlink(struct stage_host *sh, const char *guest, const char *name)
 			log_info("%s/%s/%s: deleted volume %s", sh->host->name,
 				 guest, name, sf->volume);
 	}
-	for (size_t i = 0; i < st->n; i++)
-		if (st->files[i] == sf)
-			st->files[i] = st->files[--st->n];
+	stage_file_remove(sh, st, sf);
 	if (!sf->is_xml && stage_record_save(sh, st) < 0)
 		log_warning("%s/%s: %s", sh->host->name, guest, error_msg());
 	stage_file_put(sf);
-	st->mtime = time(NULL);
 	r = 0;
 out:
 	pthread_mutex_unlock(&sh->lock);
@@ -355,7 +446,7 @@ int stage_rename(struct stage_host *sh, const char *guest, const char *from,
 	char final[PATH_NAME_MAX + 1];
 	struct staged_file *sf;
 	struct stage *st;
-	char *copy;
+	char *copy, *swap;
 	int r = -1;
 
 	if (stage_final_name(to, final, sizeof final) < 0)
@@ -379,9 +470,12 @@ int stage_rename(struct stage_host *sh, const char *guest, const char *from,
 		error_set(ENOMEM, "out of memory");
 		goto out;
 	}
-	free(sf->name);
+	stage_view_lock(sh);
+	swap = sf->name;
 	sf->name = copy;
 	st->mtime = time(NULL);
+	stage_view_unlock(sh);
+	free(swap);
 	r = 0;
 	if (sf->is_xml && strcmp(to, XML_NAME) == 0 && !sf->opens) {
 		struct strvec devs = STRVEC_INIT;

@@ -80,7 +80,7 @@ static struct stage_open *stage_handle_new(struct stage_host *sh,
 struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 				const char *name)
 {
-	struct staged_file *sf = NULL, **v;
+	struct staged_file *sf = NULL;
 	struct stage_open *so = NULL;
 	char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
 	struct stage *st;
@@ -170,12 +170,8 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 			goto out_free;
 		}
 	}
-	v = realloc(st->files, (st->n + 1) * sizeof *v);
-	if (!v)
+	if (stage_file_add(sh, st, sf) < 0)
 		goto nomem_created;
-	st->files = v;
-	st->files[st->n++] = sf;
-	st->mtime = time(NULL);
 	so = stage_handle_new(sh, st, sf, true);
 	sf = NULL;
 	goto out;

@@ -174,7 +174,7 @@ static bool other_daemon(pid_t pid)
 static int recover(struct stage_host *sh, const struct record *rec)
 {
 	const char *host = sh->host->name;
-	struct stage *st = calloc(1, sizeof *st), **v;
+	struct stage *st = calloc(1, sizeof *st);
 
 	if (!st || !(st->guest = strdup(rec->guest)))
 		goto nomem;
@@ -226,11 +226,8 @@ static int recover(struct stage_host *sh, const struct record *rec)
 			stage_file_put(sf);
 		}
 	}
-	v = realloc(sh->v, (sh->n + 1) * sizeof *v);
-	if (!v)
+	if (stage_folder_add(sh, st) < 0)
 		goto nomem;
-	sh->v = v;
-	sh->v[sh->n++] = st;
 	if (stage_record_save(sh, st) < 0)
 		log_warning("%s/%s: %s", host, st->guest, error_msg());
 	log_warning("%s/%s: staging folder recovered (left by kvmmigfs pid "
@@ -259,11 +256,15 @@ void stage_records_load(struct stage_host *sh)
 	size_t n = 0;
 	bool done = true;
 
-	if (sh->loaded || !sh->opt.state_dir)
+	if (sh->loaded)
 		return;
+	if (!sh->opt.state_dir) {
+		__atomic_store_n(&sh->loaded, true, __ATOMIC_RELEASE);
+		return;
+	}
 	if (record_load(sh->opt.state_dir, hc->name, &recs, &n) < 0) {
 		log_warning("%s: staging records: %s", hc->name, error_msg());
-		sh->loaded = true;
+		__atomic_store_n(&sh->loaded, true, __ATOMIC_RELEASE);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -329,7 +330,25 @@ void stage_records_load(struct stage_host *sh)
 	for (size_t i = 0; i < n; i++)
 		record_release(&recs[i]);
 	free(recs);
-	sh->loaded = done;
+	__atomic_store_n(&sh->loaded, done, __ATOMIC_RELEASE);
+}
+
+/* sf leaves its folder and the record (its volume stays as it is); the
+ * error set stays the one reported.  Returns -1.  Stage lock held. */
+static int drop_file(struct stage_host *sh, struct stage *st,
+		     struct staged_file *sf)
+{
+	int e = error_errno();
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", error_msg());
+	stage_file_remove(sh, st, sf);
+	if (stage_record_save(sh, st) < 0)
+		log_warning("%s/%s: %s", sh->host->name, st->guest,
+			    error_msg());
+	stage_file_put(sf);
+	error_set(e, "%s", msg);
+	return -1;
 }
 
 /* A recovered disk written again from the start: a new volume in place of
@@ -349,7 +368,7 @@ int stage_volume_renew(struct stage_host *sh, struct stage *st,
 			  "volume \"%s\" was replaced since kvmmigfs created "
 			  "it: it is left alone",
 			  sf->volume);
-		goto drop;
+		return drop_file(sh, st, sf);
 	}
 	if (HOST_CALL(sh, vol_delete, sf->volume) < 0 &&
 	    error_errno() != ENOENT)
@@ -361,20 +380,8 @@ int stage_volume_renew(struct stage_host *sh, struct stage *st,
 	sf->capacity = stage_first_capacity(st, sf);
 	if (HOST_CALL(sh, vol_create, sf->volume, sf->fmt, sf->capacity,
 		      sf->block, &sf->path) < 0 ||
-	    stage_volume_identify(sh, st, sf, true) < 0) {
-	drop:;
-		int e = error_errno();
-		char msg[1024];
-
-		snprintf(msg, sizeof msg, "%s", error_msg());
-		for (size_t i = 0; i < st->n; i++)
-			if (st->files[i] == sf)
-				st->files[i] = st->files[--st->n];
-		stage_record_save(sh, st);
-		stage_file_put(sf);
-		error_set(e, "%s", msg);
-		return -1;
-	}
+	    stage_volume_identify(sh, st, sf, true) < 0)
+		return drop_file(sh, st, sf);
 	sf->recovered = false;
 	log_info("%s/%s/%s: volume %s created again", host, st->guest, sf->name,
 		 sf->volume);

@@ -13,7 +13,8 @@
  *   volume.c    volume sizing, growing, space checks, truncation
  *   complete.c  the last close: completing a disk, defining the guest
  *
- * Lock order: a stage_host's lock, then a file's io_lock, then the
+ * Lock order: a stage_host's lock, then its view lock or a file's
+ * io_lock (never both), then the
  * host's own (taken inside its operations, host.h).  The stage lock guards
  * the folders, their files and every file's metadata; a disk's data path
  * (size, written map, endpoint) is guarded by its io_lock, taken without
@@ -75,6 +76,9 @@ struct staged_file {
 	uint64_t size;		   /* size the writer gave it */
 	struct extent_map written; /* ranges holding written data */
 	int werrno;		   /* first write error, reported at close */
+	/* size and the bytes written, for stat without io_lock: set under
+	 * io_lock by stage_publish_size(), read with atomics. */
+	uint64_t seen_size, seen_allocated;
 };
 
 struct stage {
@@ -88,10 +92,21 @@ struct stage {
 struct stage_host {
 	struct host *host; /* what staging needs of the host (host.h) */
 	struct stage_options opt;
+	/* The stage lock: serializes this host's staging operations, and is
+	 * held across host calls (network). */
 	pthread_mutex_t lock;
-	struct stage **v; /* guarded by lock */
+	/* The view lock: what stat and listings read (below: v and n; each
+	 * folder's files, n, defined and mtime; each file's name, mtime and
+	 * xml_len) is changed with both locks held, the stage lock first,
+	 * so either one is enough to read it.  stage_stat() and the
+	 * listings take the view lock alone: it is held for a few
+	 * instructions, never across a host call or an io_lock, so `ls` and
+	 * `stat` never wait for the network. */
+	pthread_mutex_t view_lock;
+	struct stage **v;
 	size_t n;
-	bool loaded; /* the records of earlier daemons were read */
+	bool loaded; /* the records of earlier daemons were read (stage
+			lock; read with atomics) */
 };
 
 struct stage_open {
@@ -102,7 +117,27 @@ struct stage_open {
 	bool active; /* counted in sf->opens (and writers); stage lock */
 };
 
+static inline void stage_view_lock(struct stage_host *sh)
+{
+	pthread_mutex_lock(&sh->view_lock);
+}
+
+static inline void stage_view_unlock(struct stage_host *sh)
+{
+	pthread_mutex_unlock(&sh->view_lock);
+}
+
+/* write.c: publish sf's size and bytes written for stat.  io_lock held. */
+void stage_publish_size(struct staged_file *sf);
+
 /* folder.c */
+int stage_folder_add(struct stage_host *sh, struct stage *st);
+void stage_folder_remove(struct stage_host *sh, struct stage *st);
+int stage_file_add(struct stage_host *sh, struct stage *st,
+		   struct staged_file *sf);
+void stage_file_remove(struct stage_host *sh, struct stage *st,
+		       struct staged_file *sf);
+void stage_folder_defined(struct stage_host *sh, struct stage *st);
 void stage_file_put(struct staged_file *sf);
 void stage_folder_free(struct stage *st);
 struct staged_file *stage_find_file(struct stage *st, const char *name);

@@ -282,7 +282,9 @@ int stage_truncate_locked(struct stage_host *sh, const char *guest,
 			memset(x + sf->xml_len, 0, size + 1 - sf->xml_len);
 			sf->xml = x;
 		}
+		stage_view_lock(sh);
 		sf->xml_len = size;
+		stage_view_unlock(sh);
 		sf->xml_ok = false;
 		return 0;
 	}
@@ -305,6 +307,7 @@ int stage_truncate_locked(struct stage_host *sh, const char *guest,
 	}
 	if (r == 0) {
 		sf->size = size;
+		stage_publish_size(sf);
 		/* A complete disk (no server running) is resized now. */
 		if (!sf->ep && sf->complete &&
 		    stage_final_capacity(sf->fmt, size) != sf->capacity) {
@@ -335,7 +338,9 @@ int stage_truncate(struct stage_host *sh, const char *guest, const char *name,
 		stage_handle_activate(so);
 	if (sf) {
 		r = stage_truncate_locked(sh, guest, sf, size);
+		stage_view_lock(sh);
 		sf->mtime = time(NULL);
+		stage_view_unlock(sh);
 	}
 	pthread_mutex_unlock(&sh->lock);
 	return r;

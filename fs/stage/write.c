@@ -90,9 +90,17 @@ static ssize_t stage_disk_write(struct stage_open *so, const char *buf,
 		pthread_mutex_unlock(&so->sh->lock);
 	}
 	pthread_mutex_lock(&sf->io_lock);
-	if (!sf->ep) {
-		/* Written again after it was completed. */
+	for (int tries = 0; !sf->ep; tries++) {
+		/* Written again after it was completed.  The server is
+		 * started with the stage lock (not io_lock) held, so another
+		 * thread may complete the disk again in between: look
+		 * again. */
 		pthread_mutex_unlock(&sf->io_lock);
+		if (tries == 3) {
+			error_set(EIO, "the disk keeps being completed while "
+				       "it is written");
+			return -1;
+		}
 		pthread_mutex_lock(&so->sh->lock);
 		stage_disk_reopen(sf);
 		r = stage_endpoint_open(so->sh, so->st, sf);
@@ -123,6 +131,7 @@ static ssize_t stage_disk_write(struct stage_open *so, const char *buf,
 	}
 	if (offset + count > sf->size)
 		sf->size = offset + count;
+	stage_publish_size(sf);
 	r = (ssize_t)count;
 	pthread_mutex_unlock(&sf->io_lock);
 	return r;
@@ -131,6 +140,16 @@ err:
 		sf->werrno = error_errno();
 	pthread_mutex_unlock(&sf->io_lock);
 	return -1;
+}
+
+void stage_publish_size(struct staged_file *sf)
+{
+	uint64_t allocated = 0;
+
+	for (size_t i = 0; i < sf->written.n; i++)
+		allocated += sf->written.v[i].length;
+	__atomic_store_n(&sf->seen_size, sf->size, __ATOMIC_RELAXED);
+	__atomic_store_n(&sf->seen_allocated, allocated, __ATOMIC_RELAXED);
 }
 
 ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,

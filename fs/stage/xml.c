@@ -44,12 +44,16 @@ ssize_t stage_xml_write(struct stage_open *so, const void *buf, size_t count,
 		}
 		memset(x + sf->xml_len, 0, offset + count + 1 - sf->xml_len);
 		sf->xml = x;
+		stage_view_lock(so->sh);
 		sf->xml_len = offset + count;
+		stage_view_unlock(so->sh);
 	}
 	stage_handle_activate(so);
 	memcpy(sf->xml + offset, buf, count);
 	sf->xml_ok = false;
+	stage_view_lock(so->sh);
 	sf->mtime = time(NULL);
+	stage_view_unlock(so->sh);
 	r = (ssize_t)count;
 out:
 	pthread_mutex_unlock(&so->sh->lock);

@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Open files.  A FUSE file handle is one of three kinds, each with its own
+ * operations (struct file_kind):
+ *
+ *   xml     domain.xml of a host's own guest: a snapshot taken at open
+ *   disk    a disk of a host's own guest, read over NBD; the guest must
+ *           stay stopped while it is read
+ *   staged  a file of a staging folder (stage.h): written, or domain.xml
+ *           read back
+ *
+ * copy_file_range from a disk to a staged disk is the copy engine's.
+ *
+ * Thread model: libfuse may serve one handle on several threads at once.
+ * An xml snapshot is immutable; a disk's endpoint locks itself (its extra
+ * copy connections are guarded by of->lock); a staged file's handle is
+ * staging's (stage.h).  A handle is freed in release, after which the
+ * kernel sends nothing more for it.  Lock order: of->lock, then staging's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/clock.h"
+#include "../common/error.h"
+#include "../nbd/copy.h"
+#include "../nbd/endpoint.h"
+#include "log.h"
+#include "ops.h"
+
+/* copy_file_range answers after about this long; cp calls again. */
+#define COPY_SLICE_MS 1000
+/* How often a disk being read checks that its guest is still stopped. */
+#define STARTED_CHECK_MS 1000
+/* copy_file_range reads the source over this many connections (each its
+ * own ssh, so its own crypto stream). */
+#define COPY_CONNECTIONS 2
+
+struct open_file;
+
+/* What each kind does; every function returns a negative errno on
+ * failure, logged. */
+struct file_kind {
+	int (*read)(struct open_file *of, char *buf, size_t size, off_t off);
+	off_t (*lseek)(struct open_file *of, off_t off, int whence);
+	int (*write)(struct open_file *of, const char *buf, size_t size,
+		     off_t off);
+	/* close(2) (pid: the closing process): where errors are reported,
+	 * since release's are thrown away by the kernel. */
+	int (*flush)(struct open_file *of, pid_t pid);
+	int (*fsync)(struct open_file *of);
+	void (*release)(struct open_file *of);
+};
+
+struct open_file {
+	const struct file_kind *kind;
+	char desc[3 * (PATH_NAME_MAX + 1)]; /* "host/guest/file" */
+	struct guest *guest;		    /* xml: the snapshot read */
+	struct stage_open *so;		    /* staged */
+	/* disk: the guest must stay stopped (see still_stopped()) */
+	struct endpoint *ep;
+	struct vhost *vh;
+	char guest_name[PATH_NAME_MAX + 1];
+	int64_t checked_ms; /* when it was last seen stopped */
+	bool started;	    /* it was started while the file was open */
+	/* disk: ep and, opened by the first copy_file_range, more
+	 * connections to the same disk (guarded by lock) */
+	struct endpoint *eps[COPY_CONNECTIONS];
+	int neps;
+	bool no_more;		   /* opening another failed: keep to those */
+	struct endpoint_spec spec; /* strings below */
+	char path[4096], format[32];
+	pthread_mutex_t lock;
+};
+
+static struct open_file *of_get(struct fuse_file_info *fi)
+{
+	return (struct open_file *)(uintptr_t)fi->fh;
+}
+
+/* Log a failure of an open file's operation with the thread's last core
+ * error and return -errno. */
+static int fail_open(struct open_file *of, const char *op)
+{
+	int e = error_errno();
+
+	log_error("%s: %s: %s: %s", of->desc, op, strerrorname_np(e),
+		  error_msg());
+	return -e;
+}
+
+/* The same with an errno and cause of our own. */
+static int refuse_open(struct open_file *of, const char *op, int e,
+		       const char *cause)
+{
+	log_error("%s: %s: %s: %s", of->desc, op, strerrorname_np(e), cause);
+	return -e;
+}
+
+static int no_write(struct open_file *of, const char *buf, size_t size,
+		    off_t off)
+{
+	(void)buf;
+	(void)size;
+	(void)off;
+	return refuse_open(of, "write", EBADF, "opened read-only");
+}
+
+static int nothing(struct open_file *of)
+{
+	(void)of;
+	return 0;
+}
+
+/* xml: domain.xml of a host's own guest. */
+
+static int xml_read(struct open_file *of, char *buf, size_t size, off_t off)
+{
+	const struct guest *g = of->guest;
+
+	if ((size_t)off >= g->xml_len)
+		return 0;
+	if (size > g->xml_len - (size_t)off)
+		size = g->xml_len - (size_t)off;
+	memcpy(buf, g->xml + off, size);
+	return (int)size;
+}
+
+static off_t xml_lseek(struct open_file *of, off_t off, int whence)
+{
+	if (off < 0 || (size_t)off >= of->guest->xml_len)
+		return -ENXIO;
+	return whence == SEEK_DATA ? off : (off_t)of->guest->xml_len;
+}
+
+static int xml_flush(struct open_file *of, pid_t pid)
+{
+	(void)of;
+	(void)pid;
+	return 0;
+}
+
+static void xml_release(struct open_file *of)
+{
+	guest_put(of->guest);
+}
+
+static const struct file_kind xml_kind = {
+	.read = xml_read,
+	.lseek = xml_lseek,
+	.write = no_write,
+	.flush = xml_flush,
+	.fsync = nothing,
+	.release = xml_release,
+};
+
+/* disk: a disk of a host's own guest. */
+
+/* A copy must not go on once the guest runs: its disk is changing under
+ * the reader.  Checked (uncached) at most every STARTED_CHECK_MS while a
+ * disk is read, and at close.  Returns 0 or -EBUSY (sticky), logged. */
+static int still_stopped(struct open_file *of, bool now)
+{
+	struct kvmmigfs *fs = fs_get();
+	int64_t t = now_ms();
+
+	/* Several threads may read one file: atomics, no lock. */
+	if (__atomic_load_n(&of->started, __ATOMIC_RELAXED))
+		return -EBUSY;
+	if (fs->allow_running ||
+	    (!now && t - __atomic_load_n(&of->checked_ms, __ATOMIC_RELAXED) <
+			 STARTED_CHECK_MS))
+		return 0;
+	__atomic_store_n(&of->checked_ms, t, __ATOMIC_RELAXED);
+	if (vhost_guest_active(of->vh, of->guest_name) != 1)
+		return 0; /* stopped, or unknown: the reads will say */
+	__atomic_store_n(&of->started, true, __ATOMIC_RELAXED);
+	return refuse_open(of, "read", EBUSY,
+			   "the guest was started while its disk was being "
+			   "read: this copy is inconsistent");
+}
+
+static int disk_read(struct open_file *of, char *buf, size_t size, off_t off)
+{
+	ssize_t n;
+	int r = still_stopped(of, false);
+
+	if (r < 0)
+		return r;
+	n = endpoint_pread(of->ep, buf, size, (uint64_t)off);
+	return n < 0 ? fail_open(of, "read") : (int)n;
+}
+
+static off_t disk_lseek(struct open_file *of, off_t off, int whence)
+{
+	int64_t r = endpoint_seek(of->ep, off, whence);
+
+	if (r >= 0)
+		return (off_t)r;
+	if (error_errno() == ENXIO) /* past the last data or hole */
+		return -ENXIO;
+	return fail_open(of, "lseek");
+}
+
+static int disk_flush(struct open_file *of, pid_t pid)
+{
+	(void)pid;
+	return still_stopped(of, true);
+}
+
+static void disk_release(struct open_file *of)
+{
+	for (int i = 0; i < of->neps; i++)
+		endpoint_close(of->eps[i]);
+	pthread_mutex_destroy(&of->lock);
+}
+
+static const struct file_kind disk_kind = {
+	.read = disk_read,
+	.lseek = disk_lseek,
+	.write = no_write,
+	.flush = disk_flush,
+	.fsync = nothing,
+	.release = disk_release,
+};
+
+/* staged: a file of a staging folder. */
+
+static int staged_read(struct open_file *of, char *buf, size_t size, off_t off)
+{
+	ssize_t n = stage_read(of->so, buf, size, (uint64_t)off);
+
+	return n < 0 ? fail_open(of, "read") : (int)n;
+}
+
+/* A staged file has no data map to ask: ENXIO, as before there was one
+ * (an answer, not a failure: nothing logged). */
+static off_t staged_lseek(struct open_file *of, off_t off, int whence)
+{
+	(void)of;
+	(void)off;
+	(void)whence;
+	return -ENXIO;
+}
+
+static int staged_write(struct open_file *of, const char *buf, size_t size,
+			off_t off)
+{
+	ssize_t n = stage_write(of->so, buf, size, (uint64_t)off);
+
+	return n < 0 ? fail_open(of, "write") : (int)n;
+}
+
+static int staged_flush(struct open_file *of, pid_t pid)
+{
+	return stage_flush(of->so, pid) < 0 ? fail_open(of, "close") : 0;
+}
+
+static int staged_fsync(struct open_file *of)
+{
+	return stage_fsync(of->so) < 0 ? fail_open(of, "fsync") : 0;
+}
+
+static void staged_release(struct open_file *of)
+{
+	stage_release(of->so);
+}
+
+static const struct file_kind staged_kind = {
+	.read = staged_read,
+	.lseek = staged_lseek,
+	.write = staged_write,
+	.flush = staged_flush,
+	.fsync = staged_fsync,
+	.release = staged_release,
+};
+
+/* Opening. */
+
+static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
+		     struct vhost *vh, const struct disk *d,
+		     struct open_file *of)
+{
+	const struct host_config *hc = vhost_config(vh);
+	int active = vhost_guest_active(vh, p->guest);
+	struct endpoint_spec spec = {
+		.shell = hc->shell.v,
+		.path = d->path,
+		.format = d->format,
+		.readonly = true,
+		.shared = fs->allow_running,
+		.filter = fs->zeroscan,
+		.desc = of->desc,
+		.timeout_ms = fs->timeout_ms,
+	};
+
+	if (active < 0)
+		return fail_core(p, "open");
+	if (active && !fs->allow_running)
+		return fail(p, "open", EBUSY,
+			    "the guest is running, so its disk is changing "
+			    "(shut it down, or mount with -o allow_running)");
+	of->ep = endpoint_open(&spec);
+	if (!of->ep)
+		return fail_core(p, "open");
+	of->kind = &disk_kind;
+	of->eps[0] = of->ep;
+	of->neps = 1;
+	snprintf(of->path, sizeof of->path, "%s", d->path);
+	snprintf(of->format, sizeof of->format, "%s", d->format);
+	of->spec = spec;
+	of->spec.path = of->path;
+	of->spec.format = of->format;
+	of->spec.desc = of->desc;
+	pthread_mutex_init(&of->lock, NULL);
+	of->vh = vh;
+	snprintf(of->guest_name, sizeof of->guest_name, "%s", p->guest);
+	of->checked_ms = now_ms();
+	log_debug("%s: opened: %s", of->desc, endpoint_command(of->ep));
+	return 0;
+}
+
+/* A handle for a staged file so (NULL: staging said why). */
+static int open_staged(const struct fs_path *p, struct stage_open *so,
+		       struct fuse_file_info *fi, const char *op)
+{
+	struct open_file *of;
+
+	if (!so)
+		return fail_core(p, op);
+	of = calloc(1, sizeof *of);
+	if (!of) {
+		stage_flush(so, 0);
+		stage_release(so);
+		return fail(p, op, ENOMEM, "out of memory");
+	}
+	of->kind = &staged_kind;
+	of->so = so;
+	describe(p, of->desc, sizeof of->desc);
+	fi->direct_io = 1; /* every write reaches the volume in order */
+	fi->fh = (uint64_t)(uintptr_t)of;
+	return 0;
+}
+
+int files_open(const char *path, struct fuse_file_info *fi)
+{
+	struct kvmmigfs *fs = fs_get();
+	struct open_file *of;
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	struct guest *g;
+	const struct disk *d = NULL;
+	int r;
+
+	error_clear();
+	r = locate(path, &p, &vh, &sh, "open");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_FILE)
+		return -EISDIR;
+	if (staged(sh, &p) == STAGE_DIR)
+		return open_staged(
+		    &p, stage_open(sh, p.guest, p.file, fi->flags), fi, "open");
+	g = vhost_guest(vh, p.guest);
+	if (!g)
+		return fail_core(&p, "open");
+	if (strcmp(p.file, DOMAIN_XML) != 0 &&
+	    !(d = domxml_find_file(&g->info.disks, p.file))) {
+		guest_put(g);
+		return -ENOENT;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		guest_put(g);
+		return fail(&p, "open", EACCES,
+			    "an existing guest's files are read-only");
+	}
+	of = calloc(1, sizeof *of);
+	if (!of) {
+		guest_put(g);
+		return fail(&p, "open", ENOMEM, "out of memory");
+	}
+	describe(&p, of->desc, sizeof of->desc);
+	if (!d) {
+		of->kind = &xml_kind;
+		of->guest = g;
+	} else {
+		r = open_disk(fs, &p, vh, d, of);
+		guest_put(g);
+		if (r < 0) {
+			free(of);
+			return r;
+		}
+	}
+	/* Reads go straight to the caller's buffer: a disk is read once,
+	 * caching it would only cost a copy; the XML may change between
+	 * opens. */
+	fi->direct_io = 1;
+	fi->fh = (uint64_t)(uintptr_t)of;
+	return 0;
+}
+
+int files_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	int r;
+
+	(void)mode;
+	error_clear();
+	r = locate(path, &p, &vh, &sh, "create");
+	if (r < 0)
+		return r;
+	if (p.kind == PATH_GUEST)
+		return fail(&p, "create", EPERM,
+			    "a host folder holds guest folders only");
+	if (p.kind != PATH_FILE)
+		return refuse(&p, vh, "create", EACCES);
+	if (staged(sh, &p) != STAGE_DIR)
+		return refuse(&p, vh, "create", EACCES);
+	return open_staged(&p, stage_create(sh, p.guest, p.file), fi, "create");
+}
+
+/* The operations on an open file: its kind's. */
+
+int files_read(const char *path, char *buf, size_t size, off_t off,
+	       struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	error_clear();
+	if (off < 0)
+		return refuse_open(of, "read", EINVAL, "negative offset");
+	return of->kind->read(of, buf, size, off);
+}
+
+int files_write(const char *path, const char *buf, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	error_clear();
+	if (off < 0)
+		return refuse_open(of, "write", EINVAL, "negative offset");
+	return of->kind->write(of, buf, size, off);
+}
+
+off_t files_lseek(const char *path, off_t off, int whence,
+		  struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	error_clear();
+	return of->kind->lseek(of, off, whence);
+}
+
+int files_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	error_clear();
+	return of->kind->flush(of, fuse_get_context()->pid);
+}
+
+int files_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	(void)datasync;
+	error_clear();
+	return of->kind->fsync(of);
+}
+
+int files_release(const char *path, struct fuse_file_info *fi)
+{
+	struct open_file *of = of_get(fi);
+
+	(void)path;
+	of->kind->release(of);
+	free(of);
+	return 0;
+}
+
+/* truncate(2) by name, or ftruncate(2) of an open staged file. */
+int files_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct open_file *of = fi ? of_get(fi) : NULL;
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	int r;
+
+	error_clear();
+	r = locate(path, &p, &vh, &sh, "truncate");
+	if (r < 0)
+		return r;
+	if (size < 0)
+		return fail(&p, "truncate", EINVAL, "negative size");
+	if (p.kind != PATH_FILE || staged(sh, &p) != STAGE_DIR)
+		return refuse(&p, vh, "truncate", EACCES);
+	if (stage_truncate(sh, p.guest, p.file,
+			   of && of->kind == &staged_kind ? of->so : NULL,
+			   (uint64_t)size) < 0)
+		return fail_core(&p, "truncate");
+	return 0;
+}
+
+static int sink_write(void *opaque, const void *buf, size_t count,
+		      uint64_t offset)
+{
+	return stage_write(opaque, buf, count, offset) < 0 ? -1 : 0;
+}
+
+static int sink_zero(void *opaque, uint64_t count, uint64_t offset)
+{
+	return stage_write_zeros(opaque, count, offset);
+}
+
+/* copy_file_range from a disk of the mount to a disk being staged: the
+ * copy engine moves it host to host, holes and zero extents unread.  Each
+ * call does about a second's work (the caller loops), so an interrupted
+ * cp stops promptly.  Other pairs: EOPNOTSUPP, and the kernel copies
+ * through read and write. */
+ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
+			      off_t off_in, const char *path_out,
+			      struct fuse_file_info *fi_out, off_t off_out,
+			      size_t len, int flags)
+{
+	struct open_file *in = of_get(fi_in), *out = of_get(fi_out);
+	struct copy_sink sink = { .write = sink_write, .zero = sink_zero };
+	int64_t n;
+	int r;
+
+	(void)path_in;
+	(void)path_out;
+	error_clear();
+	if (in->kind != &disk_kind || out->kind != &staged_kind ||
+	    !stage_is_disk(out->so))
+		return -EOPNOTSUPP; /* not an error: the kernel copies */
+	r = still_stopped(in, false);
+	if (r < 0)
+		return r;
+	if (flags)
+		return refuse_open(out, "copy_file_range", EINVAL,
+				   "flags not supported");
+	if (off_in < 0 || off_out < 0)
+		return refuse_open(out, "copy_file_range", EINVAL,
+				   "negative offset");
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	sink.opaque = out->so;
+	pthread_mutex_lock(&in->lock);
+	while (in->neps < COPY_CONNECTIONS && !in->no_more) {
+		/* More streams; without them the copy still works. */
+		struct endpoint *more = endpoint_open(&in->spec);
+
+		if (!more) {
+			log_info("%s: copy_file_range: %d connection(s): %s",
+				 in->desc, in->neps, error_msg());
+			in->no_more = true;
+			break;
+		}
+		in->eps[in->neps++] = more;
+	}
+	error_clear();
+	n = copy_range(in->eps, in->neps, (uint64_t)off_in, &sink,
+		       (uint64_t)off_out, len, COPY_SLICE_MS);
+	pthread_mutex_unlock(&in->lock);
+	/* The error names the side that failed. */
+	return n < 0 ? fail_open(out, "copy_file_range") : (ssize_t)n;
+}
