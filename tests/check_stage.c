@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +454,52 @@ START_TEST(test_record_other_machine)
 }
 END_TEST
 
+static void *create_vda(void *arg)
+{
+	struct stage_open *so = stage_create(sh, "web1", "vda.raw");
+
+	(void)arg;
+	if (so) {
+		stage_flush(so, getpid());
+		stage_release(so);
+	}
+	return so;
+}
+
+/* A host that is slow to create a volume holds up that create, not stat
+ * or the listings of the same host (ls never waits for the network). */
+START_TEST(test_stat_while_host_slow)
+{
+	struct strvec names = STRVEC_INIT;
+	struct stage_stat ss;
+	pthread_t t;
+	void *so;
+
+	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
+	ck_assert_int_eq(stage_mkdir(sh, "web2"), 0);
+	fh.hold_create = true;
+	ck_assert_int_eq(pthread_create(&t, NULL, create_vda, NULL), 0);
+	ck_assert(fakehost_wait_create(&fh));
+	/* The create waits on the host, with the stage lock held. */
+	stage_stat(sh, "web2", NULL, &ss);
+	ck_assert_int_eq(ss.kind, STAGE_DIR);
+	stage_stat(sh, "web1", NULL, &ss);
+	ck_assert_int_eq(ss.kind, STAGE_DIR);
+	ck_assert_int_eq(stage_list_guests(sh, &names), 0);
+	ck_assert_uint_eq(names.n, 2);
+	strvec_release(&names);
+	ck_assert_int_eq(stage_list_files(sh, "web1", &names), 0);
+	ck_assert_uint_eq(names.n, 0);
+	ck_assert(fh.in_create); /* all of it answered while it waited */
+	fakehost_release_create(&fh);
+	ck_assert_int_eq(pthread_join(t, &so), 0);
+	ck_assert_ptr_nonnull(so);
+	stage_stat(sh, "web1", "vda.raw", &ss);
+	ck_assert_int_eq(ss.kind, STAGE_FILE);
+	strvec_release(&names);
+}
+END_TEST
+
 Suite *stage_suite(void)
 {
 	Suite *s = suite_create("stage");
@@ -472,6 +519,7 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, test_recovery);
 	tcase_add_test(tc, test_recovery_replaced);
 	tcase_add_test(tc, test_record_other_machine);
+	tcase_add_test(tc, test_stat_while_host_slow);
 	suite_add_tcase(s, tc);
 	return s;
 }

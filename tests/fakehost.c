@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -48,6 +49,21 @@ static int vol_create(void *h, const char *name, const char *format,
 		error_set(EINVAL, "the fake host makes raw volumes only");
 		return -1;
 	}
+	pthread_mutex_lock(&fh->gate_lock);
+	if (fh->hold_create) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;
+		fh->in_create = true;
+		pthread_cond_broadcast(&fh->gate);
+		while (fh->hold_create &&
+		       pthread_cond_timedwait(&fh->gate, &fh->gate_lock,
+					      &until) == 0)
+			;
+		fh->in_create = false;
+	}
+	pthread_mutex_unlock(&fh->gate_lock);
 	fakehost_vol_path(fh, name, p, sizeof p);
 	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -239,6 +255,32 @@ void fakehost_init(struct fakehost *fh, const char *name)
 	snprintf(fh->host_id, sizeof fh->host_id,
 		 "00000000-0000-4000-8000-000000000001");
 	fh->guests = (struct strvec)STRVEC_INIT;
+	pthread_mutex_init(&fh->gate_lock, NULL);
+	pthread_cond_init(&fh->gate, NULL);
+}
+
+bool fakehost_wait_create(struct fakehost *fh)
+{
+	struct timespec until;
+	bool in;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&fh->gate_lock);
+	while (!fh->in_create &&
+	       pthread_cond_timedwait(&fh->gate, &fh->gate_lock, &until) == 0)
+		;
+	in = fh->in_create;
+	pthread_mutex_unlock(&fh->gate_lock);
+	return in;
+}
+
+void fakehost_release_create(struct fakehost *fh)
+{
+	pthread_mutex_lock(&fh->gate_lock);
+	fh->hold_create = false;
+	pthread_cond_broadcast(&fh->gate);
+	pthread_mutex_unlock(&fh->gate_lock);
 }
 
 void fakehost_release(struct fakehost *fh)

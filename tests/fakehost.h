@@ -8,6 +8,7 @@
 #define KVMMIGFS_TESTS_FAKEHOST_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,10 +26,19 @@ struct fakehost {
 	char *defined_xml;	 /* the last XML defined */
 	int defines;		 /* define calls that defined */
 	int fail_define;	 /* errno for the next define, 0: works */
+	/* A slow host: while hold_create is set, vol_create waits (at most
+	 * 5 s) with in_create set, until fakehost_release_create(). */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate;
+	bool hold_create, in_create;
 };
 
 /* A fake host named name over a new temporary directory. */
 void fakehost_init(struct fakehost *fh, const char *name);
+/* Wait until a vol_create is held (true), at most 5 s. */
+bool fakehost_wait_create(struct fakehost *fh);
+/* Let the held vol_create go on. */
+void fakehost_release_create(struct fakehost *fh);
 /* Remove its directory and free it. */
 void fakehost_release(struct fakehost *fh);
 
