@@ -19,12 +19,13 @@
  * Temporary names map to their final name: rsync's ".NAME.XXXXXX" and
  * "NAME.part" stand for NAME, so the volume gets its final name at once.
  *
- * Thread model: a stage_host's lock guards its folders, their files and
- * every file's metadata (name, opens, complete, the XML buffer).  A disk's
- * data path (size, written map, endpoint) is guarded by the file's io_lock,
- * taken without the stage lock, so writes to different disks run in
- * parallel and metadata operations never wait for the network.  libvirt
- * calls are made with the stage lock held (lock order: stage, then vhost).
+ * Thread model: a stage_host's lock serializes its staging operations,
+ * host calls included; a disk's data path is guarded by the file's
+ * io_lock, so writes to different disks run in parallel; stage_stat() and
+ * the listings take neither (a view lock held for a moment), so `ls` and
+ * `stat` never wait for the network.  Details and the lock order:
+ * stage/stage-int.h.  The host is reached only through its operations
+ * table (host.h).
  *
  * Errors: -1 with error_set() (the errno a tool can show) — the caller logs.
  */
@@ -36,7 +37,6 @@
 #include <sys/types.h>
 
 #include "../common/strvec.h"
-#include "virt.h"
 
 /* Writers do not say a disk's size in advance.  A new volume is created
  * with room to write (raw: STAGE_MAX_SIZE, sparse; qcow2: 1 GiB, grown by
