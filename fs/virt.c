@@ -424,9 +424,24 @@ char *virt_volume_path(virConnectPtr conn, const char *pool, const char *volume,
 	return path;
 }
 
+/* Did the last libvirt call fail because of the host (the connection,
+ * not the disk)?  Then the snapshot must fail: a disk dropped from it would
+ * make a copy of the guest leave that disk out. */
+static bool host_failed(virDomainPtr dom)
+{
+	virErrorPtr e = virGetLastError();
+	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
+
+	return virConnectIsAlive(virDomainGetConnect(dom)) != 1 ||
+	       code == VIR_ERR_RPC || code == VIR_ERR_NO_CONNECT ||
+	       code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_AUTH_FAILED;
+}
+
 /* Resolve volume disks and read each disk's sizes; disks whose source
- * cannot be read are dropped from the list (and logged). */
-static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
+ * cannot be read are dropped from the list (and logged); a host that
+ * fails meanwhile fails it all.  start: when the caller began. */
+static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g,
+		      int64_t start)
 {
 	struct disk_list *l = &g->info.disks;
 	struct skip_ctx ctx = { vh, g->name };
@@ -448,6 +463,11 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 			d->path = virt_volume_path(virDomainGetConnect(dom),
 						   d->pool, d->volume, &vs);
 			volume = d->path != NULL;
+			if (!d->path && host_failed(dom)) {
+				virt_error(vh, start,
+					   "resolving a volume disk");
+				return -1;
+			}
 			if (!d->path) {
 				snprintf(why, sizeof why,
 					 "source unreadable: %s", error_msg());
@@ -474,6 +494,10 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g)
 			}
 			kept++;
 			continue;
+		}
+		if (host_failed(dom)) {
+			virt_error(vh, start, "reading a disk's size");
+			return -1;
 		}
 		snprintf(why, sizeof why, "source unreadable: %s",
 			 virGetLastErrorMessage());
@@ -551,7 +575,7 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 	g->xml_len = strlen(xml);
 	g->active = active == 1;
 	if (domxml_parse(xml, g->xml_len, &g->info, skip_cb, &ctx) < 0 ||
-	    fill_sizes(vh, dom, g) < 0 || add_sizes(g) < 0)
+	    fill_sizes(vh, dom, g, start) < 0 || add_sizes(g) < 0)
 		goto err;
 	g->fetched_ms = now_ms();
 	virDomainFree(dom);
