@@ -182,6 +182,7 @@ START_TEST(test_killed_writer)
 	char *x = guest_xml("web1", 0), *d = data(64 * KiB, 3);
 	struct stage_open *so;
 	pid_t child = fork();
+	siginfo_t info;
 	int status;
 
 	ck_assert_int_ge(child, 0);
@@ -191,7 +192,7 @@ START_TEST(test_killed_writer)
 	}
 	ck_assert_int_eq(kill(child, SIGKILL), 0);
 	/* Dead but not reaped: /proc still tells how it ended. */
-	ck_assert_int_eq(waitid(P_PID, (id_t)child, NULL, WEXITED | WNOWAIT),
+	ck_assert_int_eq(waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT),
 			 0);
 	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
 	ck_assert_int_eq(put_as("web1", "vda.raw", d, 64 * KiB, child), 0);

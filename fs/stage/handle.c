@@ -21,6 +21,7 @@
 #include "../path.h"
 #include "../record.h"
 #include "../rewrite.h"
+#include "../../common/cleanup.h"
 #include "stage-int.h"
 
 /* Count a handle in (open, or used again after a close of one of its
@@ -77,37 +78,16 @@ static struct stage_open *stage_handle_new(struct stage_host *sh,
 	return so;
 }
 
-struct stage_open *stage_create(struct stage_host *sh, const char *guest,
-				const char *name)
+/* A staged file's state for name, standing for final; NULL (ENOMEM). */
+static struct staged_file *new_file(const char *guest, const char *name,
+				    const char *final)
 {
-	struct staged_file *sf = NULL;
-	struct stage_open *so = NULL;
-	char final[PATH_NAME_MAX + 1], dev[64], fmt[64];
-	struct stage *st;
-	int exists;
+	struct staged_file *sf = calloc(1, sizeof *sf);
+	char dev[64], fmt[64];
 
-	if (stage_final_name(name, final, sizeof final) < 0)
-		return NULL;
-	pthread_mutex_lock(&sh->lock);
-	st = stage_folder_open(sh, guest);
-	if (!st)
-		goto out;
-	if (stage_find_file(st, name)) {
-		error_set(EEXIST, "\"%s\" exists", name);
-		goto out;
-	}
-	for (size_t i = 0; i < st->n; i++)
-		if (strcmp(st->files[i]->final, final) == 0) {
-			error_set(EEXIST,
-				  "\"%s\" is already being written as "
-				  "\"%s\"",
-				  final, st->files[i]->name);
-			goto out;
-		}
-	sf = calloc(1, sizeof *sf);
 	if (!sf) {
 		error_set(ENOMEM, "out of memory");
-		goto out;
+		return NULL;
 	}
 	pthread_mutex_init(&sf->io_lock, NULL);
 	extent_map_init(&sf->written, STAGE_MAX_SIZE);
@@ -116,80 +96,130 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 	sf->is_xml = strcmp(final, XML_NAME) == 0;
 	if (!(sf->name = strdup(name)) || !(sf->final = strdup(final)))
 		goto nomem;
-	if (!sf->is_xml) {
-		/* One file per disk: "vda.raw" and "vda.qcow2" clash. */
-		path_disk_name(final, dev, sizeof dev, fmt, sizeof fmt);
-		for (size_t i = 0; i < st->n; i++)
-			if (st->files[i]->dev &&
-			    strcmp(st->files[i]->dev, dev) == 0) {
-				error_set(EEXIST,
-					  "disk %s is already being "
-					  "written as \"%s\"",
-					  dev, st->files[i]->name);
-				goto out_free;
-			}
-		if (!(sf->dev = strdup(dev)) || !(sf->fmt = strdup(fmt)) ||
-		    asprintf(&sf->volume, "%s-%s", guest, final) < 0) {
-			sf->volume = NULL;
-			goto nomem;
-		}
-		if (stage_space_check(sh, st, dev) < 0 ||
-		    stage_block_target(sh, sf) < 0)
-			goto out_free;
-		sf->capacity = stage_first_capacity(st, sf);
-		/* The record names the volume before it exists, so that a
-		 * daemon killed in between leaves nothing nobody can find;
-		 * it is never written for a name already taken. */
-		exists = HOST_CALL(sh, vol_exists, sf->volume);
-		if (exists != 0) {
-			if (exists > 0)
-				error_set(EEXIST,
-					  "volume \"%s\" already exists in "
-					  "pool \"%s\"",
-					  sf->volume, sh->host->pool);
-			goto out_free;
-		}
-		if (stage_record_save_with(sh, st, sf) < 0)
-			goto out_free;
-		if (HOST_CALL(sh, vol_create, sf->volume, fmt, sf->capacity,
-			      sf->block, &sf->path) < 0 ||
-		    stage_volume_identify(sh, st, sf, false) < 0) {
-			stage_record_forget(sh, st);
-			goto out_free;
-		}
-		log_info("%s/%s/%s: created volume %s (%s)", sh->host->name,
-			 guest, name, sf->volume, sf->path);
-		if (stage_endpoint_open(sh, st, sf) < 0) {
-			int e = error_errno();
-			char msg[1024];
-
-			snprintf(msg, sizeof msg, "%s", error_msg());
-			HOST_CALL(sh, vol_delete, sf->volume);
-			stage_record_forget(sh, st);
-			error_set(e, "%s", msg);
-			goto out_free;
-		}
+	if (sf->is_xml)
+		return sf;
+	path_disk_name(final, dev, sizeof dev, fmt, sizeof fmt);
+	if (!(sf->dev = strdup(dev)) || !(sf->fmt = strdup(fmt)) ||
+	    asprintf(&sf->volume, "%s-%s", guest, final) < 0) {
+		sf->volume = NULL;
+		goto nomem;
 	}
-	if (stage_file_add(sh, st, sf) < 0)
-		goto nomem_created;
-	so = stage_handle_new(sh, st, sf, true);
-	sf = NULL;
-	goto out;
-nomem_created:
-	error_set(ENOMEM, "out of memory");
-	if (sf->volume) {
-		HOST_CALL(sh, vol_delete, sf->volume);
-		stage_record_forget(sh, st);
-		error_set(ENOMEM, "out of memory");
-	}
-	goto out_free;
+	return sf;
 nomem:
+	stage_file_put(sf);
 	error_set(ENOMEM, "out of memory");
-out_free:
-	if (sf)
+	return NULL;
+}
+
+/* Is name, or the disk or final name it stands for, in st already?  0, or
+ * -1 (EEXIST). */
+static int clash(struct stage *st, const char *name,
+		 const struct staged_file *sf)
+{
+	if (stage_find_file(st, name)) {
+		error_set(EEXIST, "\"%s\" exists", name);
+		return -1;
+	}
+	for (size_t i = 0; i < st->n; i++) {
+		const struct staged_file *o = st->files[i];
+
+		if (strcmp(o->final, sf->final) == 0) {
+			error_set(EEXIST,
+				  "\"%s\" is already being written as \"%s\"",
+				  sf->final, o->name);
+			return -1;
+		}
+		/* One file per disk: "vda.raw" and "vda.qcow2" clash. */
+		if (sf->dev && o->dev && strcmp(o->dev, sf->dev) == 0) {
+			error_set(EEXIST,
+				  "disk %s is already being written as \"%s\"",
+				  sf->dev, o->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Delete sf's volume, just created, and the record's mention of it; the
+ * error set stays the one reported.  Stage lock held. */
+static void undo_volume(struct stage_host *sh, struct stage *st,
+			struct staged_file *sf)
+{
+	int e = error_errno();
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", error_msg());
+	HOST_CALL(sh, vol_delete, sf->volume);
+	stage_record_forget(sh, st);
+	error_set(e, "%s", msg);
+}
+
+/* Create the volume of disk sf (not yet in st), take its identity, start
+ * its server.  0, or -1 with nothing left on the host.  Stage lock held. */
+static int create_volume(struct stage_host *sh, struct stage *st,
+			 struct staged_file *sf)
+{
+	int exists;
+
+	if (stage_space_check(sh, st, sf->dev) < 0 ||
+	    stage_block_target(sh, sf) < 0)
+		return -1;
+	sf->capacity = stage_first_capacity(st, sf);
+	/* The record names the volume before it exists, so that a daemon
+	 * killed in between leaves nothing nobody can find; it is never
+	 * written for a name already taken. */
+	exists = HOST_CALL(sh, vol_exists, sf->volume);
+	if (exists != 0) {
+		if (exists > 0)
+			error_set(EEXIST,
+				  "volume \"%s\" already exists in pool \"%s\"",
+				  sf->volume, sh->host->pool);
+		return -1;
+	}
+	if (stage_record_save_with(sh, st, sf) < 0)
+		return -1;
+	if (HOST_CALL(sh, vol_create, sf->volume, sf->fmt, sf->capacity,
+		      sf->block, &sf->path) < 0 ||
+	    stage_volume_identify(sh, st, sf, false) < 0) {
+		stage_record_forget(sh, st);
+		return -1;
+	}
+	log_info("%s/%s/%s: created volume %s (%s)", sh->host->name, st->guest,
+		 sf->name, sf->volume, sf->path);
+	if (stage_endpoint_open(sh, st, sf) < 0) {
+		undo_volume(sh, st, sf);
+		return -1;
+	}
+	return 0;
+}
+
+struct stage_open *stage_create(struct stage_host *sh, const char *guest,
+				const char *name)
+{
+	char final[PATH_NAME_MAX + 1];
+	struct staged_file *sf;
+	struct stage_open *so;
+	struct stage *st;
+
+	if (stage_final_name(name, final, sizeof final) < 0)
+		return NULL;
+	LOCK_FOR_SCOPE(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st || !(sf = new_file(guest, name, final)))
+		return NULL;
+	if (clash(st, name, sf) < 0 ||
+	    (!sf->is_xml && create_volume(sh, st, sf) < 0)) {
 		stage_file_put(sf);
-out:
-	pthread_mutex_unlock(&sh->lock);
+		return NULL;
+	}
+	if (stage_file_add(sh, st, sf) < 0) {
+		if (!sf->is_xml)
+			undo_volume(sh, st, sf);
+		stage_file_put(sf);
+		return NULL;
+	}
+	/* The folder has sf's first reference now; the handle takes one. */
+	so = stage_handle_new(sh, st, sf, true);
 	return so;
 }
 
