@@ -12,30 +12,11 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
 
 #include "../common/clock.h"
 #include "../common/error.h"
-#include "../nbd/hostcmd.h"
 #include "log.h"
-#include "virt.h"
-
-struct vhost {
-	const struct host_config *cfg;
-	int timeout_ms;
-	int cache_ms;
-	pthread_mutex_t lock;
-	/* Everything below is guarded by lock. */
-	virConnectPtr conn;
-	struct strvec names;   /* cached guest names */
-	int64_t names_ms;      /* when fetched; 0: never */
-	struct guest **guests; /* cached snapshots, one ref each */
-	size_t nguests;
-	struct strvec logged;	    /* skip reasons already logged */
-	int pool_kind;		    /* enum pool_kind + 1; 0: not asked yet */
-	char host_id[VHOST_ID_MAX]; /* libvirt host UUID; "": not asked yet */
-};
+#include "virt-int.h"
 
 static void *event_loop(void *arg)
 {
@@ -179,7 +160,7 @@ static virConnectPtr open_bounded(struct vhost *vh)
 }
 
 /* The host's connection, opened if needed.  Called with vh->lock held. */
-static virConnectPtr get_conn(struct vhost *vh)
+virConnectPtr vhost_conn_locked(struct vhost *vh)
 {
 	int interval;
 
@@ -204,7 +185,7 @@ static virConnectPtr get_conn(struct vhost *vh)
 
 /* Turn the last libvirt error of a call that started at start_ms into
  * error_set(), dropping the connection if it died. */
-static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
+void vhost_error(struct vhost *vh, int64_t start_ms, const char *what)
 {
 	virErrorPtr e = virGetLastError();
 	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
@@ -239,16 +220,16 @@ static void virt_error(struct vhost *vh, int64_t start_ms, const char *what)
 }
 
 /* The host's pool, with vh->lock held; NULL with error_set(). */
-static virStoragePoolPtr get_pool(struct vhost *vh, int64_t start)
+virStoragePoolPtr vhost_pool_locked(struct vhost *vh, int64_t start)
 {
-	virConnectPtr conn = get_conn(vh);
+	virConnectPtr conn = vhost_conn_locked(vh);
 	virStoragePoolPtr pool;
 
 	if (!conn)
 		return NULL;
 	pool = virStoragePoolLookupByName(conn, vh->cfg->pool);
 	if (!pool) {
-		virt_error(vh, start, "looking up the pool");
+		vhost_error(vh, start, "looking up the pool");
 		error_prefix("pool \"%s\"", vh->cfg->pool);
 	}
 	return pool;
@@ -259,14 +240,14 @@ static virStoragePoolPtr get_pool(struct vhost *vh, int64_t start)
 static virDomainPtr get_domain(struct vhost *vh, const char *name,
 			       int64_t start)
 {
-	virConnectPtr conn = get_conn(vh);
+	virConnectPtr conn = vhost_conn_locked(vh);
 	virDomainPtr dom;
 
 	if (!conn)
 		return NULL;
 	dom = virDomainLookupByName(conn, name);
 	if (!dom)
-		virt_error(vh, start, "looking up the guest");
+		vhost_error(vh, start, "looking up the guest");
 	return dom;
 }
 
@@ -329,7 +310,7 @@ const struct host_config *vhost_config(const struct vhost *vh)
 
 static int fetch_names(struct vhost *vh)
 {
-	virConnectPtr conn = get_conn(vh);
+	virConnectPtr conn = vhost_conn_locked(vh);
 	virDomainPtr *doms = NULL;
 	int64_t start = now_ms();
 	struct strvec names = STRVEC_INIT;
@@ -340,7 +321,7 @@ static int fetch_names(struct vhost *vh)
 	n = virConnectListAllDomains(conn, &doms,
 				     VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
 	if (n < 0) {
-		virt_error(vh, start, "listing guests");
+		vhost_error(vh, start, "listing guests");
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -464,8 +445,8 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g,
 						   d->pool, d->volume, &vs);
 			volume = d->path != NULL;
 			if (!d->path && host_failed(dom)) {
-				virt_error(vh, start,
-					   "resolving a volume disk");
+				vhost_error(vh, start,
+					    "resolving a volume disk");
 				return -1;
 			}
 			if (!d->path) {
@@ -496,7 +477,7 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g,
 			continue;
 		}
 		if (host_failed(dom)) {
-			virt_error(vh, start, "reading a disk's size");
+			vhost_error(vh, start, "reading a disk's size");
 			return -1;
 		}
 		snprintf(why, sizeof why, "source unreadable: %s",
@@ -568,7 +549,7 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 	active = xml ? virDomainIsActive(dom) : -1;
 	if (!xml || active < 0) {
 		free(xml);
-		virt_error(vh, start, "reading the guest's XML");
+		vhost_error(vh, start, "reading the guest's XML");
 		goto err;
 	}
 	g->xml = xml;
@@ -636,73 +617,9 @@ int vhost_guest_active(struct vhost *vh, const char *name)
 	if (dom) {
 		r = virDomainIsActive(dom);
 		if (r < 0)
-			virt_error(vh, start, "asking whether the guest runs");
+			vhost_error(vh, start, "asking whether the guest runs");
 		virDomainFree(dom);
 	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_pool_space(struct vhost *vh, uint64_t *capacity, uint64_t *available)
-{
-	virStoragePoolPtr pool;
-	virStoragePoolInfo info;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	pool = get_pool(vh, start);
-	if (pool) {
-		if (virStoragePoolGetInfo(pool, &info) < 0) {
-			virt_error(vh, start, "reading the pool's space");
-		} else {
-			*capacity = info.capacity;
-			*available = info.available;
-			r = 0;
-		}
-		virStoragePoolFree(pool);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_pool_kind(struct vhost *vh)
-{
-	virStoragePoolPtr pool;
-	int64_t start = now_ms();
-	char *xml = NULL;
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	if (vh->pool_kind) {
-		r = vh->pool_kind - 1;
-		goto out;
-	}
-	pool = get_pool(vh, start);
-	if (!pool)
-		goto out;
-	xml = virStoragePoolGetXMLDesc(pool, 0);
-	if (!xml) {
-		virt_error(vh, start, "reading the pool's XML");
-	} else {
-		/* <pool type='dir'>: files read back zeros where nothing was
-		 * written; anything else (logical, disk, iscsi, ...) holds
-		 * block volumes that may hold old data. */
-		const char *t = strstr(xml, "<pool type=");
-
-		if (t &&
-		    (strncmp(t + 12, "dir", 3) == 0 ||
-		     strncmp(t + 12, "fs", 2) == 0 ||
-		     strncmp(t + 12, "netfs", 5) == 0) &&
-		    (t[11] == '\'' || t[11] == '"'))
-			r = POOL_FILES;
-		else
-			r = POOL_BLOCKS;
-		vh->pool_kind = r + 1;
-	}
-	free(xml);
-	virStoragePoolFree(pool);
-out:
 	pthread_mutex_unlock(&vh->lock);
 	return r;
 }
@@ -738,182 +655,6 @@ void vhost_invalidate(struct vhost *vh)
 	pthread_mutex_unlock(&vh->lock);
 }
 
-int vhost_vol_create(struct vhost *vh, const char *name, const char *format,
-		     uint64_t capacity, bool allocate, char **path)
-{
-	virStoragePoolPtr pool;
-	virStorageVolPtr vol;
-	int64_t start = now_ms();
-	char *xml = NULL;
-	int r = -1;
-
-	*path = NULL;
-	pthread_mutex_lock(&vh->lock);
-	pool = get_pool(vh, start);
-	if (!pool)
-		goto out;
-	/* Never touch a volume that exists, whatever the pool does. */
-	vol = virStorageVolLookupByName(pool, name);
-	if (vol) {
-		virStorageVolFree(vol);
-		error_set(EEXIST, "volume \"%s\" already exists in pool \"%s\"",
-			  name, vh->cfg->pool);
-		goto out_pool;
-	}
-	/* A logical volume with less allocated than its capacity would be
-	 * a snapshot of a virtual origin that fails once written past its
-	 * allocation: block volumes are allocated in full, with no format. */
-	if (asprintf(&xml,
-		     "<volume><name>%s</name>"
-		     "<capacity unit='bytes'>%llu</capacity>"
-		     "<allocation unit='bytes'>%llu</allocation>%s%s%s"
-		     "</volume>",
-		     name, (unsigned long long)capacity,
-		     allocate ? (unsigned long long)capacity : 0ULL,
-		     allocate ? "" : "<target><format type='",
-		     allocate ? "" : format,
-		     allocate ? "" : "'/></target>") < 0) {
-		xml = NULL;
-		error_set(ENOMEM, "out of memory");
-		goto out_pool;
-	}
-	vol = virStorageVolCreateXML(pool, xml, 0);
-	if (!vol) {
-		virt_error(vh, start, "creating the volume");
-		goto out_pool;
-	}
-	*path = virStorageVolGetPath(vol);
-	if (!*path) {
-		virt_error(vh, start, "reading the new volume's path");
-		virStorageVolDelete(vol, 0);
-	} else {
-		r = 0;
-	}
-	virStorageVolFree(vol);
-out_pool:
-	virStoragePoolFree(pool);
-out:
-	pthread_mutex_unlock(&vh->lock);
-	free(xml);
-	return r;
-}
-
-/* The volume NAME of the host's pool, with vh->lock held. */
-static virStorageVolPtr get_vol(struct vhost *vh, const char *name,
-				int64_t start)
-{
-	virStoragePoolPtr pool = get_pool(vh, start);
-	virStorageVolPtr vol;
-
-	if (!pool)
-		return NULL;
-	vol = virStorageVolLookupByName(pool, name);
-	if (!vol)
-		virt_error(vh, start, "looking up the volume");
-	virStoragePoolFree(pool);
-	return vol;
-}
-
-int vhost_vol_resize(struct vhost *vh, const char *name, uint64_t capacity)
-{
-	virStorageVolPtr vol;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	vol = get_vol(vh, name, start);
-	if (vol) {
-		r = virStorageVolResize(vol, capacity,
-					VIR_STORAGE_VOL_RESIZE_SHRINK);
-		if (r < 0)
-			virt_error(vh, start, "resizing the volume");
-		virStorageVolFree(vol);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_pool_refresh(struct vhost *vh)
-{
-	virStoragePoolPtr pool;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	pool = get_pool(vh, start);
-	if (pool) {
-		r = virStoragePoolRefresh(pool, 0);
-		if (r < 0)
-			virt_error(vh, start, "refreshing the pool");
-		virStoragePoolFree(pool);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_vol_exists(struct vhost *vh, const char *name)
-{
-	virStoragePoolPtr pool;
-	virStorageVolPtr vol;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	pool = get_pool(vh, start);
-	if (pool) {
-		vol = virStorageVolLookupByName(pool, name);
-		if (vol) {
-			virStorageVolFree(vol);
-			r = 1;
-		} else {
-			virt_error(vh, start, "looking up the volume");
-			r = error_errno() == ENOENT ? 0 : -1;
-		}
-		virStoragePoolFree(pool);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_vol_capacity(struct vhost *vh, const char *name, uint64_t *capacity)
-{
-	virStorageVolPtr vol;
-	virStorageVolInfo info;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	vol = get_vol(vh, name, start);
-	if (vol) {
-		r = virStorageVolGetInfo(vol, &info);
-		if (r < 0)
-			virt_error(vh, start, "reading the volume's size");
-		else
-			*capacity = info.capacity;
-		virStorageVolFree(vol);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_vol_delete(struct vhost *vh, const char *name)
-{
-	virStorageVolPtr vol;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	vol = get_vol(vh, name, start);
-	if (vol) {
-		r = virStorageVolDelete(vol, 0);
-		if (r < 0)
-			virt_error(vh, start, "deleting the volume");
-		virStorageVolFree(vol);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
 int vhost_define(struct vhost *vh, const char *xml, bool start)
 {
 	virConnectPtr conn;
@@ -922,17 +663,17 @@ int vhost_define(struct vhost *vh, const char *xml, bool start)
 	int r = -1;
 
 	pthread_mutex_lock(&vh->lock);
-	conn = get_conn(vh);
+	conn = vhost_conn_locked(vh);
 	if (!conn)
 		goto out;
 	dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
 	if (!dom) {
-		virt_error(vh, t0, "defining the guest");
+		vhost_error(vh, t0, "defining the guest");
 		goto out;
 	}
 	r = 0;
 	if (start && virDomainCreate(dom) < 0) {
-		virt_error(vh, t0, "starting the guest");
+		vhost_error(vh, t0, "starting the guest");
 		r = -2;
 	}
 	virDomainFree(dom);
@@ -940,132 +681,4 @@ out:
 	invalidate_locked(vh);
 	pthread_mutex_unlock(&vh->lock);
 	return r;
-}
-
-/* <host><uuid> of libvirt capabilities XML, into out.  0 or -1. */
-static int caps_host_uuid(const char *caps, char *out, size_t len)
-{
-	xmlDocPtr doc = xmlReadMemory(caps, (int)strlen(caps), "caps.xml", NULL,
-				      XML_PARSE_NONET | XML_PARSE_NOERROR |
-					  XML_PARSE_NOWARNING);
-	xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
-	xmlXPathObjectPtr o =
-	    ctx ? xmlXPathEvalExpression(
-		      (const xmlChar *)"string(/capabilities/host/uuid)", ctx)
-		: NULL;
-	int r = -1;
-
-	if (o && o->type == XPATH_STRING && o->stringval && o->stringval[0] &&
-	    strlen((const char *)o->stringval) < len &&
-	    !strpbrk((const char *)o->stringval, " \t\n")) {
-		snprintf(out, len, "%s", (const char *)o->stringval);
-		r = 0;
-	}
-	xmlXPathFreeObject(o);
-	xmlXPathFreeContext(ctx);
-	xmlFreeDoc(doc);
-	return r;
-}
-
-int vhost_host_id(struct vhost *vh, char *out, size_t len)
-{
-	int64_t start = now_ms();
-	virConnectPtr conn;
-	char *caps;
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	if (!vh->host_id[0]) {
-		conn = get_conn(vh);
-		caps = conn ? virConnectGetCapabilities(conn) : NULL;
-		if (conn && !caps)
-			virt_error(vh, start,
-				   "reading the host's capabilities");
-		else if (caps && caps_host_uuid(caps, vh->host_id,
-						sizeof vh->host_id) < 0)
-			error_set(EIO, "the host's capabilities name no host "
-				       "UUID");
-		free(caps);
-	}
-	if (vh->host_id[0]) {
-		snprintf(out, len, "%s", vh->host_id);
-		r = 0;
-	}
-	pthread_mutex_unlock(&vh->lock);
-	return r;
-}
-
-int vhost_vol_identity(struct vhost *vh, const char *name, char **id)
-{
-	int64_t start = now_ms();
-	int kind = vhost_pool_kind(vh);
-	virStorageVolPtr vol;
-	char *path = NULL, out[8192], *p;
-	const char *prefix;
-	int r;
-
-	*id = NULL;
-	if (kind < 0)
-		return -1;
-	pthread_mutex_lock(&vh->lock);
-	vol = get_vol(vh, name, start);
-	if (vol) {
-		path = virStorageVolGetPath(vol);
-		if (!path)
-			virt_error(vh, start, "reading the volume's path");
-		virStorageVolFree(vol);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	if (!path)
-		return -1;
-	if (kind == POOL_BLOCKS) {
-		/* A logical volume's UUID: the same LV whatever its name. */
-		char *cmd[] = { "lvs", "--noheadings", "-o", "lv_uuid",
-				"--",  path,	       NULL };
-
-		prefix = "lv:";
-		r = hostcmd_output(vhost_config(vh)->shell.v, cmd,
-				   vh->timeout_ms, out, sizeof out);
-	} else {
-		/* A file: device and inode, and its birth time, since a
-		 * new file may get the inode of one just deleted. */
-		char *cmd[] = {
-			"stat", "-L", "-c", "%d:%i:%w", "--", path, NULL
-		};
-
-		prefix = "f:";
-		r = hostcmd_output(vhost_config(vh)->shell.v, cmd,
-				   vh->timeout_ms, out, sizeof out);
-	}
-	/* One line: trimmed, blanks made '_' (records are line based). */
-	for (p = out + strlen(out); p > out && strchr(" \t\n", p[-1]); p--)
-		p[-1] = '\0';
-	for (p = out; *p == ' ' || *p == '\t'; p++)
-		;
-	if (r != 0 || !*p || strchr(p, '\n')) {
-		/* ssh's own failures exit 255: the host is not reached;
-		 * its last line says why. */
-		char *last = strrchr(p, '\n');
-
-		if (r == 255 && vhost_config(vh)->shell.n)
-			error_set(EHOSTDOWN, "identity of volume %s: %s", name,
-				  last ? last + 1
-				  : *p ? p
-				       : "ssh failed");
-		else if (r >= 0)
-			error_set(EIO, "identity of volume %s (%s): %s", name,
-				  path, *p ? p : "no answer");
-		free(path);
-		return -1;
-	}
-	free(path);
-	for (char *q = p; *q; q++)
-		if (*q == ' ' || *q == '\t')
-			*q = '_';
-	if (asprintf(id, "%s%s", prefix, p) < 0) {
-		*id = NULL;
-		error_set(ENOMEM, "out of memory");
-		return -1;
-	}
-	return 0;
 }

@@ -14,12 +14,13 @@
  *   complete.c  the last close: completing a disk, defining the guest
  *
  * Lock order: a stage_host's lock, then its view lock or a file's
- * io_lock (never both), then the
- * host's own (taken inside its operations, host.h).  The stage lock guards
- * the folders, their files and every file's metadata; a disk's data path
- * (size, written map, endpoint) is guarded by its io_lock, taken without
- * the stage lock on the write path, so writes to different disks run in
- * parallel.  Never take the stage lock with an io_lock held.
+ * io_lock (never both), then the host's own (inside its operations,
+ * host.h).  The stage lock serializes a host's staging operations; a
+ * disk's data path (size, written map, endpoint) is guarded by its
+ * io_lock, taken without the stage lock on the write path, so writes to
+ * different disks run in parallel; the view lock (struct stage_host)
+ * guards what stat and the listings read.  Never take the stage lock
+ * with an io_lock or the view lock held.
  */
 #ifndef KVMMIGFS_STAGE_INT_H
 #define KVMMIGFS_STAGE_INT_H
