@@ -8,6 +8,10 @@
  *           stay stopped while it is read
  *   staged  a file of a staging folder (stage.h): written, or domain.xml
  *           read back
+ *   status  .status and .status.json (status.h): a snapshot at open
+ *
+ * A disk read or written is a transfer of the mount's status (status.h),
+ * from open to release; the first failure of the handle is its result.
  *
  * copy_file_range from a disk to a staged disk is the copy engine's.
  *
@@ -59,8 +63,11 @@ struct file_kind {
 struct open_file {
 	const struct file_kind *kind;
 	char desc[3 * (PATH_NAME_MAX + 1)]; /* "host/guest/file" */
-	struct guest *guest;		    /* xml: the snapshot read */
-	struct stage_open *so;		    /* staged */
+	struct transfer *xfer;		    /* disk, staged disk; or NULL */
+	char *text;			    /* status: the snapshot */
+	size_t text_len;
+	struct guest *guest;   /* xml: the snapshot read */
+	struct stage_open *so; /* staged */
 	/* disk: the guest must stay stopped (see still_stopped()) */
 	struct endpoint *ep;
 	struct vhost *vh;
@@ -90,6 +97,7 @@ static int fail_open(struct open_file *of, const char *op)
 
 	log_error("%s: %s: %s: %s", of->desc, op, strerrorname_np(e),
 		  error_msg());
+	transfer_fail(of->xfer, e, error_msg());
 	return -e;
 }
 
@@ -98,6 +106,7 @@ static int refuse_open(struct open_file *of, const char *op, int e,
 		       const char *cause)
 {
 	log_error("%s: %s: %s: %s", of->desc, op, strerrorname_np(e), cause);
+	transfer_fail(of->xfer, e, cause);
 	return -e;
 }
 
@@ -149,6 +158,39 @@ static void xml_release(struct open_file *of)
 	guest_put(of->guest);
 }
 
+/* status: the transfers, as of open. */
+
+static int status_read(struct open_file *of, char *buf, size_t size, off_t off)
+{
+	if ((size_t)off >= of->text_len)
+		return 0;
+	if (size > of->text_len - (size_t)off)
+		size = of->text_len - (size_t)off;
+	memcpy(buf, of->text + off, size);
+	return (int)size;
+}
+
+static off_t status_lseek(struct open_file *of, off_t off, int whence)
+{
+	if (off < 0 || (size_t)off >= of->text_len)
+		return -ENXIO;
+	return whence == SEEK_DATA ? off : (off_t)of->text_len;
+}
+
+static void status_release(struct open_file *of)
+{
+	free(of->text);
+}
+
+static const struct file_kind status_kind = {
+	.read = status_read,
+	.lseek = status_lseek,
+	.write = no_write,
+	.flush = xml_flush,
+	.fsync = nothing,
+	.release = status_release,
+};
+
 static const struct file_kind xml_kind = {
 	.read = xml_read,
 	.lseek = xml_lseek,
@@ -192,7 +234,10 @@ static int disk_read(struct open_file *of, char *buf, size_t size, off_t off)
 	if (r < 0)
 		return r;
 	n = endpoint_pread(of->ep, buf, size, (uint64_t)off);
-	return n < 0 ? fail_open(of, "read") : (int)n;
+	if (n < 0)
+		return fail_open(of, "read");
+	transfer_add(of->xfer, (uint64_t)n);
+	return (int)n;
 }
 
 static off_t disk_lseek(struct open_file *of, off_t off, int whence)
@@ -252,12 +297,20 @@ static int staged_write(struct open_file *of, const char *buf, size_t size,
 {
 	ssize_t n = stage_write(of->so, buf, size, (uint64_t)off);
 
-	return n < 0 ? fail_open(of, "write") : (int)n;
+	if (n < 0)
+		return fail_open(of, "write");
+	transfer_add(of->xfer, (uint64_t)n);
+	return (int)n;
 }
 
 static int staged_flush(struct open_file *of, pid_t pid)
 {
-	return stage_flush(of->so, pid) < 0 ? fail_open(of, "close") : 0;
+	int r;
+
+	transfer_phase(of->xfer, "completing");
+	r = stage_flush(of->so, pid) < 0 ? fail_open(of, "close") : 0;
+	transfer_phase(of->xfer, "copying");
+	return r;
 }
 
 static int staged_fsync(struct open_file *of)
@@ -282,7 +335,7 @@ static const struct file_kind staged_kind = {
 /* Opening. */
 
 static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
-		     struct vhost *vh, const struct disk *d,
+		     struct vhost *vh, const struct disk *d, uint64_t data,
 		     struct open_file *of)
 {
 	const struct host_config *hc = vhost_config(vh);
@@ -320,6 +373,8 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 	of->vh = vh;
 	snprintf(of->guest_name, sizeof of->guest_name, "%s", p->guest);
 	of->checked_ms = now_ms();
+	of->xfer = status_begin(fs->status, TRANSFER_READ, p->host, p->guest,
+				p->file, data);
 	log_debug("%s: opened: %s", of->desc, endpoint_command(of->ep));
 	return 0;
 }
@@ -341,6 +396,15 @@ static int open_staged(const struct fs_path *p, struct stage_open *so,
 	of->kind = &staged_kind;
 	of->so = so;
 	describe(p, of->desc, sizeof of->desc);
+	if (stage_is_disk(so) && stage_is_writer(so)) {
+		char final[PATH_NAME_MAX + 1];
+
+		if (stage_final_name(p->file, final, sizeof final) < 0)
+			snprintf(final, sizeof final, "%s", p->file);
+		of->xfer =
+		    status_begin(fs_get()->status, TRANSFER_WRITE, p->host,
+				 p->guest, final, stage_expected_bytes(so));
+	}
 	fi->direct_io = 1; /* every write reaches the volume in order */
 	fi->fh = (uint64_t)(uintptr_t)of;
 	return 0;
@@ -355,9 +419,28 @@ int files_open(const char *path, struct fuse_file_info *fi)
 	struct stage_host *sh;
 	struct guest *g;
 	const struct disk *d = NULL;
+	bool json;
 	int r;
 
 	error_clear();
+	if (path_parse(path, &p) == 0 && status_path(&p, &json)) {
+		of = calloc(1, sizeof *of);
+		if (of)
+			of->text =
+			    status_render(fs->status, json,
+					  p.kind == PATH_FILE ? p.host : NULL,
+					  p.kind == PATH_FILE ? p.guest : NULL,
+					  &of->text_len);
+		if (!of || !of->text) {
+			free(of);
+			return fail(&p, "open", ENOMEM, "out of memory");
+		}
+		of->kind = &status_kind;
+		describe(&p, of->desc, sizeof of->desc);
+		fi->direct_io = 1;
+		fi->fh = (uint64_t)(uintptr_t)of;
+		return 0;
+	}
 	r = locate(path, &p, &vh, &sh, "open");
 	if (r < 0)
 		return r;
@@ -389,7 +472,8 @@ int files_open(const char *path, struct fuse_file_info *fi)
 		of->kind = &xml_kind;
 		of->guest = g;
 	} else {
-		r = open_disk(fs, &p, vh, d, of);
+		r = open_disk(fs, &p, vh, d,
+			      g->sizes[d - g->info.disks.v].allocation, of);
 		guest_put(g);
 		if (r < 0) {
 			free(of);
@@ -487,6 +571,7 @@ int files_release(const char *path, struct fuse_file_info *fi)
 
 	(void)path;
 	of->kind->release(of);
+	transfer_end(of->xfer);
 	free(of);
 	return 0;
 }
@@ -515,15 +600,29 @@ int files_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* The copy engine's target: a staged disk (its transfer counts the data,
+ * and the source's). */
+struct sink_ctx {
+	struct open_file *in, *out;
+};
+
 static int sink_write(void *opaque, const void *buf, size_t count,
 		      uint64_t offset)
 {
-	return stage_write(opaque, buf, count, offset) < 0 ? -1 : 0;
+	struct sink_ctx *c = opaque;
+
+	if (stage_write(c->out->so, buf, count, offset) < 0)
+		return -1;
+	transfer_add(c->in->xfer, count);
+	transfer_add(c->out->xfer, count);
+	return 0;
 }
 
 static int sink_zero(void *opaque, uint64_t count, uint64_t offset)
 {
-	return stage_write_zeros(opaque, count, offset);
+	struct sink_ctx *c = opaque;
+
+	return stage_write_zeros(c->out->so, count, offset);
 }
 
 /* copy_file_range from a disk of the mount to a disk being staged: the
@@ -538,6 +637,7 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
 {
 	struct open_file *in = of_get(fi_in), *out = of_get(fi_out);
 	struct copy_sink sink = { .write = sink_write, .zero = sink_zero };
+	struct sink_ctx ctx = { in, out };
 	int64_t n;
 	int r;
 
@@ -558,7 +658,7 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
 				   "negative offset");
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	sink.opaque = out->so;
+	sink.opaque = &ctx;
 	pthread_mutex_lock(&in->lock);
 	while (in->neps < COPY_CONNECTIONS && !in->no_more) {
 		/* More streams; without them the copy still works. */

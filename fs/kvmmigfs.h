@@ -12,6 +12,7 @@
 
 #include "host.h"
 #include "hosts.h"
+#include "status.h"
 #include "stage.h"
 #include "virt.h"
 
@@ -31,6 +32,7 @@ struct kvmmigfs {
 	struct vhost **vhosts;	    /* one per hosts.hosts entry */
 	struct host **hostifs;	    /* one per vhost: what staging uses */
 	struct stage_host **stages; /* one per hosts.hosts entry */
+	struct status *status;	    /* transfers, for .status (status.h) */
 	int allow_running;	    /* -o allow_running: read running guests */
 	int start;		    /* -o start: start guests once defined */
 	int timeout_ms;		    /* -o timeout=SECONDS */

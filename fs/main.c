@@ -302,7 +302,8 @@ int main(int argc, char *argv[])
 	fs.vhosts = calloc(fs.hosts.n, sizeof *fs.vhosts);
 	fs.stages = calloc(fs.hosts.n, sizeof *fs.stages);
 	fs.hostifs = calloc(fs.hosts.n, sizeof *fs.hostifs);
-	if (!fs.vhosts || !fs.stages || !fs.hostifs)
+	fs.status = status_new();
+	if (!fs.vhosts || !fs.stages || !fs.hostifs || !fs.status)
 		goto out;
 	for (size_t i = 0; i < fs.hosts.n; i++) {
 		fs.vhosts[i] =
@@ -341,6 +342,7 @@ out:
 	}
 	free(fs.stages);
 	free(fs.hostifs);
+	status_free(fs.status);
 	free(fs.vhosts);
 	hosts_release(&fs.hosts);
 	free(fs.state_dir);

@@ -103,6 +103,19 @@ int locate(const char *path, struct fs_path *p, struct vhost **vh,
 	return 0;
 }
 
+bool status_path(const struct fs_path *p, bool *json)
+{
+	const char *name = p->kind == PATH_HOST	  ? p->host
+			   : p->kind == PATH_FILE ? p->file
+						  : NULL;
+
+	if (!name ||
+	    (strcmp(name, ".status") != 0 && strcmp(name, ".status.json") != 0))
+		return false;
+	*json = name[7] == '.';
+	return true;
+}
+
 /* What the staging area says of p's guest folder (STAGE_NONE above it). */
 enum stage_kind staged(struct stage_host *sh, const struct fs_path *p)
 {
@@ -149,11 +162,27 @@ static int kmf_getattr(const char *path, struct stat *st,
 	struct stage_stat ss;
 	struct guest *g;
 	const struct disk *d;
+	size_t len = 0;
+	bool json;
 	int r;
 
 	error_clear();
 	(void)fi;
 	memset(st, 0, sizeof *st);
+	if (path_parse(path, &p) == 0 && status_path(&p, &json)) {
+		/* Hidden from readdir; its size is what a read now gets. */
+		char *text = status_render(
+		    fs_get()->status, json, p.kind == PATH_FILE ? p.host : NULL,
+		    p.kind == PATH_FILE ? p.guest : NULL, &len);
+
+		fill_dir(st, MODE_FILE_RO);
+		st->st_mode = mode(S_IFREG, MODE_FILE_RO);
+		st->st_nlink = 1;
+		st->st_size = (off_t)len;
+		st->st_mtime = st->st_ctime = time(NULL);
+		free(text);
+		return 0;
+	}
 	r = locate(path, &p, &vh, &sh, "stat");
 	if (r < 0)
 		return r;

@@ -43,6 +43,10 @@ enum stage_kind staged(struct stage_host *sh, const struct fs_path *p);
 int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
 	   int errnum);
 
+/* Is p a status file (status.h): MOUNT/.status[.json] (all transfers) or
+ * HOST/GUEST/.status[.json] (that guest's)?  *json: the JSON one. */
+bool status_path(const struct fs_path *p, bool *json);
+
 /* Open files (files.c): one kind per FUSE file handle. */
 int files_open(const char *path, struct fuse_file_info *fi);
 int files_create(const char *path, mode_t mode, struct fuse_file_info *fi);

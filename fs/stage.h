@@ -101,8 +101,13 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 		    uint64_t offset);
 /* [offset, offset+count) of a disk reads as zeros (a hole copied). */
 int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset);
-/* The handle is a disk's (not domain.xml's). */
+/* The handle is a disk's (not domain.xml's); it may write. */
 bool stage_is_disk(const struct stage_open *so);
+bool stage_is_writer(const struct stage_open *so);
+/* The bytes of data a disk's copy will bring, as the staged domain.xml
+ * (a served one) says: what the disk takes on its source host; 0 if not
+ * known. */
+uint64_t stage_expected_bytes(struct stage_open *so);
 ssize_t stage_read(struct stage_open *so, void *buf, size_t count,
 		   uint64_t offset);
 int stage_fsync(struct stage_open *so);

@@ -182,6 +182,11 @@ int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset)
 	return 0;
 }
 
+bool stage_is_writer(const struct stage_open *so)
+{
+	return so->write;
+}
+
 bool stage_is_disk(const struct stage_open *so)
 {
 	return !so->sf->is_xml;

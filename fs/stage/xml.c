@@ -21,6 +21,7 @@
 #include "../path.h"
 #include "../record.h"
 #include "../rewrite.h"
+#include "../../common/cleanup.h"
 #include "stage-int.h"
 
 ssize_t stage_xml_write(struct stage_open *so, const void *buf, size_t count,
@@ -79,4 +80,20 @@ ssize_t stage_read(struct stage_open *so, void *buf, size_t count,
 	}
 	pthread_mutex_unlock(&so->sh->lock);
 	return r;
+}
+
+uint64_t stage_expected_bytes(struct stage_open *so)
+{
+	struct staged_file *x;
+	unsigned long long size, alloc = 0;
+
+	if (so->sf->is_xml)
+		return 0;
+	LOCK_FOR_SCOPE(&so->sh->lock);
+	x = stage_find_file(so->st, XML_NAME);
+	if (!x || !x->xml_ok || !x->xml ||
+	    domxml_disk_size(x->xml, x->xml_len, so->sf->dev, &size, &alloc) !=
+		1)
+		return 0;
+	return alloc;
 }

@@ -1,0 +1,91 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# MOUNT/.status and .status.json: every disk read out of a host or written
+# into one is a line, its bytes of data growing while it runs, then ended
+# with ok; a copy that fails ends with its errno and the cause the log got;
+# a guest folder's .status has that guest's lines only; neither file shows
+# in a listing.
+. "$(dirname "$0")/lib.sh"
+trap 'nbdkit_plain hosta 2>/dev/null || :; nbdkit_plain hostb 2>/dev/null || :; clean_host hostb' EXIT
+
+# field FILE KIND HOST GUEST DISK FIELD: FIELD of that line of .status.json
+# FILE (the last such line), or nothing.
+field() {
+	python3 - "$@" <<'PY'
+import json, sys
+f, kind, host, guest, disk, name = sys.argv[1:]
+val = None
+for line in open(f):
+    t = json.loads(line)  # every line must be JSON
+    if (t["kind"], t["host"], t["guest"], t.get("disk")) == (kind, host, guest, disk):
+        val = t[name]
+print("" if val is None else val)
+PY
+}
+
+ls -a "$MNT" | grep_q -x ".status" && fail ".status is listed"
+[ -r "$MNT/.status" ] && [ -r "$MNT/.status.json" ] || fail "no status files at the mount root"
+[ "$(stat -c %a "$MNT/.status.json")" = 400 ] || fail ".status.json mode $(stat -c %a "$MNT/.status.json")"
+ok "MOUNT/.status and .status.json exist, 0400, not listed"
+
+# 1. A copy slowed down on its source: snapshots while it runs.
+nbdkit_with hosta --filter=rate "rate=16M"
+cp -r "$MNT/hosta/web1" "$MNT/hostb/" &
+cpid=$!
+prev=0 grew=0
+for i in $(seq 60); do
+	cat "$MNT/.status.json" >"$WORK/s$i.json"
+	done_now=$(field "$WORK/s$i.json" write hostb web1 vda.raw done)
+	if [ -n "$done_now" ]; then
+		[ "$done_now" -ge "$prev" ] || fail "bytes went back: $prev -> $done_now"
+		[ "$done_now" -gt "$prev" ] && grew=$((grew + 1))
+		prev=$done_now
+		res=$(field "$WORK/s$i.json" write hostb web1 vda.raw result)
+		[ "$res" = running ] || [ "$res" = ok ] || fail "result $res while copying"
+	fi
+	kill -0 "$cpid" 2>/dev/null || break
+	sleep 0.3
+done
+wait "$cpid" || fail "cp -r failed"
+nbdkit_plain hosta
+[ "$grew" -ge 3 ] || fail "vda.raw's bytes grew in only $grew snapshots"
+ok "during cp -r: hostb/web1/vda.raw's bytes grew in $grew snapshots (last $prev)"
+cat "$MNT/.status.json" >"$WORK/end.json"
+[ "$(field "$WORK/end.json" write hostb web1 vda.raw result)" = ok ] || fail "vda.raw's write did not end ok"
+[ -n "$(field "$WORK/end.json" write hostb web1 vda.raw ended)" ] || fail "no end time"
+total=$(field "$WORK/end.json" write hostb web1 vda.raw total)
+done_end=$(field "$WORK/end.json" write hostb web1 vda.raw done)
+# The data, not the virtual size (256 MiB): the source's allocation.
+[ "$total" -gt 0 ] && [ "$total" -lt $((64 << 20)) ] || fail "total $total"
+[ "$done_end" -gt 0 ] && [ "$done_end" -le "$total" ] || fail "done $done_end of $total"
+[ "$(field "$WORK/end.json" read hosta web1 vda.raw result)" = ok ] || fail "no ended read of hosta/web1/vda.raw"
+[ "$(field "$WORK/end.json" read hosta web1 vda.raw done)" -gt 0 ] || fail "the read moved nothing"
+grep_q -E "^write +hostb/web1/vda.raw .* ok$" "$MNT/.status" || fail "no text line: $(cat "$MNT/.status")"
+ok "ended: write $done_end of $total bytes of data, ok; the read from hosta too; the text file says the same"
+
+# 2. A guest folder's .status: that guest's lines only.
+cat "$MNT/hostb/web1/.status.json" >"$WORK/g.json"
+[ -s "$WORK/g.json" ] || fail "hostb/web1/.status.json is empty"
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    assert (t["host"], t["guest"]) == ("hostb", "web1"), t' "$WORK/g.json" || fail "other guests in hostb/web1/.status.json"
+ok "hostb/web1/.status.json: $(wc -l <"$WORK/g.json") lines, all of hostb/web1"
+
+# 3. A copy that fails: the line ends with the errno and the cause.
+nbdkit_with hostb --filter=error "error-pwrite-rate=100% error=EIO"
+mkdir "$MNT/hostb/bad1"
+rc=0
+cp "$MNT/hosta/web1/vda.raw" "$MNT/hostb/bad1/" 2>"$WORK/cp.err" || rc=$?
+nbdkit_plain hostb
+[ "$rc" != 0 ] || fail "cp into a failing volume succeeded"
+cat "$MNT/hostb/bad1/.status.json" >"$WORK/bad.json"
+[ "$(field "$WORK/bad.json" write hostb bad1 vda.raw result)" = EIO ] ||
+	fail "the failed write's result: $(cat "$WORK/bad.json")"
+cause=$(field "$WORK/bad.json" write hostb bad1 vda.raw cause)
+[ -n "$cause" ] || fail "no cause"
+grep_q -F "hostb/bad1/vda.raw: " "$MNTLOG" || fail "no log line"
+grep -F "hostb/bad1/vda.raw: " "$MNTLOG" | grep_q -F "$cause" || fail "the cause '$cause' is not the log's"
+ok "a failed copy ends with EIO and the log's cause: $cause"
+rm -r "$MNT/hostb/bad1"
