@@ -29,6 +29,8 @@
 
 struct options {
 	char *hosts_file;
+	char *first_arg; /* the first non-option argument, until the second */
+	int args;	 /* non-option arguments seen */
 	char *zeroscan;
 	char *state;
 	char *uid;
@@ -46,6 +48,9 @@ struct options {
 };
 
 enum { KEY_FOREGROUND, KEY_DEBUG, KEY_MAX_IDLE_THREADS };
+
+/* Without a hosts file: this machine's libvirt, as one host. */
+#define LOCAL_URI "qemu:///system"
 
 #define OPT(t, p)                                                              \
 	{                                                                      \
@@ -79,8 +84,19 @@ static int option_proc(void *data, const char *arg, int key,
 {
 	struct options *o = data;
 
-	(void)arg;
 	(void)outargs;
+	/* mount(8) runs "kvmmigfs SOURCE MOUNTPOINT -o ..." (fstab, mount -t
+	 * fuse.kvmmigfs): with two arguments, the first is the source,
+	 * which means nothing here.  The one kept is given back after. */
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (++o->args == 1) {
+			o->first_arg = strdup(arg);
+			return 0;
+		}
+		return 1;
+	}
+	if (key == FUSE_OPT_KEY_OPT)
+		return 1;
 	if (key == KEY_FOREGROUND)
 		o->foreground = 1;
 	else if (key == KEY_DEBUG)
@@ -101,7 +117,9 @@ static void usage(const char *prog)
 	       "holds domain.xml and one file per disk (DEV.FORMAT).\n"
 	       "\n"
 	       "kvmmigfs options:\n"
-	       "    -o hosts=FILE          hosts file (default %s)\n"
+	       "    -o hosts=FILE          hosts file (default %s;\n"
+	       "                           without one: this machine's "
+	       "libvirt)\n"
 	       "    -o allow_running       allow reading disks of running "
 	       "guests\n"
 	       "                           (their copies are inconsistent)\n"
@@ -225,6 +243,68 @@ static int parse_umask(const char *opt, mode_t *out)
 	return 0;
 }
 
+/* This machine's name as a host folder: its hostname, the characters a
+ * host name may not have made '-'. */
+static void local_name(char *out, size_t len)
+{
+	char name[256] = "";
+
+	if (gethostname(name, sizeof name - 1) < 0 || !name[0] ||
+	    name[0] == '.' || name[0] == '-')
+		snprintf(name, sizeof name, "local");
+	for (char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			*p = '-';
+	name[HOSTS_NAME_MAX] = '\0';
+	snprintf(out, len, "%s", name);
+}
+
+/* The hosts: -o hosts=FILE; or the default file; where that does not
+ * exist, this machine's libvirt as one host named after it.  Also sets
+ * fs->hosts_path, which staging records name (records of another hosts
+ * file are not this mount's).  0, or -1 after a message. */
+static int load_hosts(const struct options *o, struct kvmmigfs *fs)
+{
+	const char *file = o->hosts_file ? o->hosts_file : HOSTS_DEFAULT_FILE;
+	char name[HOSTS_NAME_MAX + 1], *text;
+	int r;
+
+	if (o->hosts_file || access(file, F_OK) == 0) {
+		if (hosts_load(file, &fs->hosts) < 0) {
+			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
+			return -1;
+		}
+		fs->hosts_path = realpath(file, NULL);
+		if (!fs->hosts_path) {
+			fprintf(stderr, "kvmmigfs: %s: %s\n", file,
+				strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	local_name(name, sizeof name);
+	if (asprintf(&text, "[%s]\nlibvirt = %s\n", name, LOCAL_URI) < 0)
+		return -1;
+	r = hosts_parse_string(text, "(this machine)", &fs->hosts);
+	free(text);
+	if (r < 0) {
+		fprintf(stderr, "kvmmigfs: %s\n", error_msg());
+		return -1;
+	}
+	if (asprintf(&fs->hosts_path, "(no hosts file: %s as %s)", LOCAL_URI,
+		     name) < 0) {
+		fs->hosts_path = NULL;
+		return -1;
+	}
+	fprintf(stderr,
+		"kvmmigfs: no hosts file %s: this machine's libvirt (%s) "
+		"shows as host %s\n",
+		file, LOCAL_URI, name);
+	return 0;
+}
+
 static void version(void)
 {
 	struct nbd_handle *nbd = nbd_create();
@@ -251,6 +331,8 @@ int main(int argc, char *argv[])
 	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
 		return 1;
+	if (o.args == 1 && fuse_opt_add_arg(&args, o.first_arg) < 0)
+		return 1;
 	if (o.show_help) {
 		usage(argv[0]);
 		fuse_opt_add_arg(&args, "--help");
@@ -270,11 +352,8 @@ int main(int argc, char *argv[])
 				"cache 0-3600 seconds\n");
 		goto out;
 	}
-	if (hosts_load(o.hosts_file ? o.hosts_file : HOSTS_DEFAULT_FILE,
-		       &fs.hosts) < 0) {
-		fprintf(stderr, "kvmmigfs: %s\n", error_msg());
+	if (load_hosts(&o, &fs) < 0)
 		goto out;
-	}
 	fs.allow_running = o.allow_running;
 	fs.start = o.start;
 	fs.timeout_ms = o.timeout * 1000;
@@ -283,14 +362,7 @@ int main(int argc, char *argv[])
 	fs.state_dir = state_dir(o.state);
 	if (!fs.state_dir)
 		goto out;
-	/* Named in staging records: records of another hosts file are not
-	 * this mount's. */
-	fs.hosts_path =
-	    realpath(o.hosts_file ? o.hosts_file : HOSTS_DEFAULT_FILE, NULL);
-	if (!fs.hosts_path) {
-		perror("kvmmigfs: hosts file");
-		goto out;
-	}
+
 	fs.mount_time = time(NULL);
 	fs.uid = getuid();
 	fs.gid = getgid();
@@ -348,6 +420,7 @@ out:
 	free(fs.state_dir);
 	free(fs.hosts_path);
 	free(o.hosts_file);
+	free(o.first_arg);
 	free(o.zeroscan);
 	free(o.state);
 	free(o.uid);
