@@ -68,6 +68,8 @@ struct open_file {
 	size_t text_len;
 	struct guest *guest;   /* xml: the snapshot read */
 	struct stage_open *so; /* staged */
+	struct stage_host *sh; /* staged: its folder's */
+	struct fs_path where;  /* staged: the file */
 	/* disk: the guest must stay stopped (see still_stopped()) */
 	struct endpoint *ep;
 	struct vhost *vh;
@@ -308,7 +310,11 @@ static int staged_flush(struct open_file *of, pid_t pid)
 	int r;
 
 	transfer_phase(of->xfer, "completing");
-	r = stage_flush(of->so, pid) < 0 ? fail_open(of, "close") : 0;
+	r = stage_flush(of->so, pid);
+	/* This close may have defined the guest, or failed it. */
+	guest_progress(of->sh, &of->where, r);
+	if (r < 0)
+		r = fail_open(of, "close");
 	transfer_phase(of->xfer, "copying");
 	return r;
 }
@@ -380,8 +386,9 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 }
 
 /* A handle for a staged file so (NULL: staging said why). */
-static int open_staged(const struct fs_path *p, struct stage_open *so,
-		       struct fuse_file_info *fi, const char *op)
+static int open_staged(const struct fs_path *p, struct stage_host *sh,
+		       struct stage_open *so, struct fuse_file_info *fi,
+		       const char *op)
 {
 	struct open_file *of;
 
@@ -395,6 +402,8 @@ static int open_staged(const struct fs_path *p, struct stage_open *so,
 	}
 	of->kind = &staged_kind;
 	of->so = so;
+	of->sh = sh;
+	of->where = *p;
 	describe(p, of->desc, sizeof of->desc);
 	if (stage_is_disk(so) && stage_is_writer(so)) {
 		char final[PATH_NAME_MAX + 1];
@@ -447,8 +456,9 @@ int files_open(const char *path, struct fuse_file_info *fi)
 	if (p.kind != PATH_FILE)
 		return -EISDIR;
 	if (staged(sh, &p) == STAGE_DIR)
-		return open_staged(
-		    &p, stage_open(sh, p.guest, p.file, fi->flags), fi, "open");
+		return open_staged(&p, sh,
+				   stage_open(sh, p.guest, p.file, fi->flags),
+				   fi, "open");
 	g = vhost_guest(vh, p.guest);
 	if (!g)
 		return fail_core(&p, "open");
@@ -507,7 +517,8 @@ int files_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		return refuse(&p, vh, "create", EACCES);
 	if (staged(sh, &p) != STAGE_DIR)
 		return refuse(&p, vh, "create", EACCES);
-	return open_staged(&p, stage_create(sh, p.guest, p.file), fi, "create");
+	return open_staged(&p, sh, stage_create(sh, p.guest, p.file), fi,
+			   "create");
 }
 
 /* The operations on an open file: its kind's. */

@@ -103,6 +103,17 @@ int locate(const char *path, struct fs_path *p, struct vhost **vh,
 	return 0;
 }
 
+void guest_progress(struct stage_host *sh, const struct fs_path *p, int r)
+{
+	struct kvmmigfs *fs = fs_get();
+
+	if (r < 0)
+		status_guest_fail(fs->status, p->host, p->guest, error_errno(),
+				  error_msg());
+	else if (staged(sh, p) == STAGE_DEFINED)
+		status_guest_end(fs->status, p->host, p->guest, 0, NULL);
+}
+
 bool status_path(const struct fs_path *p, bool *json)
 {
 	const char *name = p->kind == PATH_HOST	  ? p->host
@@ -365,6 +376,7 @@ static int kmf_mkdir(const char *path, mode_t mode)
 	if (stage_mkdir(sh, p.guest) < 0)
 		return fail_core(&p, "mkdir");
 	log_info("%s/%s: staging folder opened", p.host, p.guest);
+	status_guest_begin(fs_get()->status, p.host, p.guest);
 	return 0;
 }
 
@@ -387,6 +399,9 @@ static int kmf_rmdir(const char *path)
 	if (stage_rmdir(sh, p.guest) < 0)
 		return fail_core(&p, "rmdir");
 	log_info("%s/%s: staging folder removed", p.host, p.guest);
+	status_guest_end(fs_get()->status, p.host, p.guest, ECANCELED,
+			 "the staging folder was removed before the guest "
+			 "was defined");
 	return 0;
 }
 
@@ -430,7 +445,9 @@ static int kmf_rename(const char *from, const char *to, unsigned int flags)
 	if (sh != sh2 || strcmp(p.guest, q.guest) != 0)
 		return fail(&p, "rename", EXDEV,
 			    "files move only inside their staging folder");
-	if (stage_rename(sh, p.guest, p.file, q.file) < 0)
+	r = stage_rename(sh, p.guest, p.file, q.file);
+	guest_progress(sh, &p, r);
+	if (r < 0)
 		return fail_core(&p, "rename");
 	return 0;
 }

@@ -43,6 +43,10 @@ enum stage_kind staged(struct stage_host *sh, const struct fs_path *p);
 int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
 	   int errnum);
 
+/* A staging folder's whole-guest status line after an operation on one of
+ * its files that may define it (r: its result, error set if < 0). */
+void guest_progress(struct stage_host *sh, const struct fs_path *p, int r);
+
 /* Is p a status file (status.h): MOUNT/.status[.json] (all transfers) or
  * HOST/GUEST/.status[.json] (that guest's)?  *json: the JSON one. */
 bool status_path(const struct fs_path *p, bool *json);

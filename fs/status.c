@@ -147,6 +147,62 @@ void transfer_end(struct transfer *t)
 	pthread_mutex_unlock(&t->st->lock);
 }
 
+/* The running whole-guest line of host/guest.  Lock held. */
+static struct transfer *guest_line(struct status *st, const char *host,
+				   const char *guest)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct transfer *t = st->v[i];
+
+		if (!t->disk && !t->ended_ms && strcmp(t->host, host) == 0 &&
+		    strcmp(t->guest, guest) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+void status_guest_begin(struct status *st, const char *host, const char *guest)
+{
+	struct transfer *t =
+	    status_begin(st, TRANSFER_WRITE, host, guest, NULL, 0);
+
+	transfer_phase(t, "staging");
+}
+
+void status_guest_fail(struct status *st, const char *host, const char *guest,
+		       int errnum, const char *cause)
+{
+	struct transfer *t;
+
+	pthread_mutex_lock(&st->lock);
+	t = guest_line(st, host, guest);
+	if (t && !t->errnum) {
+		t->errnum = errnum;
+		t->cause = strdup(cause);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+void status_guest_end(struct status *st, const char *host, const char *guest,
+		      int errnum, const char *cause)
+{
+	struct transfer *t;
+
+	pthread_mutex_lock(&st->lock);
+	t = guest_line(st, host, guest);
+	if (t) {
+		if (!t->errnum && errnum) {
+			t->errnum = errnum;
+			t->cause = strdup(cause);
+		}
+		t->ended = time(NULL);
+		t->ended_ms = now_ms();
+		snprintf(t->phase, sizeof t->phase, "%s",
+			 errnum ? "removed" : "defined");
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
 static const char *kind_name(enum transfer_kind k)
 {
 	return k == TRANSFER_WRITE ? "write" : "read";

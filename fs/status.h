@@ -47,6 +47,17 @@ void transfer_fail(struct transfer *t, int errnum, const char *cause);
 /* It ended: ok, or with its first failure.  t is the registry's now. */
 void transfer_end(struct transfer *t);
 
+/* A staging folder is a whole-guest line (no disk), from mkdir to the
+ * guest's definition (ok) or the folder's removal; its first failure (a
+ * close that failed) stays its result. */
+void status_guest_begin(struct status *st, const char *host, const char *guest);
+void status_guest_fail(struct status *st, const char *host, const char *guest,
+		       int errnum, const char *cause);
+/* Ended: defined (errnum 0), or removed (errnum, cause) unless it failed
+ * before. */
+void status_guest_end(struct status *st, const char *host, const char *guest,
+		      int errnum, const char *cause);
+
 /* The transfers as text (json: JSON lines), those of host/guest only when
  * not NULL.  A malloc'd string, its length in *len; NULL if out of
  * memory. */

@@ -57,3 +57,16 @@ echo "$out" | sed -n '/^--$/,/^--$/p' | grep_q -x web1 || fail "hosta's guests n
 echo "$out" | grep_q "no hosts file /etc/kvmmigfs/hosts.conf: this machine's libvirt (qemu:///system) shows as host hosta" ||
 	fail "no message saying so: $out"
 ok "no hosts file: this machine's libvirt shows as host hosta, with its guests"
+
+# 4. make install: the daemon, kvmmigfs-status and both man pages, which
+#    render.
+make -s -C "$TOP" install DESTDIR="$WORK/inst" PREFIX=/usr/local >/dev/null || fail "make install"
+for f in bin/kvmmigfs bin/kvmmigfs-status; do
+	[ -x "$WORK/inst/usr/local/$f" ] || fail "make install left out $f"
+done
+man -P cat -l "$WORK/inst/usr/local/share/man/man8/kvmmigfs.8" 2>&1 | grep_q -E "^ +kvmmigfs /mnt/kvm fuse.kvmmigfs hosts=" ||
+	fail "kvmmigfs(8) does not render: $(man -P cat -l "$WORK/inst/usr/local/share/man/man8/kvmmigfs.8" 2>&1 | head -5)"
+man -P cat -l "$WORK/inst/usr/local/share/man/man1/kvmmigfs-status.1" 2>&1 | grep_q "^EXIT STATUS" ||
+	fail "kvmmigfs-status(1) does not render"
+"$WORK/inst/usr/local/bin/kvmmigfs-status" --help | grep_q "usage: kvmmigfs-status" || fail "kvmmigfs-status --help"
+ok "make install: kvmmigfs, kvmmigfs-status, kvmmigfs(8) and kvmmigfs-status(1), which render"

@@ -73,6 +73,31 @@ for line in open(sys.argv[1]):
     assert (t["host"], t["guest"]) == ("hostb", "web1"), t' "$WORK/g.json" || fail "other guests in hostb/web1/.status.json"
 ok "hostb/web1/.status.json: $(wc -l <"$WORK/g.json") lines, all of hostb/web1"
 
+# 2b. kvmmigfs-status: waits for a guest's copy to its definition, exit 0;
+#     bars on a terminal (a pty from script(1)).
+KS=$TOP/tools/kvmmigfs-status
+nbdkit_with hosta --filter=rate "rate=16M"
+cp -r "$MNT/hosta/web1" "$MNT/hostb/st2" &
+cpid=$!
+rc=0
+timeout 120 "$KS" -w "$MNT" hostb/st2 >"$WORK/w.out" 2>&1 || rc=$?
+onhost hostb virsh -q -c qemu:///system dominfo st2 </dev/null >/dev/null ||
+	fail "kvmmigfs-status -w returned ($rc) before st2 was defined: $(tail -3 "$WORK/w.out")"
+wait "$cpid" || fail "cp -r to st2 failed"
+nbdkit_plain hosta
+[ "$rc" = 0 ] || fail "kvmmigfs-status -w hostb/st2 exit $rc: $(cat "$WORK/w.out")"
+grep_q -E "^all +hostb/st2 .*  ok$" "$WORK/w.out" || fail "no total line for hostb/st2: $(cat "$WORK/w.out")"
+ok "kvmmigfs-status -w hostb/st2 returned 0 once st2 was defined"
+script -qec "$KS $MNT hostb/st2" /dev/null >"$WORK/tty.out" </dev/null || fail "kvmmigfs-status on a pty"
+grep_q -F "[##############################] 100%" "$WORK/tty.out" || fail "no full bar on a terminal: $(cat "$WORK/tty.out")"
+ok "on a terminal: $(grep -m1 -F '100%' "$WORK/tty.out" | tr -s ' ' | cut -c1-90)..."
+"$KS" --json "$MNT" hostb/st2 | python3 -c 'import json, sys; [json.loads(l) for l in sys.stdin]' ||
+	fail "--json is not JSON lines"
+rc=0
+"$KS" -w "$MNT" hostb/nothing-here >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "-w for a guest with no transfer: exit $rc"
+ok "--json passes JSON lines; -w for a guest with no transfer gives up (exit 2)"
+
 # 3. A copy that fails: the line ends with the errno and the cause.
 nbdkit_with hostb --filter=error "error-pwrite-rate=100% error=EIO"
 mkdir "$MNT/hostb/bad1"
@@ -88,4 +113,9 @@ cause=$(field "$WORK/bad.json" write hostb bad1 vda.raw cause)
 grep_q -F "hostb/bad1/vda.raw: " "$MNTLOG" || fail "no log line"
 grep -F "hostb/bad1/vda.raw: " "$MNTLOG" | grep_q -F "$cause" || fail "the cause '$cause' is not the log's"
 ok "a failed copy ends with EIO and the log's cause: $cause"
+rc=0
+timeout 60 "$KS" -w "$MNT" hostb/bad1 >/dev/null 2>"$WORK/w.err" || rc=$?
+[ "$rc" = 1 ] || fail "kvmmigfs-status -w of a failed guest: exit $rc"
+grep_q "hostb/bad1/: EIO" "$WORK/w.err" || fail "the failure is not shown: $(cat "$WORK/w.err")"
+ok "kvmmigfs-status -w hostb/bad1 exits 1 and says EIO"
 rm -r "$MNT/hostb/bad1"
