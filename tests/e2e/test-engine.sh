@@ -36,7 +36,7 @@ define_raw_guest eng1 eng1-vda.raw 512 '
 	done
 	dd if=/dev/zero of=$f bs=1M seek=450 count=32 conv=notrunc status=none'
 src_sum=$(host_sha256 hosta raw $IMG/eng1-vda.raw)
-sleep 2.5 # the mount's listing cache
+wait_until 10 listed "$A" eng1 # the mount's listing cache
 
 copy_cp() {
 	cp -r "$1" "$(dirname "$2")/"
@@ -119,8 +119,9 @@ for how in copy_cfr copy_cp; do
 	# The copier itself: python (copy_cfr) or cp, a child of the subshell.
 	victim=
 	for _ in $(seq 100); do
-		victim=$(pgrep -l -P $pid | awk '$2 != "mkdir" {print $1; exit}')
-		[ -n "$victim" ] && break
+		# (pgrep fails while there is no child yet)
+		victim=$(pgrep -l -P $pid | awk '$2 != "mkdir" {print $1; exit}') &&
+			[ -n "$victim" ] && break
 		sleep 0.05
 	done
 	[ -n "$victim" ] || fail "$how: the copier did not start"

@@ -48,7 +48,7 @@ define_guest() {
 }
 define_guest flt1 flt1-vda.raw 128
 flt1_sum=$(host_sha256 hosta raw $IMG/flt1-vda.raw)
-sleep 2.5 # the mount's listing cache
+wait_until 10 listed "$A" flt1 # the mount's listing cache
 
 slow_source() {
 	nbdkit_with hosta --filter=rate rate=200M
@@ -124,7 +124,7 @@ clean_host hostb
 
 # 3. The source's libvirtd down: the copy fails, nothing on hostb.
 "$TOP/tools/testhosts" stopd "$STATE" hosta libvirtd >/dev/null
-sleep 2.5 # the listing cache
+wait_until 15 fails ls "$A" # the listing cache
 rc=0
 out=$(cp -r "$A/flt1" "$B/" 2>&1) || rc=$?
 "$TOP/tools/testhosts" startd "$STATE" hosta libvirtd >/dev/null
@@ -147,8 +147,7 @@ src15_sum=$(host_sha256 hosta raw $IMG/dst15-vda.raw)
 	sed -n '/^\[hosta\]/,/^$/p' "$STATE/hosts.conf" | sed 's/^\[hosta\]/[hostc]/'
 } >"$WORK/hosts-alias.conf"
 mount_extra -o hosts="$WORK/hosts-alias.conf"
-sleep 0.5
-[ -d "$NEWMNT/hostc/src15" ] || fail "hostc (hosta's second name) does not show src15"
+wait_until 10 listed "$NEWMNT/hostc" src15 # hosta's second name
 expect_fail "File exists" mkdir "$NEWMNT/hostc/src15"
 rc=0
 out=$(cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/dst15" 2>&1) || rc=$?
@@ -272,8 +271,7 @@ cp -r "$NEWMNT/hosta/flt1" "$NEWMNT/hostb/" >"$WORK/cp.out" 2>&1 &
 pid=$!
 server=
 for _ in $(seq 100); do
-	server=$(pgrep -f '^/usr/bin/nbdkit .* -r file file=.*flt1-vda.raw' | head -1)
-	[ -n "$server" ] && break
+	server=$(pgrep -o -f '^/usr/bin/nbdkit .* -r file file=.*flt1-vda.raw') && break
 	sleep 0.05
 done
 [ -n "$server" ] || fail "no NBD server for flt1 on hosta"

@@ -85,7 +85,7 @@ remove_guest() {
 	for v in "$guest-vda.raw" "$guest-vdb.qcow2"; do
 		onhost "$host" "${VIRSH[@]}" vol-delete --pool default "$v" </dev/null >/dev/null
 	done
-	sleep 2.5 # the mount's cache
+	wait_until 10 unlisted "$MNT/$host" "$guest" # the mount's listing cache
 }
 
 check_source() {

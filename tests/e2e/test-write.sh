@@ -7,12 +7,13 @@
 
 NEWMNT=
 cleanup_tiny() {
-	set +e # best effort, also after a failure
-	[ -n "$NEWMNT" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
-	onhost hostb virsh -q -c qemu:///system pool-destroy tiny </dev/null >/dev/null 2>&1
-	onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
-	set -e
-	return 0
+	( # best effort, also after a failure; the caller keeps set -e
+		set +e
+		[ -n "$NEWMNT" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
+		onhost hostb virsh -q -c qemu:///system pool-destroy tiny </dev/null >/dev/null 2>&1
+		onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
+		exit 0
+	)
 }
 trap 'cleanup_tiny; clean_host hostb' EXIT
 
@@ -140,7 +141,6 @@ cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
 onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 || fail "odd1 not defined on retry"
 ok "EIO on the target: the writer sees it, nothing defined, rm -r cleans, a retry succeeds"
 clean_host hostb
-set -e
 
 # 4. -o start: the guest runs once defined; a guest that cannot start is
 #    defined, and close() says why it did not start.
