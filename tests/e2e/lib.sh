@@ -154,6 +154,24 @@ clean_host() {
 	wait_until 10 empty_dir "$MNT/$host"
 }
 
+# log_mark [FILE]: remember where FILE (default $MNTLOG) ends now;
+# log_grep ARGS...: grep (options and pattern) in what was written to it
+# after the mark, printing the matching lines; fails when none matches.
+# For "this step logged that" without matching an earlier step's line.
+log_mark() {
+	LOG_FILE=${1:-$MNTLOG}
+	[ -e "$LOG_FILE" ] || : >"$LOG_FILE"
+	LOG_MARK=$(stat -c %s "$LOG_FILE")
+}
+log_since_mark() {
+	tail -c +$((LOG_MARK + 1)) "$LOG_FILE"
+}
+log_grep() {
+	local out
+	out=$(log_since_mark) || fail "reading $LOG_FILE"
+	printf '%s\n' "$out" | grep "$@"
+}
+
 # The domain type of test guests: kvm where this machine has it.
 virt_type() {
 	if [ -c /dev/kvm ]; then echo kvm; else echo qemu; fi

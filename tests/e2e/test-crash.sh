@@ -53,11 +53,12 @@ crash() {
 
 # 1. Killed, restarted, removed.
 crash
+log_mark "$WORK/mount-extra.log"
 mount_extra -o state="$SD"
 [ -d "$NEWMNT/hostb/web1" ] || fail "the staging folder did not come back: $(ls "$NEWMNT/hostb")"
 ls "$NEWMNT/hostb/web1" | grep_q -x vda.raw || fail "vda.raw not in the recovered folder"
-grep_q "hostb/web1: staging folder recovered (left by kvmmigfs pid [0-9]*): [0-9] incomplete disks*, not defined" \
-	"$WORK/mount-extra.log" || fail "no log line for the recovery: $(tail -3 "$WORK/mount-extra.log")"
+log_grep "hostb/web1: staging folder recovered (left by kvmmigfs pid [0-9]*): [0-9] incomplete disks*, not defined" >/dev/null ||
+	fail "no log line for the recovery: $(log_since_mark | tail -3)"
 defined hostb web1 && fail "web1 defined after the restart"
 expect_fail "Invalid argument" dd if=/dev/zero of="$NEWMNT/hostb/web1/vda.raw" bs=64k count=1 conv=notrunc status=none
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r of the recovered folder"
@@ -78,10 +79,11 @@ clean_host hostb
 # 2. Killed, restarted, copied into again (cp -r onto the folder): the
 #    disks are written whole into new volumes and the guest defined.
 crash
+log_mark "$WORK/mount-extra.log"
 mount_extra -o state="$SD"
 cp -r "$NEWMNT/hosta/web1/." "$NEWMNT/hostb/web1/" || fail "copying into the recovered folder"
 defined hostb web1 || fail "copying into the recovered folder did not define web1"
-grep_q "hostb/web1/vda.raw: volume web1-vda.raw created again" "$WORK/mount-extra.log" ||
+log_grep "hostb/web1/vda.raw: volume web1-vda.raw created again" >/dev/null ||
 	fail "no log line for the new volume"
 while read -r dev fmt path; do
 	[ "$(host_sha256 hostb "$fmt" "/var/lib/libvirt/images/web1-$dev.$fmt")" = "$(host_sha256 hosta "$fmt" "$path")" ] ||
@@ -100,9 +102,10 @@ ok "a live mount's staging folders are not shown by another mount on the same st
 # 4. Staging cannot be recorded (the state "directory" is a file): mkdir
 #    of a staging folder fails with the reason, and no volume is made.
 : >"$WORK/notadir"
+log_mark "$WORK/mount-extra.log"
 mount_extra -o state="$WORK/notadir"
 expect_fail "Not a directory" mkdir "$NEWMNT/hostb/norec"
-grep_q "hostb/norec: mkdir: ENOTDIR: the staging record: creating $WORK/notadir/hostb" "$WORK/mount-extra.log" ||
-	fail "no log line naming the state directory: $(tail -2 "$WORK/mount-extra.log")"
+log_grep "hostb/norec: mkdir: ENOTDIR: the staging record: creating $WORK/notadir/hostb" >/dev/null ||
+	fail "no log line naming the state directory: $(log_since_mark | tail -2)"
 [ ! -e "$NEWMNT/hostb/norec" ] || fail "the folder exists although it cannot be recorded"
 ok "an unwritable state directory: mkdir fails with ENOTDIR, the log names the path"

@@ -77,6 +77,7 @@ for how in copy_cfr copy_cp; do
 	rm -f "$TRIGGER"
 	nbdkit_with hosta "--filter=error --filter=rate" \
 		"rate=400M error-pread-rate=100% error=EIO error-pread-file=$TRIGGER"
+	log_mark
 	(sleep 1; touch "$TRIGGER") &
 	rc=0
 	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
@@ -87,7 +88,7 @@ for how in copy_cfr copy_cp; do
 	*"Input/output error"*) ok "$how: source read errors: the copy fails: $(echo "$out" | head -1)" ;;
 	*) fail "$how: source read errors: the copy said '$out'" ;;
 	esac
-	grep -Eq "hosta/eng1/vda.raw: (read|lseek): EIO|hostb/eng1/vda.raw: copy_file_range: EIO" "$MNTLOG" ||
+	log_grep -E "hosta/eng1/vda.raw: (read|lseek): EIO|hostb/eng1/vda.raw: copy_file_range: EIO" >/dev/null ||
 		fail "$how: no log line naming the failing disk"
 	after_fault "$how: source read errors"
 	retry "$how: source read errors" "$how"
@@ -96,6 +97,7 @@ done
 # 2. Target write errors from the start.
 for how in copy_cfr copy_cp; do
 	nbdkit_with hostb "--filter=error" "error-pwrite-rate=100% error=EIO"
+	log_mark
 	rc=0
 	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
 	nbdkit_plain hostb
@@ -104,7 +106,7 @@ for how in copy_cfr copy_cp; do
 	*"Input/output error"*) ok "$how: target write errors: the copy fails: $(echo "$out" | head -1)" ;;
 	*) fail "$how: target write errors: the copy said '$out'" ;;
 	esac
-	grep -Eq "hostb/eng1/vda.raw: (write|close|copy_file_range): EIO" "$MNTLOG" ||
+	log_grep -E "hostb/eng1/vda.raw: (write|close|copy_file_range): EIO" >/dev/null ||
 		fail "$how: no log line naming the target disk"
 	after_fault "$how: target write errors"
 	retry "$how: target write errors" "$how"

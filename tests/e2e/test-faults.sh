@@ -77,6 +77,7 @@ nothing_left() {
 # 1. The ssh of an NBD connection killed a second into the copy.
 for side in hosta hostb; do
 	slow_source
+	log_mark
 	cp -r "$A/flt1" "$B/" >"$WORK/cp.out" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do
@@ -95,7 +96,7 @@ for side in hosta hostb; do
 		fail "ssh to $side killed: cp said: $(cat "$WORK/cp.out")"
 	[ "$(echo "$secs < 10" | bc)" = 1 ] || fail "ssh to $side killed: cp took $secs s to fail"
 	ok "ssh to $side killed mid-copy: cp fails with EIO after $secs s"
-	grep -q "flt1/vda.raw: .*connection to the NBD server lost" "$MNTLOG" ||
+	log_grep "flt1/vda.raw: .*connection to the NBD server lost" >/dev/null ||
 		fail "ssh to $side killed: no log line saying the connection was lost"
 	nothing_left "ssh to $side killed" flt1
 done
@@ -171,6 +172,7 @@ NEWMNT=
 
 # 5. The source guest started during its copy: EBUSY, nothing defined.
 slow_source
+log_mark
 cp -r "$A/flt1" "$B/" >"$WORK/cp.out" 2>&1 &
 pid=$!
 sleep 1
@@ -183,7 +185,7 @@ onhost hosta "${VIRSH[@]}" destroy flt1 </dev/null >/dev/null
 grep -q "Device or resource busy" "$WORK/cp.out" ||
 	fail "source started mid-copy: cp said: $(cat "$WORK/cp.out")"
 ok "source started mid-copy: cp fails: $(grep -m1 busy "$WORK/cp.out")"
-grep -q "hosta/flt1/vda.raw: read: EBUSY: the guest was started" "$MNTLOG" || fail "no EBUSY log line"
+log_grep "hosta/flt1/vda.raw: read: EBUSY: the guest was started" >/dev/null || fail "no EBUSY log line"
 nothing_left "source started mid-copy" flt1
 
 # 6. The target's libvirtd is down when the last file completes the guest:
@@ -192,6 +194,7 @@ nothing_left "source started mid-copy" flt1
 mkdir "$B/web1" || fail "mkdir hostb/web1"
 cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
 "$TOP/tools/testhosts" stopd "$STATE" hostb libvirtd >/dev/null
+log_mark
 rc=0
 out=$(cp "$A/web1/domain.xml" "$B/web1/" 2>&1) || rc=$?
 "$TOP/tools/testhosts" startd "$STATE" hostb libvirtd >/dev/null
@@ -218,6 +221,7 @@ mkdir "$B/web1" || fail "mkdir hostb/web1"
 cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
 lpid=$(onhost hostb cat /run/libvirtd.pid </dev/null)
 onhost hostb kill -STOP "$lpid" </dev/null
+log_mark
 t0=$(now)
 cp "$A/web1/domain.xml" "$B/web1/" >"$WORK/cp.out" 2>&1 &
 cpid=$!
@@ -234,7 +238,7 @@ if [ "$rc" = 0 ]; then
 else
 	grep_q -E "Host is down|timed out|Input/output error" "$WORK/cp.out" ||
 		fail "libvirtd restarted inside define: cp said '$(cat "$WORK/cp.out")'"
-	grep -E "hostb/web1/domain.xml: close: E[A-Z]+: " "$MNTLOG" | tail -1 | grep_q . ||
+	log_grep -E "hostb/web1/domain.xml: close: E[A-Z]+: " >/dev/null ||
 		fail "no log line for the failed define"
 	ok "libvirtd restarted inside define: cp fails after ${took} s: $(cat "$WORK/cp.out"); web1 defined $n times"
 	[ "$n" -le 1 ] || fail "web1 defined $n times"
@@ -248,6 +252,7 @@ clean_host hostb
 # 6c. The define call's answer lost after the host did define the guest:
 #     as if so, the host defines it behind the staging folder's back.
 #     Removing the folder must not delete the volumes the guest now uses.
+log_mark
 mkdir "$B/lost" || fail "mkdir hostb/lost"
 cp "$A/odd1/vda.raw" "$B/lost/" || fail "staging lost's disk"
 guest_xml lost "$(virt_type)" file /var/lib/libvirt/images/lost-vda.raw |
@@ -257,7 +262,7 @@ rc=0
 out=$(rm -r "$B/lost" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "rm -r deleted a folder whose guest is defined"
 case "$out" in *"Operation not permitted"*) ;; *) fail "rm -r said '$out'" ;; esac
-grep_q "hostb/lost: a guest of that name exists now: its volumes are kept" "$MNTLOG" || fail "no log line for the kept volumes"
+log_grep "hostb/lost: a guest of that name exists now: its volumes are kept" >/dev/null || fail "no log line for the kept volumes"
 [ "$(host_sha256 hostb raw /var/lib/libvirt/images/lost-vda.raw)" = "$sum" ] || fail "the defined guest's volume changed"
 ok "a guest defined although the define's answer was lost: rm -r is refused (EPERM), its volume kept"
 clean_host hostb
@@ -265,6 +270,7 @@ clean_host hostb
 # 7. The source's NBD server stops answering mid-copy (SIGSTOP: its ssh
 #    stays connected, nothing moves): with -o timeout=3 the copy fails with
 #    ETIMEDOUT within a few seconds instead of hanging; nothing defined.
+log_mark "$WORK/mount-extra.log"
 mount_extra -o timeout=3
 slow_source
 cp -r "$NEWMNT/hosta/flt1" "$NEWMNT/hostb/" >"$WORK/cp.out" 2>&1 &
@@ -288,7 +294,7 @@ grep -q "Connection timed out" "$WORK/cp.out" ||
 	fail "frozen source server: cp said: $(cat "$WORK/cp.out")"
 [ "$(echo "$secs < 10" | bc)" = 1 ] || fail "frozen source server: cp took $secs s to fail"
 ok "frozen source server: cp fails with ETIMEDOUT after $secs s (timeout 3 s)"
-grep -q "hosta/flt1/vda.raw: read: ETIMEDOUT" "$WORK/mount-extra.log" ||
+log_grep "hosta/flt1/vda.raw: read: ETIMEDOUT" >/dev/null ||
 	fail "no ETIMEDOUT log line: $(grep flt1 "$WORK/mount-extra.log" | tail -3)"
 rm -r "$NEWMNT/hostb/flt1" || fail "frozen source server: rm -r of the staging folder"
 fusermount3 -u "$NEWMNT"

@@ -53,6 +53,7 @@ ok "hostile names refused before any volume; no command ran"
 
 # 2. XXE: an external entity naming a FIFO here.  Had the daemon opened
 #    it, it would hang in open(), and the FIFO would have a reader.
+log_mark
 mkdir "$B/xxe"
 mkfifo "$WORK/fifo"
 printf '<?xml version="1.0"?>\n<!DOCTYPE domain [<!ENTITY x SYSTEM "file://%s">]>\n<domain type="kvm"><name>xxe</name><description>&x;</description><devices/></domain>\n' \
@@ -66,7 +67,7 @@ except OSError as e:
     sys.exit(0 if e.errno == errno.ENXIO else 1)
 sys.exit(1)  # somebody has it open for reading
 PY
-grep -q "hostb/xxe/domain.xml: close: EINVAL: domain XML must not have a DOCTYPE" "$MNTLOG" ||
+log_grep "hostb/xxe/domain.xml: close: EINVAL: domain XML must not have a DOCTYPE" >/dev/null ||
 	fail "no log line for the XXE"
 rm -r "$B/xxe"
 ok "XXE: EINVAL, the entity's file never opened"
@@ -83,6 +84,7 @@ print(']>\n<domain type="kvm"><name>laughs</name><description>&l11;</description
 PY
 expect_fail "Invalid argument" timeout 30 cp "$WORK/laughs.xml" "$B/laughs/domain.xml"
 rm -r "$B/laughs"
+log_mark
 mkdir "$B/huge"
 python3 - >"$WORK/huge.xml" <<'PY'
 import sys
@@ -93,8 +95,8 @@ for _ in range(50):
 w('</description><devices/></domain>\n')
 PY
 expect_fail "File too large" timeout 60 cp "$WORK/huge.xml" "$B/huge/domain.xml"
-grep -q "hostb/huge/domain.xml: write: EFBIG: domain.xml larger than" "$MNTLOG" ||
-	fail "no log line for the 50 MB XML: $(grep huge "$MNTLOG" | tail -1)"
+log_grep "hostb/huge/domain.xml: write: EFBIG: domain.xml larger than" >/dev/null ||
+	fail "no log line for the 50 MB XML: $(log_since_mark | grep huge | tail -1)"
 rm -r "$B/huge"
 grown=$(( $(hwm_kib) - hwm0 ))
 [ "$grown" -lt $((64 * 1024)) ] || fail "the daemon's peak RSS grew by $grown KiB"

@@ -103,6 +103,7 @@ sleep 0.5
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
 ok "rm -r returns the pool to its free space ($free0 blocks)"
 
+log_mark "$WORK/tiny.log"
 rc=0
 out=$(rsync -r "$MNT/hosta/web1" "$NEWMNT/hostb/" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "rsync into an 8 MiB pool succeeded"
@@ -110,9 +111,10 @@ case "$out" in
 *"No space left on device"*) ok "too little space from the start: rsync fails with ENOSPC" ;;
 *) fail "too little space from the start: rsync said '$out'" ;;
 esac
-line=$(grep -E "hostb/web1/\.?vda\.raw(\.[A-Za-z0-9]+)?: create: ENOSPC: " "$WORK/tiny.log" | head -1)
-[ -n "$line" ] || fail "no ENOSPC at create in the log: $(tail -3 "$WORK/tiny.log")"
-echo "$line" | grep -Eq "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
+line=$(log_grep -E "hostb/web1/\.?vda\.raw(\.[A-Za-z0-9]+)?: create: ENOSPC: ") ||
+	fail "no ENOSPC at create in the log: $(log_since_mark | tail -3)"
+line=${line%%$'\n'*}
+echo "$line" | grep_q -E "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
 	fail "the log line lacks the numbers: $line"
 ok "the log says why: ${line#*ENOSPC: }"
 [ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "a volume was created although the guest cannot fit"
@@ -125,6 +127,7 @@ cleanup_tiny
 # 3b. The target fails every write (nbdkit's error filter slipped in front
 #     of hostb's nbdkit): EIO reaches the writer, nothing is defined.
 nbdkit_with hostb --filter=error "error-pwrite-rate=100% error=EIO"
+log_mark
 rc=0
 out=$(cp -r "$MNT/hosta/odd1" "$B/" 2>&1) || rc=$?
 nbdkit_plain hostb
@@ -133,9 +136,9 @@ case "$out" in
 *"Input/output error"*) ok "failing target: cp fails with: $(echo "$out" | head -1)" ;;
 *) fail "failing target: cp said '$out'" ;;
 esac
-grep -Eq "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" || fail "no EIO log line"
-grep -E "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" | head -1
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 && fail "odd1 defined after EIO"
+line=$(log_grep -E "hostb/odd1/vda.raw: (write|flush|close): EIO") || fail "no EIO log line"
+echo "${line%%$'\n'*}"
+defined hostb odd1 && fail "odd1 defined after EIO"
 rm -r "$B/odd1" || fail "rm -r after EIO"
 cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
 onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 || fail "odd1 not defined on retry"
@@ -148,9 +151,10 @@ mount_extra -o start
 cp -r "$MNT/hosta/blk1" "$NEWMNT/hostb/" || fail "cp -r blk1 with -o start"
 [ "$(onhost hostb "${VIRSH[@]}" domstate blk1 </dev/null)" = running ] || fail "blk1 not started"
 ok "-o start: blk1 runs on hostb right after the copy"
+log_mark "$WORK/mount-extra.log"
 expect_fail "Input/output error" cp -r "$MNT/hosta/odd1" "$NEWMNT/hostb/"
-grep -q "hostb/odd1/vda.raw: close: EIO: defined, but not started: .*Failed to connect to '127.0.0.1:10809'" \
-	"$WORK/mount-extra.log" || fail "no log line with libvirt's reason"
+log_grep "hostb/odd1/vda.raw: close: EIO: defined, but not started: .*Failed to connect to '127.0.0.1:10809'" \
+	>/dev/null || fail "no log line with libvirt's reason"
 [ "$(onhost hostb "${VIRSH[@]}" domstate odd1 </dev/null)" = "shut off" ] || fail "odd1 should be defined, shut off"
 ok "-o start: a guest that cannot start (its network disk is gone) is defined; close() fails with EIO"
 onhost hostb "${VIRSH[@]}" destroy blk1 </dev/null >/dev/null
