@@ -172,6 +172,15 @@ log_grep() {
 	printf '%s\n' "$out" | grep "$@"
 }
 
+# guest_disks HOST GUEST: host_disks's lines into $DISKS, and their number
+# into $NDISKS; the test fails when listing them fails or finds none (a
+# loop over nothing checks nothing).  Call it in the test's own shell.
+guest_disks() {
+	DISKS=$(host_disks "$1" "$2") || fail "$1: listing the disks of $2 failed"
+	[ -n "$DISKS" ] || fail "$1: no disks listed for $2"
+	NDISKS=$(printf '%s\n' "$DISKS" | wc -l)
+}
+
 # The domain type of test guests: kvm where this machine has it.
 virt_type() {
 	if [ -c /dev/kvm ]; then echo kvm; else echo qemu; fi

@@ -51,6 +51,18 @@ crash() {
 	ok "nothing under the mount point, nothing defined, no server left; the record names the partial volume"
 }
 
+# check_web1 LABEL: web1's disks on hostb equal hosta's, both of them.
+check_web1() {
+	local n=0 dev fmt path
+	guest_disks hosta web1
+	while read -r dev fmt path <&3; do
+		[ "$(host_sha256 hostb "$fmt" "/var/lib/libvirt/images/web1-$dev.$fmt")" = "$(host_sha256 hosta "$fmt" "$path")" ] ||
+			fail "web1 $dev differs $1"
+		n=$((n + 1))
+	done 3<<<"$DISKS"
+	[ "$n" = 2 ] || fail "checked $n of web1's 2 disks $1"
+}
+
 # 1. Killed, restarted, removed.
 crash
 log_mark "$WORK/mount-extra.log"
@@ -68,10 +80,7 @@ ok "after a restart the folder shows again, unfinished; rm -r deletes exactly it
 cp -r "$NEWMNT/hosta/web1" "$NEWMNT/hostb/" || fail "copying again after rm -r"
 defined hostb web1 || fail "the repeated copy did not define web1"
 [ ! -e "$SD/hostb/web1" ] || fail "the record outlived the definition"
-while read -r dev fmt path; do
-	[ "$(host_sha256 hostb "$fmt" "/var/lib/libvirt/images/web1-$dev.$fmt")" = "$(host_sha256 hosta "$fmt" "$path")" ] ||
-		fail "web1 $dev differs after the repeated copy"
-done < <(host_disks hosta web1)
+check_web1 "after the repeated copy"
 ok "the repeated copy defines web1, equal to the source"
 fusermount3 -u "$NEWMNT"
 clean_host hostb
@@ -85,10 +94,7 @@ cp -r "$NEWMNT/hosta/web1/." "$NEWMNT/hostb/web1/" || fail "copying into the rec
 defined hostb web1 || fail "copying into the recovered folder did not define web1"
 log_grep "hostb/web1/vda.raw: volume web1-vda.raw created again" >/dev/null ||
 	fail "no log line for the new volume"
-while read -r dev fmt path; do
-	[ "$(host_sha256 hostb "$fmt" "/var/lib/libvirt/images/web1-$dev.$fmt")" = "$(host_sha256 hosta "$fmt" "$path")" ] ||
-		fail "web1 $dev differs after copying into the recovered folder"
-done < <(host_disks hosta web1)
+check_web1 "after copying into the recovered folder"
 ok "copying into the recovered folder writes new volumes and defines web1, equal to the source"
 
 # 3. A record another running kvmmigfs owns is left alone.

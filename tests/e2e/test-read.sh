@@ -5,7 +5,11 @@
 # sizes, allocation and block size are the host's.
 . "$(dirname "$0")/lib.sh"
 
+# The disks each guest has (mkguests): every one must be checked.
+declare -A ndisks=([web1]=2 [blk1]=1 [odd1]=1)
 for guest in web1 blk1 odd1; do
+	guest_disks hosta "$guest"
+	n=0
 	while read -r dev fmt path <&3; do
 		f=$MNT/hosta/$guest/$dev.$fmt
 		want=$(host_sha256 hosta "$fmt" "$path")
@@ -20,7 +24,9 @@ for guest in web1 blk1 odd1; do
 		[ "$(stat -c %o "$f")" = 1048576 ] ||
 			fail "$f: st_blksize $(stat -c %o "$f"), wanted 1 MiB"
 		ok "$guest/$dev.$fmt: st_size = virtual size $vsize, st_blksize 1 MiB"
-	done 3< <(host_disks hosta "$guest")
+		n=$((n + 1))
+	done 3<<<"$DISKS"
+	[ "$n" = "${ndisks[$guest]}" ] || fail "$guest: checked $n disks, it has ${ndisks[$guest]}"
 done
 
 # st_blocks of a sparse raw file is its allocation on the host.
