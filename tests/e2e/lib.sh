@@ -181,6 +181,38 @@ guest_disks() {
 	NDISKS=$(printf '%s\n' "$DISKS" | wc -l)
 }
 
+# guests HOST: HOST's defined guests into $GUESTS (sorted, one a line);
+# defined HOST NAME: NAME is one of them; ndefined HOST NAME: how many of
+# them are NAME into $NDEF; volumes HOST [POOL]: the volumes of POOL
+# (default: default) into $VOLS (sorted, space-separated); no_volumes HOST
+# [POOL]: there are none.  Each fails the test when virsh fails, so that a
+# check that something is absent never passes because virsh could not
+# answer.  Call them in the test's own shell, not inside $(...).
+guests() {
+	local out
+	out=$(onhost "$1" virsh -q -c qemu:///system list --all --name </dev/null) ||
+		fail "$1: virsh list failed"
+	GUESTS=$(printf '%s\n' "$out" | sed '/^$/d' | sort)
+}
+defined() {
+	guests "$1"
+	printf '%s\n' "$GUESTS" | grep_q -x -- "$2"
+}
+ndefined() {
+	guests "$1"
+	NDEF=$(printf '%s\n' "$GUESTS" | awk -v n="$2" '$0 == n { c++ } END { print c + 0 }')
+}
+volumes() {
+	local out
+	out=$(onhost "$1" virsh -q -c qemu:///system vol-list "${2:-default}" </dev/null) ||
+		fail "$1: virsh vol-list ${2:-default} failed"
+	VOLS=$(printf '%s\n' "$out" | awk 'NF { print $1 }' | sort | tr '\n' ' ')
+}
+no_volumes() {
+	volumes "$@"
+	[ -z "$VOLS" ]
+}
+
 # The domain type of test guests: kvm where this machine has it.
 virt_type() {
 	if [ -c /dev/kvm ]; then echo kvm; else echo qemu; fi

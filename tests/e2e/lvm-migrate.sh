@@ -20,7 +20,12 @@ lvsha() { # lvsha HOST LV [BYTES]: sha256 of the LV's first BYTES (default all)
 		onlvm "$1" sh -c 'sha256sum <"$1" | cut -d" " -f1' sh "/dev/vg0/$2"
 	fi
 }
-ldefined() { onlvm "$1" virsh -q -c qemu:///system list --all --name | grep_q -x "$2"; }
+# ldefined HOST NAME: NAME is defined on HOST; virsh failing fails the test.
+ldefined() {
+	local out
+	out=$(onlvm "$1" virsh -q -c qemu:///system list --all --name) || fail "$1: virsh list failed"
+	printf '%s\n' "$out" | grep_q -x -- "$2"
+}
 MiB=$((1024 * 1024))
 
 cleanup() {

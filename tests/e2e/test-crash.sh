@@ -7,11 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 
 VIRSH=(virsh -q -c qemu:///system)
-vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
-defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$2"; }
 SD=$WORK/state
 trap 'set +e; nbdkit_plain hosta 2>/dev/null; for m in "$WORK"/mnt.*; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done; clean_host hostb' EXIT
-base_vols=$(vols hostb)
+volumes hostb
+base_vols=$VOLS
 
 # crash: start a mount on state $SD, copy web1 to hostb through it with the
 # source slowed down, SIGKILL the daemon once a volume is being written.
@@ -22,7 +21,8 @@ crash() {
 	cp -r "$M/hosta/web1" "$M/hostb/" 2>"$WORK/cp.err" &
 	local cpid=$! rc=0
 	for _ in $(seq 200); do
-		case " $(vols hostb) " in *" web1-vda.raw "*) break ;; esac
+		volumes hostb
+		case " $VOLS " in *" web1-vda.raw "*) break ;; esac
 		sleep 0.1
 	done
 	sleep 1
@@ -38,7 +38,8 @@ crash() {
 	fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
 	[ -z "$(ls -A "$M")" ] || fail "files landed under the mount point: $(ls -A "$M")"
 	defined hostb web1 && fail "web1 defined after the crash"
-	case " $(vols hostb) " in *" web1-vda.raw "*) ;; *) fail "no partial volume: $(vols hostb)" ;; esac
+	volumes hostb
+	case " $VOLS " in *" web1-vda.raw "*) ;; *) fail "no partial volume: $VOLS" ;; esac
 	grep_q -x "disk vda.raw" "$SD/hostb/web1" || fail "the record lacks vda.raw: $(cat "$SD/hostb/web1")"
 	# The ssh under each NBD connection dies with the daemon, and nbdkit
 	# (--exit-with-parent) with it.
@@ -74,7 +75,8 @@ log_grep "hostb/web1: staging folder recovered (left by kvmmigfs pid [0-9]*): [0
 defined hostb web1 && fail "web1 defined after the restart"
 expect_fail "Invalid argument" dd if=/dev/zero of="$NEWMNT/hostb/web1/vda.raw" bs=64k count=1 conv=notrunc status=none
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r of the recovered folder"
-[ "$(vols hostb)" = "$base_vols" ] || fail "volumes left after rm -r: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$base_vols" ] || fail "volumes left after rm -r: $VOLS"
 [ ! -e "$SD/hostb/web1" ] || fail "the record outlived rm -r"
 ok "after a restart the folder shows again, unfinished; rm -r deletes exactly its volumes"
 cp -r "$NEWMNT/hosta/web1" "$NEWMNT/hostb/" || fail "copying again after rm -r"

@@ -46,14 +46,10 @@ copy_cp() {
 # server left, the source unchanged.
 after_fault() {
 	local label=$1
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x eng1 &&
-		fail "$label: eng1 defined after the fault"
+	defined hostb eng1 && fail "$label: eng1 defined after the fault"
 	rm -r "$B/eng1" || fail "$label: rm -r of the staging folder"
-	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
-		fail "$label: volumes left on hostb after rm -r"
-	sleep 1
-	pgrep -f "eng1-vda.raw" >/dev/null &&
-		fail "$label: NBD servers left: $(pgrep -af eng1-vda.raw)"
+	no_volumes hostb || fail "$label: volumes left on hostb after rm -r: $VOLS"
+	wait_until 5 no_process "eng1-vda.raw" # NBD servers and their ssh
 	[ "$(host_sha256 hosta raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
 		fail "$label: the source changed"
 	ok "$label: nothing defined, rm -r cleans, no server left, source unchanged"
@@ -63,8 +59,7 @@ after_fault() {
 retry() {
 	local label=$1 how=$2
 	"$how" "$A/eng1" "$B/eng1" || fail "$label: retry failed"
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x eng1 ||
-		fail "$label: eng1 not defined after the retry"
+	defined hostb eng1 || fail "$label: eng1 not defined after the retry"
 	[ "$(host_sha256 hostb raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
 		fail "$label: the copy differs from the source"
 	ok "$label: the retry is defined and equal to the source"

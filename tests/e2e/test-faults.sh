@@ -61,16 +61,12 @@ fast_source() {
 # staging folder leaves no volume, no NBD server of its disks runs.
 nothing_left() {
 	local label=$1 g=$2
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$g" &&
-		fail "$label: $g defined after the fault"
+	defined hostb "$g" && fail "$label: $g defined after the fault"
 	if [ -e "$B/$g" ]; then
 		rm -r "$B/$g" || fail "$label: rm -r of the staging folder"
 	fi
-	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
-		fail "$label: volumes left on hostb"
-	sleep 1
-	pgrep -f "$g-vda.raw" >/dev/null &&
-		fail "$label: processes left: $(pgrep -af "$g-vda.raw")"
+	no_volumes hostb || fail "$label: volumes left on hostb: $VOLS"
+	wait_until 5 no_process "$g-vda.raw" # NBD servers and their ssh
 	ok "$label: nothing defined, nothing left on hostb, no server left"
 }
 
@@ -115,8 +111,7 @@ case "$out" in
 esac
 wait $pid || fail "the copy failed after the refused unmount"
 fast_source
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x flt1 ||
-	fail "flt1 not defined after the copy"
+defined hostb flt1 || fail "flt1 not defined after the copy"
 [ "$(host_sha256 hostb raw $IMG/flt1-vda.raw)" = "$flt1_sum" ] || fail "the copy differs"
 ok "the copy completed and is defined once"
 fusermount3 -u "$NEWMNT" || fail "unmount after the copy"
@@ -158,12 +153,12 @@ case "$out" in
 *) fail "a copy onto the source's own volume: cp said '$out'" ;;
 esac
 [ "$(host_sha256 hosta raw $IMG/dst15-vda.raw)" = "$src15_sum" ] || fail "the source's volume changed"
-onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep_q -x dst15 && fail "dst15 defined"
+defined hosta dst15 && fail "dst15 defined"
 rm -r "$NEWMNT/hostc/dst15" || fail "rm -r of the refused copy"
 onhost hosta test -e $IMG/dst15-vda.raw </dev/null || fail "rm -r removed the source's volume"
 ok "the source's volume is unchanged and still there after rm -r"
 cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/src15b" || fail "clone on the same host"
-onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep_q -x src15b || fail "src15b not defined"
+defined hosta src15b || fail "src15b not defined"
 [ "$(host_sha256 hosta raw $IMG/src15b-vda.raw)" = "$src15_sum" ] || fail "the clone differs"
 ok "a copy under a new name on the same host is a clone in new volumes"
 onhost hosta "${VIRSH[@]}" undefine src15b </dev/null >/dev/null
@@ -203,12 +198,11 @@ case "$out" in
 *"Host is down"* | *"timed out"*) ok "target libvirtd down at define: cp fails: $out" ;;
 *) fail "target libvirtd down at define: cp said '$out'" ;;
 esac
-grep -q "hostb/web1/domain.xml: close: EHOSTDOWN" "$MNTLOG" || fail "no EHOSTDOWN log line for the define"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x web1 &&
-	fail "web1 defined although libvirtd was down"
+log_grep "hostb/web1/domain.xml: close: EHOSTDOWN" >/dev/null || fail "no EHOSTDOWN log line for the define"
+defined hostb web1 && fail "web1 defined although libvirtd was down"
 cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after libvirtd is back"
-[ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
-	fail "web1 not defined exactly once"
+ndefined hostb web1
+[ "$NDEF" = 1 ] || fail "web1 defined $NDEF times, not exactly once"
 ok "libvirtd back: domain.xml written again defines web1 exactly once"
 clean_host hostb
 
@@ -231,7 +225,8 @@ onhost hostb kill -KILL "$lpid" </dev/null
 rc=0
 wait "$cpid" || rc=$?
 took=$(echo "$(now) - $t0" | bc)
-n=$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1 || true)
+ndefined hostb web1
+n=$NDEF
 if [ "$rc" = 0 ]; then
 	[ "$n" = 1 ] || fail "close succeeded but web1 is defined $n times"
 	ok "libvirtd restarted inside define: the close succeeded and web1 is defined once (${took} s)"
@@ -244,8 +239,8 @@ else
 	[ "$n" -le 1 ] || fail "web1 defined $n times"
 	cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after the restart"
 fi
-[ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
-	fail "web1 not defined exactly once after the restart"
+ndefined hostb web1
+[ "$NDEF" = 1 ] || fail "web1 defined $NDEF times after the restart, not exactly once"
 ok "after the restart web1 is defined exactly once"
 clean_host hostb
 

@@ -10,11 +10,11 @@ VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
 IMG=/var/lib/libvirt/images
 
-vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
-guests() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | sort | tr '\n' ' '; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$KMF_PID/status"; }
-base_vols=$(vols hostb)
-base_guests=$(guests hostb)
+volumes hostb
+base_vols=$VOLS
+guests hostb
+base_guests=$GUESTS
 
 # 1. Names.  The kernel stops components over 255 bytes; kvmmigfs refuses
 #    guest names it would not give libvirt, and any file name but
@@ -48,7 +48,8 @@ for h in hosta hostb; do
 		fail "a name ran a command on $h"
 done
 rmdir "$B/names"
-[ "$(vols hostb)" = "$base_vols" ] || fail "a refused name left a volume: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$base_vols" ] || fail "a refused name left a volume: $VOLS"
 ok "hostile names refused before any volume; no command ran"
 
 # 2. XXE: an external entity naming a FIFO here.  Had the daemon opened
@@ -121,10 +122,12 @@ cat >"$WORK/aim.xml" <<XML
 </devices></domain>
 XML
 cp "$WORK/aim.xml" "$B/aim/domain.xml"
-[ "$(guests hostb)" = "$base_guests" ] || fail "the XML alone defined a guest"
+guests hostb
+[ "$GUESTS" = "$base_guests" ] || fail "the XML alone defined a guest"
 head -c 1M /dev/urandom >"$WORK/data.raw"
 cp "$WORK/data.raw" "$B/aim/vda.raw"
-[ "$(guests hostb)" = "$base_guests" ] || fail "defined with a disk missing"
+guests hostb
+[ "$GUESTS" = "$base_guests" ] || fail "defined with a disk missing"
 cp "$WORK/data.raw" "$B/aim/vdb.raw"
 xml=$(onhost hostb "${VIRSH[@]}" dumpxml aim </dev/null) || fail "aim not defined"
 echo "$xml" | grep_q "/dev/sda" && fail "the defined guest uses /dev/sda"
@@ -137,4 +140,5 @@ onhost hostb "${VIRSH[@]}" undefine aim </dev/null >/dev/null
 for v in aim-vda.raw aim-vdb.raw victim.raw; do
 	onhost hostb "${VIRSH[@]}" vol-delete --pool default "$v" </dev/null >/dev/null
 done
-[ "$(vols hostb)" = "$base_vols" ] || fail "volumes left behind: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$base_vols" ] || fail "volumes left behind: $VOLS"

@@ -44,7 +44,8 @@ for i in $(seq "$RUNS"); do
 	[ $((i % 2)) = 0 ] && how=copy_cfr
 	rc=0
 	out=$("$how" "$A/spo1" "$B/spo1" 2>&1) || rc=$?
-	defined=$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx spo1 || true)
+	ndefined hostb spo1
+	defined=$NDEF
 	if [ $rc = 0 ]; then
 		[ "$defined" = 1 ] || fail "run $i ($how): success but spo1 not defined"
 		[ "$(host_sha256 hostb raw $IMG/spo1-vda.raw)" = "$src_sum" ] ||
@@ -58,8 +59,7 @@ for i in $(seq "$RUNS"); do
 		esac
 		[ "$defined" = 0 ] || fail "run $i ($how): failed but spo1 is defined"
 		rm -r "$B/spo1" || fail "run $i ($how): rm -r after the failure"
-		[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
-			fail "run $i ($how): volumes left after rm -r"
+		no_volumes hostb || fail "run $i ($how): volumes left after rm -r: $VOLS"
 		failed_runs=$((failed_runs + 1))
 	fi
 done

@@ -9,9 +9,8 @@ trap 'clean_host hostb' EXIT
 VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
 
-vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
-defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$2"; }
-base_vols=$(vols hostb)
+volumes hostb
+base_vols=$VOLS
 
 # 1. A block-device (loop) source disk becomes a raw volume.
 cp -r "$MNT/hosta/blk1" "$B/" || fail "cp -r blk1"
@@ -87,8 +86,9 @@ defined hostb half && fail "a half-copied guest was defined"
 ok "a writer killed half-way: nothing defined, the log says why"
 ls "$B/half" | grep_q vda.raw || fail "staging folder lost its files"
 rm -r "$B/half" || fail "rm -r of the staging folder"
-[ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
-	fail "volumes left behind: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+	fail "volumes left behind: $VOLS"
 ok "rm -r of the staging folder deletes exactly its volumes"
 
 # 5b. A writer interrupted that still closes its file normally (python's
@@ -163,8 +163,9 @@ expect_fail "Operation not permitted" mkdir "$B/names/sub"
 expect_fail "Operation not permitted" mkdir "$MNT/hostc"
 rmdir "$B/names"
 ok "bad file and guest names refused"
-[ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
-	fail "volumes left behind: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+	fail "volumes left behind: $VOLS"
 
 # 9. libvirt refuses the XML at define: EINVAL at the close that completed
 #    the guest, libvirt's message in the log, the volumes stay until rm -r;

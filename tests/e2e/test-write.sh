@@ -96,10 +96,9 @@ case "$out" in
 *) fail "full pool: cp said '$out'" ;;
 esac
 grep -Eq "hostb/web1/vda.raw: (write|close): ENOSPC" "$WORK/tiny.log" || fail "no ENOSPC log line: $(cat "$WORK/tiny.log")"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
+defined hostb web1 && fail "web1 defined after ENOSPC"
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r after ENOSPC"
-sleep 0.5
-[ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "volumes left in the tiny pool"
+wait_until 5 no_volumes hostb tiny # volumes left in the tiny pool
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
 ok "rm -r returns the pool to its free space ($free0 blocks)"
 
@@ -117,9 +116,9 @@ line=${line%%$'\n'*}
 echo "$line" | grep_q -E "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
 	fail "the log line lacks the numbers: $line"
 ok "the log says why: ${line#*ENOSPC: }"
-[ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "a volume was created although the guest cannot fit"
+no_volumes hostb tiny || fail "a volume was created although the guest cannot fit: $VOLS"
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space used although refused"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
+defined hostb web1 && fail "web1 defined after ENOSPC"
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r after the refusal"
 ok "refused before any volume was created; rm -r removes the staging folder"
 cleanup_tiny
@@ -141,7 +140,7 @@ echo "${line%%$'\n'*}"
 defined hostb odd1 && fail "odd1 defined after EIO"
 rm -r "$B/odd1" || fail "rm -r after EIO"
 cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 || fail "odd1 not defined on retry"
+defined hostb odd1 || fail "odd1 not defined on retry"
 ok "EIO on the target: the writer sees it, nothing defined, rm -r cleans, a retry succeeds"
 clean_host hostb
 
