@@ -45,14 +45,20 @@ out=$($K -f -o hosts="$WORK/hosts.conf" -o state=relative/dir "$WORK/mp" 2>&1) |
 mountpoint -q "$WORK/mp" && fail "mounted anyway"
 ok "refused: $out"
 
-# The default hosts file is /etc/kvmmigfs/hosts.conf.
-if [ ! -e /etc/kvmmigfs/hosts.conf ]; then
-	out=$($K -f "$WORK/mp" 2>&1) && fail "mounted without a hosts file"
-	case "$out" in
-	*/etc/kvmmigfs/hosts.conf*) ok "default hosts file: $out" ;;
-	*) fail "default hosts file not named: $out" ;;
-	esac
-fi
+# The default hosts file is /etc/kvmmigfs/hosts.conf.  The daemon runs in
+# a mount namespace of its own where an empty tmpfs hides this machine's
+# /etc/kvmmigfs, if it has one, so that the file is missing either way.
+rc=0
+out=$(timeout 30 unshare -m --propagation private sh -c '
+	if [ -d /etc/kvmmigfs ]; then mount -t tmpfs kvmmigfs-test /etc/kvmmigfs || exit 99; fi
+	[ ! -e /etc/kvmmigfs/hosts.conf ] || { echo "cannot hide /etc/kvmmigfs/hosts.conf"; exit 99; }
+	exec "$@"' sh "$K" -f "$WORK/mp" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "mounted without a hosts file"
+[ "$rc" != 124 ] || fail "kvmmigfs without a hosts file did not exit"
+case "$out" in
+*"/etc/kvmmigfs/hosts.conf: No such file or directory"*) ok "default hosts file: $out" ;;
+*) fail "default hosts file not named: $out (exit $rc)" ;;
+esac
 
 # A good file mounts; unmount with fusermount3 -u.
 cp "$STATE/hosts.conf" "$WORK/hosts.conf"
