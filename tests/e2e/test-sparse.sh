@@ -7,11 +7,13 @@
 src=$MNT/hosta/web1/vda.raw
 read -r _ _ path < <(host_disks hosta web1 | grep '^vda ')
 
-# What crosses from the host: hosta's nbdkit runs with nbdkit's log filter
-# for the copy, which logs every read request it serves.
+# What is read, at both ends: strace logs cp's reads from the mount, and
+# hosta's nbdkit runs with nbdkit's log filter for the copy, which logs
+# every read request it serves.
+command -v strace >/dev/null || fail "strace not found (tools/install-deps installs it)"
 trap 'nbdkit_plain hosta 2>/dev/null || :' EXIT
 nbdkit_with hosta --filter=log "logfile=$WORK/nbdkit.log"
-cp --sparse=auto "$src" "$WORK/vda.raw"
+strace -e trace=openat,read,copy_file_range -o "$WORK/strace" cp --sparse=auto "$src" "$WORK/vda.raw"
 nbdkit_plain hosta
 trap - EXIT
 want=$(host_sha256 hosta raw "$path")
@@ -21,7 +23,18 @@ ok "cp --sparse=auto copy is byte-identical"
 
 src_alloc=$(($(onhost hosta stat -c %b "$path") * 512))
 size=$(stat -c %s "$src")
-# No hole was read: the bytes read from the host's NBD server are the
+# cp read no hole: what its reads from the mount returned is the
+# source's data, at most its allocation, with 1 MiB to spare.
+fd=$(sed -n 's|^openat(.*/web1/vda.raw", O_RDONLY.*) = \([0-9]*\)$|\1|p' "$WORK/strace")
+[ -n "$fd" ] || fail "cp did not open web1/vda.raw?"
+cp_bytes=$(awk -v fd="$fd" 'index($0, "read(" fd ", ") == 1 || index($0, "copy_file_range(" fd ", ") == 1 {
+	n = $NF; if (n ~ /^[0-9]+$/) t += n } END { print t + 0 }' "$WORK/strace")
+[ "$cp_bytes" -gt 0 ] || fail "cp read nothing from web1/vda.raw"
+[ "$cp_bytes" -le $((src_alloc + 1048576)) ] ||
+	fail "cp --sparse read $cp_bytes bytes through the mount, the source has $src_alloc allocated of $size: holes were read"
+ok "cp reads no hole: $cp_bytes bytes read through the mount (source allocation $src_alloc, size $size)"
+
+# Nor does the daemon: the bytes read from the host's NBD server are the
 # source's data, at most its allocation (the zero scan turns allocated
 # zeros into holes; readahead goes over data extents only), with 1 MiB to
 # spare.
@@ -39,8 +52,8 @@ PY
 )
 [ "$nreads" -gt 0 ] || fail "no read reached hosta's nbdkit"
 [ "$read_bytes" -le $((src_alloc + 1048576)) ] ||
-	fail "cp --sparse read $read_bytes bytes from the host, the source has $src_alloc allocated of $size: holes were read"
-ok "no hole read: $read_bytes bytes in $nreads reads crossed from the host (source allocation $src_alloc, size $size)"
+	fail "$read_bytes bytes were read from the host, the source has $src_alloc allocated of $size: holes were read"
+ok "no hole crossed: $read_bytes bytes in $nreads reads from the host (source allocation $src_alloc, size $size)"
 
 copy_alloc=$(($(stat -c %b "$WORK/vda.raw") * 512))
 [ "$(stat -c %s "$WORK/vda.raw")" = "$size" ] || fail "copy has size $(stat -c %s "$WORK/vda.raw"), not $size"
