@@ -213,8 +213,8 @@ clean_host hostb
 #     domain.xml again leaves it defined exactly once.
 mkdir "$B/web1" || fail "mkdir hostb/web1"
 cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
-lpid=$(onhost hostb cat /run/libvirtd.pid </dev/null)
-onhost hostb kill -STOP "$lpid" </dev/null
+lpid=$(onhost hostb cat /run/libvirtd.pid </dev/null) || fail "6b: reading hostb's libvirtd pid"
+onhost hostb kill -STOP "$lpid" </dev/null || fail "6b: freezing hostb's libvirtd (pid $lpid)"
 log_mark
 t0=$(now)
 cp "$A/web1/domain.xml" "$B/web1/" >"$WORK/cp.out" 2>&1 &
