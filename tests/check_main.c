@@ -2,8 +2,8 @@
 /*
  * The unit test runner: every suite, or the one named by argv[1].
  *
- *	tests/check_kvmmigfs [hosts|path|domxml|extents|hostcmd|xmlrewrite|
- *			      rewrite|copy|endpoint|record]
+ *	tests/check_kvmmigfs [hosts|path|domxml|extents|hostcmd|rewrite|copy|
+ *			      endpoint|record|stage]
  *
  * Exit status 0 if every test passed, 1 if one failed, 2 for bad usage.
  * CK_FORK=no runs the tests in this process (for valgrind); CK_VERBOSITY
@@ -24,12 +24,11 @@ static const struct {
 	const char *name;
 	Suite *(*make)(void);
 } suites[] = {
-	{ "hosts", hosts_suite },	{ "path", path_suite },
-	{ "domxml", domxml_suite },	{ "extents", extents_suite },
-	{ "hostcmd", hostcmd_suite },	{ "xmlrewrite", xmlrewrite_suite },
-	{ "rewrite", rewrite_suite },	{ "copy", copy_suite },
-	{ "endpoint", endpoint_suite }, { "record", record_suite },
-	{ "stage", stage_suite },
+	{ "hosts", hosts_suite },     { "path", path_suite },
+	{ "domxml", domxml_suite },   { "extents", extents_suite },
+	{ "hostcmd", hostcmd_suite }, { "rewrite", rewrite_suite },
+	{ "copy", copy_suite },	      { "endpoint", endpoint_suite },
+	{ "record", record_suite },   { "stage", stage_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

@@ -16,7 +16,6 @@ Suite *path_suite(void);
 Suite *domxml_suite(void);
 Suite *extents_suite(void);
 Suite *hostcmd_suite(void);
-Suite *xmlrewrite_suite(void);
 Suite *rewrite_suite(void);
 Suite *copy_suite(void);
 Suite *endpoint_suite(void);

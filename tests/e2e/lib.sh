@@ -88,23 +88,129 @@ now() {
 	date +%s.%N
 }
 
+# wait_until SECONDS CMD...: run CMD every 0.1 s until it succeeds; the
+# test fails if it has not within SECONDS.
+wait_until() {
+	local limit=$1 end
+	shift
+	end=$(echo "$(now) + $limit" | bc)
+	until "$@"; do
+		[ "$(echo "$(now) < $end" | bc)" = 1 ] || fail "not within $limit s: $*"
+		sleep 0.1
+	done
+}
+
+# fails CMD...: CMD fails; succeeds CMD...: it succeeds (output dropped);
+# no_process PATTERN: no process here has PATTERN in its command line.
+# For wait_until.
+fails() {
+	! "$@" >/dev/null 2>&1
+}
+succeeds() {
+	"$@" >/dev/null 2>&1
+}
+no_process() {
+	! pgrep -f -- "$1" >/dev/null
+}
+
+# listed DIR NAME: NAME is listed in DIR (e.g. a guest in a host folder
+# once the mount's listing cache has expired).  unlisted DIR NAME: it is
+# not.  empty_dir DIR: DIR lists nothing.
+listed() {
+	ls -A "$1" | grep_q -x -- "$2"
+}
+unlisted() {
+	local out
+	out=$(ls -A "$1") || return 1
+	! printf '%s\n' "$out" | grep_q -x -- "$2"
+}
+empty_dir() {
+	local out
+	out=$(ls -A "$1") && [ -z "$out" ]
+}
+
 # Put a host back as the test found it: staging folders of the mount
 # removed, every guest undefined (stopped first) and every volume of its
-# default pool deleted.  For hosts the tests fill (hostb), as an EXIT trap.
+# default pool deleted; then wait until the mount lists the host empty
+# (its listing cache expired).  For hosts the tests fill (hostb), also as
+# an EXIT trap.  Each step is best effort (a defined guest's folder refuses
+# rm), in a subshell, so the caller keeps set -e.
 clean_host() {
-	local host=$1 g v
-	set +e # best effort: defined guests' folders refuse rm
-	for g in "$MNT/$host"/*; do
-		[ -e "$g" ] && rm -rf "$g" 2>/dev/null
-	done
-	for g in $(onhost "$host" virsh -q -c qemu:///system list --all --name </dev/null); do
-		onhost "$host" virsh -q -c qemu:///system destroy "$g" </dev/null >/dev/null 2>&1
-		onhost "$host" virsh -q -c qemu:///system undefine "$g" </dev/null >/dev/null
-	done
-	for v in $(onhost "$host" virsh -q -c qemu:///system vol-list default </dev/null | awk '{print $1}'); do
-		onhost "$host" virsh -q -c qemu:///system vol-delete --pool default "$v" </dev/null >/dev/null
-	done
-	sleep 2.5 # the mount's listing cache
+	local host=$1
+	(
+		set +e
+		for g in "$MNT/$host"/*; do
+			[ -e "$g" ] && rm -rf "$g" 2>/dev/null
+		done
+		for g in $(onhost "$host" virsh -q -c qemu:///system list --all --name </dev/null); do
+			onhost "$host" virsh -q -c qemu:///system destroy "$g" </dev/null >/dev/null 2>&1
+			onhost "$host" virsh -q -c qemu:///system undefine "$g" </dev/null >/dev/null
+		done
+		for v in $(onhost "$host" virsh -q -c qemu:///system vol-list default </dev/null | awk '{print $1}'); do
+			onhost "$host" virsh -q -c qemu:///system vol-delete --pool default "$v" </dev/null >/dev/null
+		done
+		exit 0
+	)
+	wait_until 10 empty_dir "$MNT/$host"
+}
+
+# log_mark [FILE]: remember where FILE (default $MNTLOG) ends now;
+# log_grep ARGS...: grep (options and pattern) in what was written to it
+# after the mark, printing the matching lines; fails when none matches.
+# For "this step logged that" without matching an earlier step's line.
+log_mark() {
+	LOG_FILE=${1:-$MNTLOG}
+	[ -e "$LOG_FILE" ] || : >"$LOG_FILE"
+	LOG_MARK=$(stat -c %s "$LOG_FILE")
+}
+log_since_mark() {
+	tail -c +$((LOG_MARK + 1)) "$LOG_FILE"
+}
+log_grep() {
+	local out
+	out=$(log_since_mark) || fail "reading $LOG_FILE"
+	printf '%s\n' "$out" | grep "$@"
+}
+
+# guest_disks HOST GUEST: host_disks's lines into $DISKS, and their number
+# into $NDISKS; the test fails when listing them fails or finds none (a
+# loop over nothing checks nothing).  Call it in the test's own shell.
+guest_disks() {
+	DISKS=$(host_disks "$1" "$2") || fail "$1: listing the disks of $2 failed"
+	[ -n "$DISKS" ] || fail "$1: no disks listed for $2"
+	NDISKS=$(printf '%s\n' "$DISKS" | wc -l)
+}
+
+# guests HOST: HOST's defined guests into $GUESTS (sorted, one a line);
+# defined HOST NAME: NAME is one of them; ndefined HOST NAME: how many of
+# them are NAME into $NDEF; volumes HOST [POOL]: the volumes of POOL
+# (default: default) into $VOLS (sorted, space-separated); no_volumes HOST
+# [POOL]: there are none.  Each fails the test when virsh fails, so that a
+# check that something is absent never passes because virsh could not
+# answer.  Call them in the test's own shell, not inside $(...).
+guests() {
+	local out
+	out=$(onhost "$1" virsh -q -c qemu:///system list --all --name </dev/null) ||
+		fail "$1: virsh list failed"
+	GUESTS=$(printf '%s\n' "$out" | sed '/^$/d' | sort)
+}
+defined() {
+	guests "$1"
+	printf '%s\n' "$GUESTS" | grep_q -x -- "$2"
+}
+ndefined() {
+	guests "$1"
+	NDEF=$(printf '%s\n' "$GUESTS" | awk -v n="$2" '$0 == n { c++ } END { print c + 0 }')
+}
+volumes() {
+	local out
+	out=$(onhost "$1" virsh -q -c qemu:///system vol-list "${2:-default}" </dev/null) ||
+		fail "$1: virsh vol-list ${2:-default} failed"
+	VOLS=$(printf '%s\n' "$out" | awk 'NF { print $1 }' | sort | tr '\n' ' ')
+}
+no_volumes() {
+	volumes "$@"
+	[ -z "$VOLS" ]
 }
 
 # The domain type of test guests: kvm where this machine has it.

@@ -20,7 +20,12 @@ lvsha() { # lvsha HOST LV [BYTES]: sha256 of the LV's first BYTES (default all)
 		onlvm "$1" sh -c 'sha256sum <"$1" | cut -d" " -f1' sh "/dev/vg0/$2"
 	fi
 }
-ldefined() { onlvm "$1" virsh -q -c qemu:///system list --all --name | grep_q -x "$2"; }
+# ldefined HOST NAME: NAME is defined on HOST; virsh failing fails the test.
+ldefined() {
+	local out
+	out=$(onlvm "$1" virsh -q -c qemu:///system list --all --name) || fail "$1: virsh list failed"
+	printf '%s\n' "$out" | grep_q -x -- "$2"
+}
 MiB=$((1024 * 1024))
 
 cleanup() {
@@ -151,26 +156,28 @@ read -r vgsize vgfree <<<"$vg"
 ok "df on lvmb/ shows the volume group: $vgsize bytes, $vgfree free"
 [ "$bigsize" -gt "$vgfree" ] || fail "test setup: big1 ($bigsize) fits in $vgfree"
 before=$(lvs_of lvmb)
+log_mark
 rc=0
 out=$(rsync -r "$MNT/lvma/big1" "$MNT/lvmb/" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "a guest larger than the VG was copied"
 case "$out" in *"No space left on device"*) ;; *) fail "rsync said '$out'" ;; esac
 [ "$(lvs_of lvmb)" = "$before" ] || fail "an LV was created: $(lvs_of lvmb)"
-grep_q "lvmb/big1/.*create: ENOSPC: 1 disk not copied yet take $bigsize bytes (their sizes); pool lvm has [0-9]* bytes free" "$MNTLOG" ||
-	fail "no ENOSPC log line with the numbers: $(grep big1 "$MNTLOG" | tail -2)"
+log_grep "lvmb/big1/.*create: ENOSPC: 1 disk not copied yet take $bigsize bytes (their sizes); pool lvm has [0-9]* bytes free" >/dev/null ||
+	fail "no ENOSPC log line with the numbers: $(log_since_mark | grep big1 | tail -2)"
 rm -r "$MNT/lvmb/big1"
 ok "a guest larger than the VG: ENOSPC before any LV, the numbers in the log"
 
 # 6. The same guest by cp -r, in whatever order cp takes the files: ENOSPC
 #    before the LV is made (domain.xml first) or when the LV must grow past
 #    the free space (the disk first); rm -r leaves no LV behind.
+log_mark
 rc=0
 out=$(cp -r "$MNT/lvma/big1" "$MNT/lvmb/" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "cp -r of a guest larger than the VG succeeded"
 case "$out" in *"No space left on device"*) ;; *) fail "cp said '$out'" ;; esac
-grep_q "lvmb/big1/.*ENOSPC: .*pool lvm has [0-9]* bytes free" "$MNTLOG" ||
-	fail "no ENOSPC log line: $(grep big1 "$MNTLOG" | tail -2)"
+log_grep "lvmb/big1/.*ENOSPC: .*pool lvm has [0-9]* bytes free" >/dev/null ||
+	fail "no ENOSPC log line: $(log_since_mark | grep big1 | tail -2)"
 ldefined lvmb big1 && fail "big1 defined after ENOSPC"
 rm -r "$MNT/lvmb/big1" || fail "rm -r after ENOSPC"
 [ "$(lvs_of lvmb)" = "$before" ] || fail "LVs left after rm -r: $(lvs_of lvmb)"
-ok "a guest larger than the VG by cp -r: ENOSPC ($(grep -a "lvmb/big1/.*ENOSPC" "$MNTLOG" | tail -1 | sed 's/.*ENOSPC: //')); rm -r leaves no LV"
+ok "a guest larger than the VG by cp -r: ENOSPC ($(log_grep -a "lvmb/big1/.*ENOSPC" | tail -1 | sed 's/.*ENOSPC: //')); rm -r leaves no LV"

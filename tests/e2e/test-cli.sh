@@ -45,14 +45,7 @@ out=$($K -f -o hosts="$WORK/hosts.conf" -o state=relative/dir "$WORK/mp" 2>&1) |
 mountpoint -q "$WORK/mp" && fail "mounted anyway"
 ok "refused: $out"
 
-# The default hosts file is /etc/kvmmigfs/hosts.conf.
-if [ ! -e /etc/kvmmigfs/hosts.conf ]; then
-	out=$($K -f "$WORK/mp" 2>&1) && fail "mounted without a hosts file"
-	case "$out" in
-	*/etc/kvmmigfs/hosts.conf*) ok "default hosts file: $out" ;;
-	*) fail "default hosts file not named: $out" ;;
-	esac
-fi
+# Without a hosts file the mount shows this machine's libvirt: test-mount.sh.
 
 # A good file mounts; unmount with fusermount3 -u.
 cp "$STATE/hosts.conf" "$WORK/hosts.conf"

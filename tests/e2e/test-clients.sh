@@ -7,9 +7,11 @@
 src=$MNT/hosta/web1
 declare -A want
 want[domain.xml]=$(sha256sum <"$src/domain.xml" | cut -d' ' -f1)
+guest_disks hosta web1
 while read -r dev fmt path <&3; do
 	want[$dev.$fmt]=$(host_sha256 hosta "$fmt" "$path")
-done 3< <(host_disks hosta web1)
+done 3<<<"$DISKS"
+[ "${#want[@]}" = 3 ] || fail "web1: domain.xml and 2 disks wanted, have ${!want[*]}"
 
 verify() {
 	local label=$1 dir=$2 f n=0

@@ -36,7 +36,7 @@ define_raw_guest eng1 eng1-vda.raw 512 '
 	done
 	dd if=/dev/zero of=$f bs=1M seek=450 count=32 conv=notrunc status=none'
 src_sum=$(host_sha256 hosta raw $IMG/eng1-vda.raw)
-sleep 2.5 # the mount's listing cache
+wait_until 10 listed "$A" eng1 # the mount's listing cache
 
 copy_cp() {
 	cp -r "$1" "$(dirname "$2")/"
@@ -46,14 +46,10 @@ copy_cp() {
 # server left, the source unchanged.
 after_fault() {
 	local label=$1
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x eng1 &&
-		fail "$label: eng1 defined after the fault"
+	defined hostb eng1 && fail "$label: eng1 defined after the fault"
 	rm -r "$B/eng1" || fail "$label: rm -r of the staging folder"
-	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
-		fail "$label: volumes left on hostb after rm -r"
-	sleep 1
-	pgrep -f "eng1-vda.raw" >/dev/null &&
-		fail "$label: NBD servers left: $(pgrep -af eng1-vda.raw)"
+	no_volumes hostb || fail "$label: volumes left on hostb after rm -r: $VOLS"
+	wait_until 5 no_process "eng1-vda.raw" # NBD servers and their ssh
 	[ "$(host_sha256 hosta raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
 		fail "$label: the source changed"
 	ok "$label: nothing defined, rm -r cleans, no server left, source unchanged"
@@ -63,8 +59,7 @@ after_fault() {
 retry() {
 	local label=$1 how=$2
 	"$how" "$A/eng1" "$B/eng1" || fail "$label: retry failed"
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x eng1 ||
-		fail "$label: eng1 not defined after the retry"
+	defined hostb eng1 || fail "$label: eng1 not defined after the retry"
 	[ "$(host_sha256 hostb raw $IMG/eng1-vda.raw)" = "$src_sum" ] ||
 		fail "$label: the copy differs from the source"
 	ok "$label: the retry is defined and equal to the source"
@@ -77,6 +72,7 @@ for how in copy_cfr copy_cp; do
 	rm -f "$TRIGGER"
 	nbdkit_with hosta "--filter=error --filter=rate" \
 		"rate=400M error-pread-rate=100% error=EIO error-pread-file=$TRIGGER"
+	log_mark
 	(sleep 1; touch "$TRIGGER") &
 	rc=0
 	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
@@ -87,7 +83,7 @@ for how in copy_cfr copy_cp; do
 	*"Input/output error"*) ok "$how: source read errors: the copy fails: $(echo "$out" | head -1)" ;;
 	*) fail "$how: source read errors: the copy said '$out'" ;;
 	esac
-	grep -Eq "hosta/eng1/vda.raw: (read|lseek): EIO|hostb/eng1/vda.raw: copy_file_range: EIO" "$MNTLOG" ||
+	log_grep -E "hosta/eng1/vda.raw: (read|lseek): EIO|hostb/eng1/vda.raw: copy_file_range: EIO" >/dev/null ||
 		fail "$how: no log line naming the failing disk"
 	after_fault "$how: source read errors"
 	retry "$how: source read errors" "$how"
@@ -96,6 +92,7 @@ done
 # 2. Target write errors from the start.
 for how in copy_cfr copy_cp; do
 	nbdkit_with hostb "--filter=error" "error-pwrite-rate=100% error=EIO"
+	log_mark
 	rc=0
 	out=$("$how" "$A/eng1" "$B/eng1" 2>&1) || rc=$?
 	nbdkit_plain hostb
@@ -104,7 +101,7 @@ for how in copy_cfr copy_cp; do
 	*"Input/output error"*) ok "$how: target write errors: the copy fails: $(echo "$out" | head -1)" ;;
 	*) fail "$how: target write errors: the copy said '$out'" ;;
 	esac
-	grep -Eq "hostb/eng1/vda.raw: (write|close|copy_file_range): EIO" "$MNTLOG" ||
+	log_grep -E "hostb/eng1/vda.raw: (write|close|copy_file_range): EIO" >/dev/null ||
 		fail "$how: no log line naming the target disk"
 	after_fault "$how: target write errors"
 	retry "$how: target write errors" "$how"
@@ -119,8 +116,9 @@ for how in copy_cfr copy_cp; do
 	# The copier itself: python (copy_cfr) or cp, a child of the subshell.
 	victim=
 	for _ in $(seq 100); do
-		victim=$(pgrep -l -P $pid | awk '$2 != "mkdir" {print $1; exit}')
-		[ -n "$victim" ] && break
+		# (pgrep fails while there is no child yet)
+		victim=$(pgrep -l -P $pid | awk '$2 != "mkdir" {print $1; exit}') &&
+			[ -n "$victim" ] && break
 		sleep 0.05
 	done
 	[ -n "$victim" ] || fail "$how: the copier did not start"

@@ -48,7 +48,7 @@ define_guest() {
 }
 define_guest flt1 flt1-vda.raw 128
 flt1_sum=$(host_sha256 hosta raw $IMG/flt1-vda.raw)
-sleep 2.5 # the mount's listing cache
+wait_until 10 listed "$A" flt1 # the mount's listing cache
 
 slow_source() {
 	nbdkit_with hosta --filter=rate rate=200M
@@ -61,22 +61,19 @@ fast_source() {
 # staging folder leaves no volume, no NBD server of its disks runs.
 nothing_left() {
 	local label=$1 g=$2
-	onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$g" &&
-		fail "$label: $g defined after the fault"
+	defined hostb "$g" && fail "$label: $g defined after the fault"
 	if [ -e "$B/$g" ]; then
 		rm -r "$B/$g" || fail "$label: rm -r of the staging folder"
 	fi
-	[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
-		fail "$label: volumes left on hostb"
-	sleep 1
-	pgrep -f "$g-vda.raw" >/dev/null &&
-		fail "$label: processes left: $(pgrep -af "$g-vda.raw")"
+	no_volumes hostb || fail "$label: volumes left on hostb: $VOLS"
+	wait_until 5 no_process "$g-vda.raw" # NBD servers and their ssh
 	ok "$label: nothing defined, nothing left on hostb, no server left"
 }
 
 # 1. The ssh of an NBD connection killed a second into the copy.
 for side in hosta hostb; do
 	slow_source
+	log_mark
 	cp -r "$A/flt1" "$B/" >"$WORK/cp.out" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do
@@ -95,7 +92,7 @@ for side in hosta hostb; do
 		fail "ssh to $side killed: cp said: $(cat "$WORK/cp.out")"
 	[ "$(echo "$secs < 10" | bc)" = 1 ] || fail "ssh to $side killed: cp took $secs s to fail"
 	ok "ssh to $side killed mid-copy: cp fails with EIO after $secs s"
-	grep -q "flt1/vda.raw: .*connection to the NBD server lost" "$MNTLOG" ||
+	log_grep "flt1/vda.raw: .*connection to the NBD server lost" >/dev/null ||
 		fail "ssh to $side killed: no log line saying the connection was lost"
 	nothing_left "ssh to $side killed" flt1
 done
@@ -114,8 +111,7 @@ case "$out" in
 esac
 wait $pid || fail "the copy failed after the refused unmount"
 fast_source
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x flt1 ||
-	fail "flt1 not defined after the copy"
+defined hostb flt1 || fail "flt1 not defined after the copy"
 [ "$(host_sha256 hostb raw $IMG/flt1-vda.raw)" = "$flt1_sum" ] || fail "the copy differs"
 ok "the copy completed and is defined once"
 fusermount3 -u "$NEWMNT" || fail "unmount after the copy"
@@ -124,7 +120,7 @@ clean_host hostb
 
 # 3. The source's libvirtd down: the copy fails, nothing on hostb.
 "$TOP/tools/testhosts" stopd "$STATE" hosta libvirtd >/dev/null
-sleep 2.5 # the listing cache
+wait_until 15 fails ls "$A" # the listing cache
 rc=0
 out=$(cp -r "$A/flt1" "$B/" 2>&1) || rc=$?
 "$TOP/tools/testhosts" startd "$STATE" hosta libvirtd >/dev/null
@@ -147,8 +143,7 @@ src15_sum=$(host_sha256 hosta raw $IMG/dst15-vda.raw)
 	sed -n '/^\[hosta\]/,/^$/p' "$STATE/hosts.conf" | sed 's/^\[hosta\]/[hostc]/'
 } >"$WORK/hosts-alias.conf"
 mount_extra -o hosts="$WORK/hosts-alias.conf"
-sleep 0.5
-[ -d "$NEWMNT/hostc/src15" ] || fail "hostc (hosta's second name) does not show src15"
+wait_until 10 listed "$NEWMNT/hostc" src15 # hosta's second name
 expect_fail "File exists" mkdir "$NEWMNT/hostc/src15"
 rc=0
 out=$(cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/dst15" 2>&1) || rc=$?
@@ -158,12 +153,12 @@ case "$out" in
 *) fail "a copy onto the source's own volume: cp said '$out'" ;;
 esac
 [ "$(host_sha256 hosta raw $IMG/dst15-vda.raw)" = "$src15_sum" ] || fail "the source's volume changed"
-onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep_q -x dst15 && fail "dst15 defined"
+defined hosta dst15 && fail "dst15 defined"
 rm -r "$NEWMNT/hostc/dst15" || fail "rm -r of the refused copy"
 onhost hosta test -e $IMG/dst15-vda.raw </dev/null || fail "rm -r removed the source's volume"
 ok "the source's volume is unchanged and still there after rm -r"
 cp -r "$NEWMNT/hosta/src15" "$NEWMNT/hostc/src15b" || fail "clone on the same host"
-onhost hosta "${VIRSH[@]}" list --all --name </dev/null | grep_q -x src15b || fail "src15b not defined"
+defined hosta src15b || fail "src15b not defined"
 [ "$(host_sha256 hosta raw $IMG/src15b-vda.raw)" = "$src15_sum" ] || fail "the clone differs"
 ok "a copy under a new name on the same host is a clone in new volumes"
 onhost hosta "${VIRSH[@]}" undefine src15b </dev/null >/dev/null
@@ -172,6 +167,7 @@ NEWMNT=
 
 # 5. The source guest started during its copy: EBUSY, nothing defined.
 slow_source
+log_mark
 cp -r "$A/flt1" "$B/" >"$WORK/cp.out" 2>&1 &
 pid=$!
 sleep 1
@@ -184,7 +180,7 @@ onhost hosta "${VIRSH[@]}" destroy flt1 </dev/null >/dev/null
 grep -q "Device or resource busy" "$WORK/cp.out" ||
 	fail "source started mid-copy: cp said: $(cat "$WORK/cp.out")"
 ok "source started mid-copy: cp fails: $(grep -m1 busy "$WORK/cp.out")"
-grep -q "hosta/flt1/vda.raw: read: EBUSY: the guest was started" "$MNTLOG" || fail "no EBUSY log line"
+log_grep "hosta/flt1/vda.raw: read: EBUSY: the guest was started" >/dev/null || fail "no EBUSY log line"
 nothing_left "source started mid-copy" flt1
 
 # 6. The target's libvirtd is down when the last file completes the guest:
@@ -193,6 +189,7 @@ nothing_left "source started mid-copy" flt1
 mkdir "$B/web1" || fail "mkdir hostb/web1"
 cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
 "$TOP/tools/testhosts" stopd "$STATE" hostb libvirtd >/dev/null
+log_mark
 rc=0
 out=$(cp "$A/web1/domain.xml" "$B/web1/" 2>&1) || rc=$?
 "$TOP/tools/testhosts" startd "$STATE" hostb libvirtd >/dev/null
@@ -201,12 +198,11 @@ case "$out" in
 *"Host is down"* | *"timed out"*) ok "target libvirtd down at define: cp fails: $out" ;;
 *) fail "target libvirtd down at define: cp said '$out'" ;;
 esac
-grep -q "hostb/web1/domain.xml: close: EHOSTDOWN" "$MNTLOG" || fail "no EHOSTDOWN log line for the define"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x web1 &&
-	fail "web1 defined although libvirtd was down"
+log_grep "hostb/web1/domain.xml: close: EHOSTDOWN" >/dev/null || fail "no EHOSTDOWN log line for the define"
+defined hostb web1 && fail "web1 defined although libvirtd was down"
 cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after libvirtd is back"
-[ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
-	fail "web1 not defined exactly once"
+ndefined hostb web1
+[ "$NDEF" = 1 ] || fail "web1 defined $NDEF times, not exactly once"
 ok "libvirtd back: domain.xml written again defines web1 exactly once"
 clean_host hostb
 
@@ -217,8 +213,9 @@ clean_host hostb
 #     domain.xml again leaves it defined exactly once.
 mkdir "$B/web1" || fail "mkdir hostb/web1"
 cp "$A/web1/vda.raw" "$A/web1/vdb.qcow2" "$B/web1/" || fail "copying web1's disks"
-lpid=$(onhost hostb cat /run/libvirtd.pid </dev/null)
-onhost hostb kill -STOP "$lpid" </dev/null
+lpid=$(onhost hostb cat /run/libvirtd.pid </dev/null) || fail "6b: reading hostb's libvirtd pid"
+onhost hostb kill -STOP "$lpid" </dev/null || fail "6b: freezing hostb's libvirtd (pid $lpid)"
+log_mark
 t0=$(now)
 cp "$A/web1/domain.xml" "$B/web1/" >"$WORK/cp.out" 2>&1 &
 cpid=$!
@@ -228,27 +225,29 @@ onhost hostb kill -KILL "$lpid" </dev/null
 rc=0
 wait "$cpid" || rc=$?
 took=$(echo "$(now) - $t0" | bc)
-n=$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1 || true)
+ndefined hostb web1
+n=$NDEF
 if [ "$rc" = 0 ]; then
 	[ "$n" = 1 ] || fail "close succeeded but web1 is defined $n times"
 	ok "libvirtd restarted inside define: the close succeeded and web1 is defined once (${took} s)"
 else
 	grep_q -E "Host is down|timed out|Input/output error" "$WORK/cp.out" ||
 		fail "libvirtd restarted inside define: cp said '$(cat "$WORK/cp.out")'"
-	grep -E "hostb/web1/domain.xml: close: E[A-Z]+: " "$MNTLOG" | tail -1 | grep_q . ||
+	log_grep -E "hostb/web1/domain.xml: close: E[A-Z]+: " >/dev/null ||
 		fail "no log line for the failed define"
 	ok "libvirtd restarted inside define: cp fails after ${took} s: $(cat "$WORK/cp.out"); web1 defined $n times"
 	[ "$n" -le 1 ] || fail "web1 defined $n times"
 	cp "$A/web1/domain.xml" "$B/web1/" || fail "writing domain.xml again after the restart"
 fi
-[ "$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx web1)" = 1 ] ||
-	fail "web1 not defined exactly once after the restart"
+ndefined hostb web1
+[ "$NDEF" = 1 ] || fail "web1 defined $NDEF times after the restart, not exactly once"
 ok "after the restart web1 is defined exactly once"
 clean_host hostb
 
 # 6c. The define call's answer lost after the host did define the guest:
 #     as if so, the host defines it behind the staging folder's back.
 #     Removing the folder must not delete the volumes the guest now uses.
+log_mark
 mkdir "$B/lost" || fail "mkdir hostb/lost"
 cp "$A/odd1/vda.raw" "$B/lost/" || fail "staging lost's disk"
 guest_xml lost "$(virt_type)" file /var/lib/libvirt/images/lost-vda.raw |
@@ -258,7 +257,7 @@ rc=0
 out=$(rm -r "$B/lost" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "rm -r deleted a folder whose guest is defined"
 case "$out" in *"Operation not permitted"*) ;; *) fail "rm -r said '$out'" ;; esac
-grep_q "hostb/lost: a guest of that name exists now: its volumes are kept" "$MNTLOG" || fail "no log line for the kept volumes"
+log_grep "hostb/lost: a guest of that name exists now: its volumes are kept" >/dev/null || fail "no log line for the kept volumes"
 [ "$(host_sha256 hostb raw /var/lib/libvirt/images/lost-vda.raw)" = "$sum" ] || fail "the defined guest's volume changed"
 ok "a guest defined although the define's answer was lost: rm -r is refused (EPERM), its volume kept"
 clean_host hostb
@@ -266,14 +265,14 @@ clean_host hostb
 # 7. The source's NBD server stops answering mid-copy (SIGSTOP: its ssh
 #    stays connected, nothing moves): with -o timeout=3 the copy fails with
 #    ETIMEDOUT within a few seconds instead of hanging; nothing defined.
+log_mark "$WORK/mount-extra.log"
 mount_extra -o timeout=3
 slow_source
 cp -r "$NEWMNT/hosta/flt1" "$NEWMNT/hostb/" >"$WORK/cp.out" 2>&1 &
 pid=$!
 server=
 for _ in $(seq 100); do
-	server=$(pgrep -f '^/usr/bin/nbdkit .* -r file file=.*flt1-vda.raw' | head -1)
-	[ -n "$server" ] && break
+	server=$(pgrep -o -f '^/usr/bin/nbdkit .* -r file file=.*flt1-vda.raw') && break
 	sleep 0.05
 done
 [ -n "$server" ] || fail "no NBD server for flt1 on hosta"
@@ -290,7 +289,7 @@ grep -q "Connection timed out" "$WORK/cp.out" ||
 	fail "frozen source server: cp said: $(cat "$WORK/cp.out")"
 [ "$(echo "$secs < 10" | bc)" = 1 ] || fail "frozen source server: cp took $secs s to fail"
 ok "frozen source server: cp fails with ETIMEDOUT after $secs s (timeout 3 s)"
-grep -q "hosta/flt1/vda.raw: read: ETIMEDOUT" "$WORK/mount-extra.log" ||
+log_grep "hosta/flt1/vda.raw: read: ETIMEDOUT" >/dev/null ||
 	fail "no ETIMEDOUT log line: $(grep flt1 "$WORK/mount-extra.log" | tail -3)"
 rm -r "$NEWMNT/hostb/flt1" || fail "frozen source server: rm -r of the staging folder"
 fusermount3 -u "$NEWMNT"

@@ -10,11 +10,11 @@ VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
 IMG=/var/lib/libvirt/images
 
-vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
-guests() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | sort | tr '\n' ' '; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$KMF_PID/status"; }
-base_vols=$(vols hostb)
-base_guests=$(guests hostb)
+volumes hostb
+base_vols=$VOLS
+guests hostb
+base_guests=$GUESTS
 
 # 1. Names.  The kernel stops components over 255 bytes; kvmmigfs refuses
 #    guest names it would not give libvirt, and any file name but
@@ -48,11 +48,13 @@ for h in hosta hostb; do
 		fail "a name ran a command on $h"
 done
 rmdir "$B/names"
-[ "$(vols hostb)" = "$base_vols" ] || fail "a refused name left a volume: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$base_vols" ] || fail "a refused name left a volume: $VOLS"
 ok "hostile names refused before any volume; no command ran"
 
 # 2. XXE: an external entity naming a FIFO here.  Had the daemon opened
 #    it, it would hang in open(), and the FIFO would have a reader.
+log_mark
 mkdir "$B/xxe"
 mkfifo "$WORK/fifo"
 printf '<?xml version="1.0"?>\n<!DOCTYPE domain [<!ENTITY x SYSTEM "file://%s">]>\n<domain type="kvm"><name>xxe</name><description>&x;</description><devices/></domain>\n' \
@@ -66,7 +68,7 @@ except OSError as e:
     sys.exit(0 if e.errno == errno.ENXIO else 1)
 sys.exit(1)  # somebody has it open for reading
 PY
-grep -q "hostb/xxe/domain.xml: close: EINVAL: domain XML must not have a DOCTYPE" "$MNTLOG" ||
+log_grep "hostb/xxe/domain.xml: close: EINVAL: domain XML must not have a DOCTYPE" >/dev/null ||
 	fail "no log line for the XXE"
 rm -r "$B/xxe"
 ok "XXE: EINVAL, the entity's file never opened"
@@ -83,6 +85,7 @@ print(']>\n<domain type="kvm"><name>laughs</name><description>&l11;</description
 PY
 expect_fail "Invalid argument" timeout 30 cp "$WORK/laughs.xml" "$B/laughs/domain.xml"
 rm -r "$B/laughs"
+log_mark
 mkdir "$B/huge"
 python3 - >"$WORK/huge.xml" <<'PY'
 import sys
@@ -93,8 +96,8 @@ for _ in range(50):
 w('</description><devices/></domain>\n')
 PY
 expect_fail "File too large" timeout 60 cp "$WORK/huge.xml" "$B/huge/domain.xml"
-grep -q "hostb/huge/domain.xml: write: EFBIG: domain.xml larger than" "$MNTLOG" ||
-	fail "no log line for the 50 MB XML: $(grep huge "$MNTLOG" | tail -1)"
+log_grep "hostb/huge/domain.xml: write: EFBIG: domain.xml larger than" >/dev/null ||
+	fail "no log line for the 50 MB XML: $(log_since_mark | grep huge | tail -1)"
 rm -r "$B/huge"
 grown=$(( $(hwm_kib) - hwm0 ))
 [ "$grown" -lt $((64 * 1024)) ] || fail "the daemon's peak RSS grew by $grown KiB"
@@ -119,10 +122,12 @@ cat >"$WORK/aim.xml" <<XML
 </devices></domain>
 XML
 cp "$WORK/aim.xml" "$B/aim/domain.xml"
-[ "$(guests hostb)" = "$base_guests" ] || fail "the XML alone defined a guest"
+guests hostb
+[ "$GUESTS" = "$base_guests" ] || fail "the XML alone defined a guest"
 head -c 1M /dev/urandom >"$WORK/data.raw"
 cp "$WORK/data.raw" "$B/aim/vda.raw"
-[ "$(guests hostb)" = "$base_guests" ] || fail "defined with a disk missing"
+guests hostb
+[ "$GUESTS" = "$base_guests" ] || fail "defined with a disk missing"
 cp "$WORK/data.raw" "$B/aim/vdb.raw"
 xml=$(onhost hostb "${VIRSH[@]}" dumpxml aim </dev/null) || fail "aim not defined"
 echo "$xml" | grep_q "/dev/sda" && fail "the defined guest uses /dev/sda"
@@ -135,4 +140,5 @@ onhost hostb "${VIRSH[@]}" undefine aim </dev/null >/dev/null
 for v in aim-vda.raw aim-vdb.raw victim.raw; do
 	onhost hostb "${VIRSH[@]}" vol-delete --pool default "$v" </dev/null >/dev/null
 done
-[ "$(vols hostb)" = "$base_vols" ] || fail "volumes left behind: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$base_vols" ] || fail "volumes left behind: $VOLS"

@@ -21,8 +21,8 @@ NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
 for _ in $(seq 50); do mountpoint -q "$NEWMNT" && break; sleep 0.1; done
 trap 'fusermount3 -u "$NEWMNT"; clean_host hostb' EXIT
 
-vols() { onhost hostb virsh -q -c qemu:///system vol-list default </dev/null; }
-before=$(vols)
+volumes hostb
+before=$VOLS
 
 # hostb's libvirt (through the normal ssh config) answers, so a staging
 # folder opens; the disk's NBD server cannot start over the bad key.
@@ -31,7 +31,8 @@ expect_fail "Host is down" cp "$MNT/hosta/web1/vda.raw" "$NEWMNT/hostb/web1/"
 grep -q "hostb/web1/vda.raw: create: EHOSTDOWN: .*Host key verification failed" "$WORK/log" ||
 	fail "ssh's reason is not in the log: $(grep vda "$WORK/log")"
 ok "the log carries ssh's reason: Host key verification failed"
-[ "$(vols)" = "$before" ] || fail "a volume was left on hostb: $(vols)"
+volumes hostb
+[ "$VOLS" = "$before" ] || fail "a volume was left on hostb: $VOLS"
 ok "no volume left on hostb"
 rmdir "$NEWMNT/hostb/web1"
 [ "$(head -c 1M "$NEWMNT/hosta/odd1/vda.raw" | wc -c)" = 1048576 ] || fail "hosta stopped working"

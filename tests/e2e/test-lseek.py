@@ -10,6 +10,7 @@ import sys
 MNT = os.environ["MNT"]
 TOP = os.environ["TOP"]
 STATE = os.environ["STATE"]
+WORK = os.environ["WORK"]
 
 
 def fail(msg):
@@ -102,7 +103,8 @@ print("  ok: web1/vda.raw SEEK_DATA/SEEK_HOLE map equals the host file's data "
 # A host without the filter: the plain allocation map (the server starts
 # without it).
 import tempfile, time
-mnt2 = tempfile.mkdtemp(dir=STATE)
+# Its log goes into WORK, where tests/e2e/run looks for sanitizer reports.
+mnt2 = tempfile.mkdtemp(dir=WORK)
 log2 = open(mnt2 + ".log", "w")
 proc = subprocess.Popen([TOP + "/kvmmigfs", "-f", "-o", "hosts=" + STATE + "/hosts.conf",
                          "-o", "zeroscan=/nonexistent/filter.so", mnt2], stderr=log2)

@@ -15,9 +15,12 @@ VIRSH=(virsh -q -c qemu:///system)
 # The source as it is before any copy.
 src_xml=$(onhost hosta "${VIRSH[@]}" dumpxml --inactive web1 | sha256sum)
 declare -A src_sha
+guest_disks hosta web1
+SRC_DISKS=$DISKS
 while read -r dev fmt path <&3; do
 	src_sha[$dev]=$(host_sha256 hosta "$fmt" "$path")
-done 3< <(host_disks hosta web1)
+done 3<<<"$SRC_DISKS"
+[ "${#src_sha[@]}" = 2 ] || fail "web1 should have 2 disks: ${!src_sha[*]}"
 src_alloc=$(onhost hosta stat -c %b /var/lib/libvirt/images/web1-vda.raw </dev/null)
 
 # Data extents of a file on a host, "start end" lines.
@@ -85,16 +88,21 @@ remove_guest() {
 	for v in "$guest-vda.raw" "$guest-vdb.qcow2"; do
 		onhost "$host" "${VIRSH[@]}" vol-delete --pool default "$v" </dev/null >/dev/null
 	done
-	sleep 2.5 # the mount's cache
+	wait_until 10 unlisted "$MNT/$host" "$guest" # the mount's listing cache
 }
 
 check_source() {
 	[ "$(onhost hosta "${VIRSH[@]}" dumpxml --inactive web1 </dev/null | sha256sum)" = "$src_xml" ] ||
 		fail "$1: the source's XML changed"
+	local n=0 now_disks
+	now_disks=$(host_disks hosta web1) || fail "$1: listing the source's disks"
+	[ "$now_disks" = "$SRC_DISKS" ] || fail "$1: the source's disks changed: $now_disks"
 	while read -r dev fmt path <&3; do
 		[ "$(host_sha256 hosta "$fmt" "$path" </dev/null)" = "${src_sha[$dev]}" ] ||
 			fail "$1: the source's $dev changed"
-	done 3< <(host_disks hosta web1)
+		n=$((n + 1))
+	done 3<<<"$SRC_DISKS"
+	[ "$n" = 2 ] || fail "$1: checked $n of the source's 2 disks"
 	ok "$1: the source is unchanged and still defined"
 }
 

@@ -7,8 +7,9 @@
 state=$(onhost hosta virsh -c qemu:///system domstate run1)
 [ "$state" = running ] || fail "run1 should be running, is '$state'"
 
+log_mark
 expect_fail "Device or resource busy" cat "$MNT/hosta/run1/vda.raw"
-grep -q "hosta/run1/vda.raw: open: EBUSY: the guest is running" "$MNTLOG" ||
+log_grep "hosta/run1/vda.raw: open: EBUSY: the guest is running" >/dev/null ||
 	fail "no log line naming host/guest/disk and the cause"
 ok "the log names host, guest, disk and cause"
 grep -q "<name>run1</name>" "$MNT/hosta/run1/domain.xml" || fail "run1's XML unreadable"

@@ -29,10 +29,10 @@ define_raw_guest spo1 spo1-vda.raw 128 '
 		head -c 16M /dev/urandom | dd of=$f bs=1M seek=$((i * 40)) conv=notrunc status=none
 	done'
 src_sum=$(host_sha256 hosta raw $IMG/spo1-vda.raw)
+wait_until 10 listed "$A" spo1 # the mount's listing cache
 
 nbdkit_with hosta --filter=error "error-pread-rate=1% error=EIO"
 nbdkit_with hostb --filter=error "error-pwrite-rate=1% error=EIO"
-sleep 2.5 # the mount's listing cache
 
 copy_cp() {
 	cp -r "$1" "$(dirname "$2")/"
@@ -44,7 +44,8 @@ for i in $(seq "$RUNS"); do
 	[ $((i % 2)) = 0 ] && how=copy_cfr
 	rc=0
 	out=$("$how" "$A/spo1" "$B/spo1" 2>&1) || rc=$?
-	defined=$(onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -cx spo1 || true)
+	ndefined hostb spo1
+	defined=$NDEF
 	if [ $rc = 0 ]; then
 		[ "$defined" = 1 ] || fail "run $i ($how): success but spo1 not defined"
 		[ "$(host_sha256 hostb raw $IMG/spo1-vda.raw)" = "$src_sum" ] ||
@@ -58,8 +59,7 @@ for i in $(seq "$RUNS"); do
 		esac
 		[ "$defined" = 0 ] || fail "run $i ($how): failed but spo1 is defined"
 		rm -r "$B/spo1" || fail "run $i ($how): rm -r after the failure"
-		[ -z "$(onhost hostb "${VIRSH[@]}" vol-list default </dev/null)" ] ||
-			fail "run $i ($how): volumes left after rm -r"
+		no_volumes hostb || fail "run $i ($how): volumes left after rm -r: $VOLS"
 		failed_runs=$((failed_runs + 1))
 	fi
 done
@@ -67,6 +67,5 @@ done
 ok "$RUNS runs with 1% read and write errors: $ok_runs correct copies, $failed_runs clean EIO failures, no false success"
 [ $ok_runs -gt 0 ] && [ $failed_runs -gt 0 ] ||
 	fail "both outcomes must occur for the test to mean anything ($ok_runs ok, $failed_runs failed)"
-sleep 1
-pgrep -f "spo1-vda.raw" >/dev/null && fail "servers left: $(pgrep -af spo1-vda.raw)"
+wait_until 5 no_process "spo1-vda.raw" # NBD servers and their ssh
 ok "no NBD server left"

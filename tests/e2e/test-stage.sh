@@ -9,9 +9,8 @@ trap 'clean_host hostb' EXIT
 VIRSH=(virsh -q -c qemu:///system)
 B=$MNT/hostb
 
-vols() { onhost "$1" "${VIRSH[@]}" vol-list --pool default </dev/null | awk '{print $1}' | sort | tr '\n' ' '; }
-defined() { onhost "$1" "${VIRSH[@]}" list --all --name </dev/null | grep_q -x "$2"; }
-base_vols=$(vols hostb)
+volumes hostb
+base_vols=$VOLS
 
 # 1. A block-device (loop) source disk becomes a raw volume.
 cp -r "$MNT/hosta/blk1" "$B/" || fail "cp -r blk1"
@@ -67,6 +66,7 @@ rmdir "$B/web3" || fail "rmdir of an empty staging folder"
 onhost hostb "${VIRSH[@]}" vol-delete --pool default web3-vda.raw </dev/null >/dev/null
 
 # 5. A copy killed half-way defines nothing; rm -r removes its volumes.
+log_mark
 mkdir "$B/half"
 cp "$MNT/hosta/web1/domain.xml" "$B/half/"
 cp "$MNT/hosta/web1/vdb.qcow2" "$B/half/"
@@ -80,15 +80,15 @@ with open(src, "rb") as s, open(dst, "wb") as d:
     os.kill(os.getpid(), signal.SIGKILL)
 PY
 [ "$rc" = 137 ] || fail "the writer was not killed (exit $rc)"
-sleep 1
+# The daemon logs the killed writer once it has dealt with it.
+wait_until 5 log_grep "hostb/half/vda.raw: the writer (pid [0-9]*) was killed" >/dev/null
 defined hostb half && fail "a half-copied guest was defined"
-grep -q "hostb/half/vda.raw: the writer (pid [0-9]*) was killed" "$MNTLOG" ||
-	fail "no log line about the killed writer"
 ok "a writer killed half-way: nothing defined, the log says why"
 ls "$B/half" | grep_q vda.raw || fail "staging folder lost its files"
 rm -r "$B/half" || fail "rm -r of the staging folder"
-[ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
-	fail "volumes left behind: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+	fail "volumes left behind: $VOLS"
 ok "rm -r of the staging folder deletes exactly its volumes"
 
 # 5b. A writer interrupted that still closes its file normally (python's
@@ -96,6 +96,7 @@ ok "rm -r of the staging folder deletes exactly its volumes"
 #     guest is not defined; copying the disk again completes it.  A child
 #     keeps the cut-short handle open (as a release the kernel sends late
 #     would): a closed handle must not hold up the next writer.
+log_mark
 mkdir "$B/intr"
 cp "$MNT/hosta/odd1/domain.xml" "$B/intr/"
 python3 - "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" "$WORK/holder.pid" <<'PY'
@@ -113,10 +114,8 @@ with open(sys.argv[1], "rb") as s, open(sys.argv[2], "wb") as d:
     except KeyboardInterrupt:
         pass  # the with statement closes the file normally
 PY
-sleep 0.5
+wait_until 5 log_grep "hostb/intr/vda.raw: 4194304 bytes of 16777216: incomplete" >/dev/null
 defined hostb intr && fail "a disk cut short (closed normally) defined the guest"
-grep -q "hostb/intr/vda.raw: 4194304 bytes of 16777216: incomplete" "$MNTLOG" ||
-	fail "no log line about the incomplete disk"
 ok "a copy cut short but closed normally: not defined (4 MiB of 16 MiB), logged"
 cp "$MNT/hosta/odd1/vda.raw" "$B/intr/vda.raw" || fail "copying the disk again"
 defined hostb intr || fail "copying the disk again did not define the guest"
@@ -136,15 +135,16 @@ ok "domain.xml alone stays pending and reads back"
 rm -r "$B/lonely"
 
 # 7. Invalid XML: EINVAL at close (cp reports it), nothing defined.
+log_mark
 mkdir "$B/bad"
 printf '<domain><name>x</name>' >"$WORK/bad.xml"
 expect_fail "Invalid argument" cp "$WORK/bad.xml" "$B/bad/domain.xml"
-grep -q "hostb/bad/domain.xml: close: EINVAL: domain XML is not well-formed" "$MNTLOG" ||
+log_grep "hostb/bad/domain.xml: close: EINVAL: domain XML is not well-formed" >/dev/null ||
 	fail "no log line for the invalid XML"
 rm "$B/bad/domain.xml"
 printf '<domain><name>x</name><devices/><qemu:commandline xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"><qemu:arg value="-x"/></qemu:commandline></domain>' >"$WORK/bad.xml"
 expect_fail "Invalid argument" cp "$WORK/bad.xml" "$B/bad/domain.xml"
-grep -q "hostb/bad/domain.xml: close: EINVAL: <qemu:commandline>" "$MNTLOG" ||
+log_grep "hostb/bad/domain.xml: close: EINVAL: <qemu:commandline>" >/dev/null ||
 	fail "no log line for qemu:commandline"
 defined hostb bad && fail "invalid XML defined a guest"
 defined hostb x && fail "invalid XML defined a guest"
@@ -163,18 +163,20 @@ expect_fail "Operation not permitted" mkdir "$B/names/sub"
 expect_fail "Operation not permitted" mkdir "$MNT/hostc"
 rmdir "$B/names"
 ok "bad file and guest names refused"
-[ "$(vols hostb)" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
-	fail "volumes left behind: $(vols hostb)"
+volumes hostb
+[ "$VOLS" = "$(echo $base_vols blk1-vda.raw web2-vda.raw web2-vdb.qcow2 | tr ' ' '\n' | sort | tr '\n' ' ')" ] ||
+	fail "volumes left behind: $VOLS"
 
 # 9. libvirt refuses the XML at define: EINVAL at the close that completed
 #    the guest, libvirt's message in the log, the volumes stay until rm -r;
 #    a corrected domain.xml then defines it.
+log_mark
 mkdir "$B/refused"
 sed 's|</devices>|<bogus-device/></devices>|' "$MNT/hosta/odd1/domain.xml" >"$WORK/refused.xml"
 cp "$WORK/refused.xml" "$B/refused/domain.xml"
 expect_fail "Invalid argument" cp "$MNT/hosta/odd1/vda.raw" "$B/refused/"
-grep -q "hostb/refused/vda.raw: close: EINVAL: defining the guest: XML document failed to validate" "$MNTLOG" ||
-	fail "no log line with libvirt's refusal: $(grep refused "$MNTLOG" | tail -2)"
+log_grep "hostb/refused/vda.raw: close: EINVAL: defining the guest: XML document failed to validate" >/dev/null ||
+	fail "no log line with libvirt's refusal: $(log_since_mark | grep refused | tail -2)"
 defined hostb refused && fail "refused XML defined"
 [ "$(ls "$B/refused" | tr '\n' ' ')" = "domain.xml vda.raw " ] || fail "staged files lost: $(ls "$B/refused")"
 ok "XML refused by libvirt: EINVAL at close, logged, staged volume kept"

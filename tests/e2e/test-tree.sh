@@ -31,9 +31,14 @@ check_files odd1 "domain.xml vda.raw "
 check_files run1 "domain.xml vda.raw "
 
 # Every file the host's libvirt lists is a file of the mount, named DEV.FMT.
+guest_disks hosta web1
+[ "$NDISKS" = 2 ] || fail "web1 should have 2 listed disks on the host: $DISKS"
+n=0
 while read -r dev fmt path <&3; do
 	[ -f "$MNT/hosta/web1/$dev.$fmt" ] || fail "web1: $dev.$fmt ($path) missing"
-done 3< <(host_disks hosta web1)
+	n=$((n + 1))
+done 3<<<"$DISKS"
+[ "$n" = 2 ] || fail "web1: checked $n files of its 2 disks"
 ok "web1's files match its disks on the host"
 
 # What is not listed is logged with the reason.

@@ -7,12 +7,13 @@
 
 NEWMNT=
 cleanup_tiny() {
-	set +e # best effort, also after a failure
-	[ -n "$NEWMNT" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
-	onhost hostb virsh -q -c qemu:///system pool-destroy tiny </dev/null >/dev/null 2>&1
-	onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
-	set -e
-	return 0
+	( # best effort, also after a failure; the caller keeps set -e
+		set +e
+		[ -n "$NEWMNT" ] && fusermount3 -u "$NEWMNT" 2>/dev/null
+		onhost hostb virsh -q -c qemu:///system pool-destroy tiny </dev/null >/dev/null 2>&1
+		onhost hostb umount /var/lib/libvirt/tiny </dev/null 2>/dev/null
+		exit 0
+	)
 }
 trap 'cleanup_tiny; clean_host hostb' EXIT
 
@@ -95,13 +96,13 @@ case "$out" in
 *) fail "full pool: cp said '$out'" ;;
 esac
 grep -Eq "hostb/web1/vda.raw: (write|close): ENOSPC" "$WORK/tiny.log" || fail "no ENOSPC log line: $(cat "$WORK/tiny.log")"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
+defined hostb web1 && fail "web1 defined after ENOSPC"
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r after ENOSPC"
-sleep 0.5
-[ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "volumes left in the tiny pool"
+wait_until 5 no_volumes hostb tiny # volumes left in the tiny pool
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
 ok "rm -r returns the pool to its free space ($free0 blocks)"
 
+log_mark "$WORK/tiny.log"
 rc=0
 out=$(rsync -r "$MNT/hosta/web1" "$NEWMNT/hostb/" 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "rsync into an 8 MiB pool succeeded"
@@ -109,14 +110,15 @@ case "$out" in
 *"No space left on device"*) ok "too little space from the start: rsync fails with ENOSPC" ;;
 *) fail "too little space from the start: rsync said '$out'" ;;
 esac
-line=$(grep -E "hostb/web1/\.?vda\.raw(\.[A-Za-z0-9]+)?: create: ENOSPC: " "$WORK/tiny.log" | head -1)
-[ -n "$line" ] || fail "no ENOSPC at create in the log: $(tail -3 "$WORK/tiny.log")"
-echo "$line" | grep -Eq "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
+line=$(log_grep -E "hostb/web1/\.?vda\.raw(\.[A-Za-z0-9]+)?: create: ENOSPC: ") ||
+	fail "no ENOSPC at create in the log: $(log_since_mark | tail -3)"
+line=${line%%$'\n'*}
+echo "$line" | grep_q -E "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
 	fail "the log line lacks the numbers: $line"
 ok "the log says why: ${line#*ENOSPC: }"
-[ -z "$(onhost hostb "${VIRSH[@]}" vol-list tiny </dev/null)" ] || fail "a volume was created although the guest cannot fit"
+no_volumes hostb tiny || fail "a volume was created although the guest cannot fit: $VOLS"
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space used although refused"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep -qx web1 && fail "web1 defined after ENOSPC"
+defined hostb web1 && fail "web1 defined after ENOSPC"
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r after the refusal"
 ok "refused before any volume was created; rm -r removes the staging folder"
 cleanup_tiny
@@ -124,6 +126,7 @@ cleanup_tiny
 # 3b. The target fails every write (nbdkit's error filter slipped in front
 #     of hostb's nbdkit): EIO reaches the writer, nothing is defined.
 nbdkit_with hostb --filter=error "error-pwrite-rate=100% error=EIO"
+log_mark
 rc=0
 out=$(cp -r "$MNT/hosta/odd1" "$B/" 2>&1) || rc=$?
 nbdkit_plain hostb
@@ -132,15 +135,14 @@ case "$out" in
 *"Input/output error"*) ok "failing target: cp fails with: $(echo "$out" | head -1)" ;;
 *) fail "failing target: cp said '$out'" ;;
 esac
-grep -Eq "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" || fail "no EIO log line"
-grep -E "hostb/odd1/vda.raw: (write|flush|close): EIO" "$MNTLOG" | head -1
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 && fail "odd1 defined after EIO"
+line=$(log_grep -E "hostb/odd1/vda.raw: (write|flush|close): EIO") || fail "no EIO log line"
+echo "${line%%$'\n'*}"
+defined hostb odd1 && fail "odd1 defined after EIO"
 rm -r "$B/odd1" || fail "rm -r after EIO"
 cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
-onhost hostb "${VIRSH[@]}" list --all --name </dev/null | grep_q -x odd1 || fail "odd1 not defined on retry"
+defined hostb odd1 || fail "odd1 not defined on retry"
 ok "EIO on the target: the writer sees it, nothing defined, rm -r cleans, a retry succeeds"
 clean_host hostb
-set -e
 
 # 4. -o start: the guest runs once defined; a guest that cannot start is
 #    defined, and close() says why it did not start.
@@ -148,9 +150,10 @@ mount_extra -o start
 cp -r "$MNT/hosta/blk1" "$NEWMNT/hostb/" || fail "cp -r blk1 with -o start"
 [ "$(onhost hostb "${VIRSH[@]}" domstate blk1 </dev/null)" = running ] || fail "blk1 not started"
 ok "-o start: blk1 runs on hostb right after the copy"
+log_mark "$WORK/mount-extra.log"
 expect_fail "Input/output error" cp -r "$MNT/hosta/odd1" "$NEWMNT/hostb/"
-grep -q "hostb/odd1/vda.raw: close: EIO: defined, but not started: .*Failed to connect to '127.0.0.1:10809'" \
-	"$WORK/mount-extra.log" || fail "no log line with libvirt's reason"
+log_grep "hostb/odd1/vda.raw: close: EIO: defined, but not started: .*Failed to connect to '127.0.0.1:10809'" \
+	>/dev/null || fail "no log line with libvirt's reason"
 [ "$(onhost hostb "${VIRSH[@]}" domstate odd1 </dev/null)" = "shut off" ] || fail "odd1 should be defined, shut off"
 ok "-o start: a guest that cannot start (its network disk is gone) is defined; close() fails with EIO"
 onhost hostb "${VIRSH[@]}" destroy blk1 </dev/null >/dev/null
