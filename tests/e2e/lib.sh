@@ -59,7 +59,7 @@ host_sha256() {
 }
 
 # Lines "DEV FORMAT PATH" for the listed disks of a guest, from the host's
-# own libvirt (inactive XML), parsed with python's xml.etree.
+# own libvirt (inactive XML), by the mount's own rule (tests/listdisks).
 host_disks() {
 	local host=$1 guest=$2
 	onhost "$host" virsh -q -c qemu:///system dumpxml --inactive "$guest" |

@@ -17,15 +17,16 @@ base_vols=$VOLS
 crash() {
 	mount_extra -o state="$SD"
 	M=$NEWMNT
-	nbdkit_with hosta --filter=rate "rate=80M"
+	# Slow enough that vda.raw (22 MiB of data) is still being written
+	# when the daemon dies, and vdb.qcow2 not yet begun: a volume whose
+	# identity is not yet in the record is left alone after a restart
+	# (test-records.sh), which this test does not look at.
+	nbdkit_with hosta --filter=rate "rate=8M"
 	cp -r "$M/hosta/web1" "$M/hostb/" 2>"$WORK/cp.err" &
 	local cpid=$! rc=0
-	for _ in $(seq 200); do
-		volumes hostb
-		case " $VOLS " in *" web1-vda.raw "*) break ;; esac
-		sleep 0.1
-	done
-	sleep 1
+	wait_until 20 grep_q -E "^disk vda\.raw f:" "$SD/hostb/web1" ||
+		fail "vda.raw's volume and identity never recorded"
+	sleep 0.5
 	kill -KILL "$NEWMNT_PID"
 	wait "$cpid" || rc=$?
 	nbdkit_plain hosta

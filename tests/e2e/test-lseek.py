@@ -54,7 +54,7 @@ def host_path(host, guest, dev):
     xml = subprocess.check_output(
         [TOP + "/tools/testhosts", "exec", STATE, host, "virsh", "-q", "-c",
          "qemu:///system", "dumpxml", "--inactive", guest])
-    out = subprocess.run(["python3", TOP + "/tests/e2e/disks.py"], input=xml,
+    out = subprocess.run([TOP + "/tests/listdisks"], input=xml,
                          capture_output=True, check=True).stdout.decode()
     for line in out.splitlines():
         d, fmt, path = line.split()

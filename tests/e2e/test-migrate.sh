@@ -38,8 +38,8 @@ check_target() {
 	local label=$1 host=$2 guest=$3 xml
 	xml=$(onhost "$host" "${VIRSH[@]}" dumpxml --inactive "$guest" </dev/null) ||
 		fail "$label: $guest is not defined on $host"
-	[ "$(echo "$xml" | python3 "$TOP/tests/e2e/disks.py" | wc -l)" = 2 ] ||
-		fail "$label: $guest should have 2 disks: $(echo "$xml" | python3 "$TOP/tests/e2e/disks.py")"
+	[ "$(echo "$xml" | "$TOP/tests/listdisks" | wc -l)" = 2 ] ||
+		fail "$label: $guest should have 2 disks: $(echo "$xml" | "$TOP/tests/listdisks")"
 	while read -r dev fmt path <&3; do
 		case $path in
 		/var/lib/libvirt/images/$guest-$dev.$fmt) ;;
@@ -47,7 +47,7 @@ check_target() {
 		esac
 		[ "$(host_sha256 "$host" "$fmt" "$path" </dev/null)" = "${src_sha[$dev]}" ] ||
 			fail "$label: $dev differs from the source"
-	done 3< <(echo "$xml" | python3 "$TOP/tests/e2e/disks.py")
+	done 3< <(echo "$xml" | "$TOP/tests/listdisks")
 	ok "$label: disks equal the source, in new volumes $guest-vda.raw, $guest-vdb.qcow2"
 	echo "$xml" | grep_q "backingStore type=" && fail "$label: a backing chain was kept"
 	echo "$xml" | python3 -c '
