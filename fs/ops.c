@@ -539,6 +539,9 @@ static void *kmf_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 1.0;
 	cfg->entry_timeout = 1.0;
 	cfg->negative_timeout = 0;
+	/* rm of an open staged file reaches unlink (EBUSY, said why), not a
+	 * rename to .fuse_hiddenNNNN that no staging folder can hold. */
+	cfg->hard_remove = 1;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	if (virt_init() < 0)

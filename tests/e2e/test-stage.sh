@@ -186,6 +186,19 @@ ok "a corrected domain.xml defines the guest"
 onhost hostb "${VIRSH[@]}" undefine refused </dev/null >/dev/null
 onhost hostb "${VIRSH[@]}" vol-delete --pool default refused-vda.raw </dev/null >/dev/null
 
+# rm of a staged disk a process still has open: removed with its volume
+# (no .fuse_hiddenNNNN rename, which no staging folder could hold).
+mkdir "$B/busy1"
+exec 4>"$B/busy1/vda.raw"
+printf 'data' >&4
+rm "$B/busy1/vda.raw" || fail "rm of an open staged disk"
+ls -a "$B/busy1" | grep_q fuse_hidden && fail "a hidden file appeared: $(ls -a "$B/busy1")"
+exec 4>&-
+volumes hostb
+case " $VOLS " in *" busy1-vda.raw "*) fail "its volume stayed" ;; esac
+rmdir "$B/busy1" || fail "rmdir after rm"
+ok "rm of an open staged disk removes it and its volume, nothing hidden"
+
 # Leave hostb as it was.
 for g in blk1 web2; do onhost hostb "${VIRSH[@]}" undefine "$g" </dev/null >/dev/null; done
 for v in blk1-vda.raw web2-vda.raw web2-vdb.qcow2; do

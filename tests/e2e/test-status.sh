@@ -6,7 +6,10 @@
 # a guest folder's .status has that guest's lines only; neither file shows
 # in a listing.
 . "$(dirname "$0")/lib.sh"
-trap 'nbdkit_plain hosta 2>/dev/null || :; nbdkit_plain hostb 2>/dev/null || :; clean_host hostb' EXIT
+# Guests of names no other test uses: ended lines stay listed 10 minutes.
+cpid=
+trap '[ -z "$cpid" ] || kill "$cpid" 2>/dev/null || :; wait 2>/dev/null || :
+	nbdkit_plain hosta 2>/dev/null || :; nbdkit_plain hostb 2>/dev/null || :; clean_host hostb' EXIT
 
 # field FILE KIND HOST GUEST DISK FIELD: FIELD of that line of .status.json
 # FILE (the last such line), or nothing.
@@ -30,48 +33,49 @@ ok "MOUNT/.status and .status.json exist, 0400, not listed"
 
 # 1. A copy slowed down on its source: snapshots while it runs.
 nbdkit_with hosta --filter=rate "rate=16M"
-cp -r "$MNT/hosta/web1" "$MNT/hostb/" &
+cp -r "$MNT/hosta/web1" "$MNT/hostb/stat1" &
 cpid=$!
 prev=0 grew=0
 for i in $(seq 60); do
 	cat "$MNT/.status.json" >"$WORK/s$i.json"
-	done_now=$(field "$WORK/s$i.json" write hostb web1 vda.raw done)
+	done_now=$(field "$WORK/s$i.json" write hostb stat1 vda.raw done)
 	if [ -n "$done_now" ]; then
 		[ "$done_now" -ge "$prev" ] || fail "bytes went back: $prev -> $done_now"
 		[ "$done_now" -gt "$prev" ] && grew=$((grew + 1))
 		prev=$done_now
-		res=$(field "$WORK/s$i.json" write hostb web1 vda.raw result)
+		res=$(field "$WORK/s$i.json" write hostb stat1 vda.raw result)
 		[ "$res" = running ] || [ "$res" = ok ] || fail "result $res while copying"
 	fi
 	kill -0 "$cpid" 2>/dev/null || break
 	sleep 0.3
 done
 wait "$cpid" || fail "cp -r failed"
+cpid=
 nbdkit_plain hosta
 [ "$grew" -ge 3 ] || fail "vda.raw's bytes grew in only $grew snapshots"
-ok "during cp -r: hostb/web1/vda.raw's bytes grew in $grew snapshots (last $prev)"
+ok "during cp -r: hostb/stat1/vda.raw's bytes grew in $grew snapshots (last $prev)"
 cat "$MNT/.status.json" >"$WORK/end.json"
-[ "$(field "$WORK/end.json" write hostb web1 vda.raw result)" = ok ] || fail "vda.raw's write did not end ok"
-[ -n "$(field "$WORK/end.json" write hostb web1 vda.raw ended)" ] || fail "no end time"
-total=$(field "$WORK/end.json" write hostb web1 vda.raw total)
-done_end=$(field "$WORK/end.json" write hostb web1 vda.raw done)
+[ "$(field "$WORK/end.json" write hostb stat1 vda.raw result)" = ok ] || fail "vda.raw's write did not end ok"
+[ -n "$(field "$WORK/end.json" write hostb stat1 vda.raw ended)" ] || fail "no end time"
+total=$(field "$WORK/end.json" write hostb stat1 vda.raw total)
+done_end=$(field "$WORK/end.json" write hostb stat1 vda.raw done)
 # The data, not the virtual size (256 MiB): the source's allocation.
 [ "$total" -gt 0 ] && [ "$total" -lt $((64 << 20)) ] || fail "total $total"
 [ "$done_end" -gt 0 ] && [ "$done_end" -le "$total" ] || fail "done $done_end of $total"
 [ "$(field "$WORK/end.json" read hosta web1 vda.raw result)" = ok ] || fail "no ended read of hosta/web1/vda.raw"
 [ "$(field "$WORK/end.json" read hosta web1 vda.raw done)" -gt 0 ] || fail "the read moved nothing"
-grep_q -E "^write +hostb/web1/vda.raw .* ok$" "$MNT/.status" || fail "no text line: $(cat "$MNT/.status")"
+grep_q -E "^write +hostb/stat1/vda.raw .* ok$" "$MNT/.status" || fail "no text line: $(cat "$MNT/.status")"
 ok "ended: write $done_end of $total bytes of data, ok; the read from hosta too; the text file says the same"
 
 # 2. A guest folder's .status: that guest's lines only.
-cat "$MNT/hostb/web1/.status.json" >"$WORK/g.json"
-[ -s "$WORK/g.json" ] || fail "hostb/web1/.status.json is empty"
+cat "$MNT/hostb/stat1/.status.json" >"$WORK/g.json"
+[ -s "$WORK/g.json" ] || fail "hostb/stat1/.status.json is empty"
 python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
     t = json.loads(line)
-    assert (t["host"], t["guest"]) == ("hostb", "web1"), t' "$WORK/g.json" || fail "other guests in hostb/web1/.status.json"
-ok "hostb/web1/.status.json: $(wc -l <"$WORK/g.json") lines, all of hostb/web1"
+    assert (t["host"], t["guest"]) == ("hostb", "stat1"), t' "$WORK/g.json" || fail "other guests in hostb/stat1/.status.json"
+ok "hostb/stat1/.status.json: $(wc -l <"$WORK/g.json") lines, all of hostb/stat1"
 
 # 2b. kvmmigfs-status: waits for a guest's copy to its definition, exit 0;
 #     bars on a terminal (a pty from script(1)).
@@ -84,6 +88,7 @@ timeout 120 "$KS" -w "$MNT" hostb/st2 >"$WORK/w.out" 2>&1 || rc=$?
 onhost hostb virsh -q -c qemu:///system dominfo st2 </dev/null >/dev/null ||
 	fail "kvmmigfs-status -w returned ($rc) before st2 was defined: $(tail -3 "$WORK/w.out")"
 wait "$cpid" || fail "cp -r to st2 failed"
+cpid=
 nbdkit_plain hosta
 [ "$rc" = 0 ] || fail "kvmmigfs-status -w hostb/st2 exit $rc: $(cat "$WORK/w.out")"
 grep_q -E "^all +hostb/st2 .*  ok$" "$WORK/w.out" || fail "no total line for hostb/st2: $(cat "$WORK/w.out")"
