@@ -129,7 +129,7 @@ SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 check-sanitize:
 	rm -rf .sanitize && mkdir .sanitize
-	cp -r common fs nbd tests tools Makefile .sanitize/
+	cp -r common fs nbd tests tools Makefile README.md LICENSE .sanitize/
 	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
 		kvmmigfs $(FILTER) tests/check_kvmmigfs tests/listdisks
 	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
