@@ -18,6 +18,7 @@ void extent_map_release(struct extent_map *m)
 	free(m->v);
 	m->v = NULL;
 	m->n = m->cap = 0;
+	m->known = 0;
 }
 
 /* Index of the first extent ending after offset (binary search). */
@@ -107,6 +108,7 @@ int extent_map_add(struct extent_map *m, uint64_t offset, uint64_t length,
 			m, i,
 			(struct extent){ offset, gap_end - offset, zero }) < 0)
 			return -1;
+		m->known += gap_end - offset;
 		offset = gap_end;
 	}
 	return 0;

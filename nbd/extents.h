@@ -25,7 +25,8 @@ struct extent {
 struct extent_map {
 	struct extent *v; /* sorted by offset, not overlapping */
 	size_t n, cap;
-	uint64_t size; /* the disk's size */
+	uint64_t size;	/* the disk's size */
+	uint64_t known; /* bytes the extents cover, in all */
 };
 
 void extent_map_init(struct extent_map *m, uint64_t size);

@@ -12,11 +12,19 @@
 #define D false /* data */
 #define Z true	/* reads as zeros */
 
-/* The map must hold exactly the n extents of want, and be well-formed. */
+/* The map must hold exactly the n extents of want, and be well-formed;
+ * known is their total length. */
 static void expect_map(const struct extent_map *m, const struct extent *want,
 		       size_t n)
 {
+	uint64_t known = 0;
+
 	ck_assert_msg(m->n == n, "%zu extents, expected %zu", m->n, n);
+	for (size_t i = 0; i < n; i++)
+		known += want[i].length;
+	/* The running total the staging path publishes for stat. */
+	ck_assert_msg(m->known == known, "known %llu bytes, expected %llu",
+		      (unsigned long long)m->known, (unsigned long long)known);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(m->v[i].offset == want[i].offset &&
 				  m->v[i].length == want[i].length &&

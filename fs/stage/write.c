@@ -144,12 +144,9 @@ err:
 
 void stage_publish_size(struct staged_file *sf)
 {
-	uint64_t allocated = 0;
-
-	for (size_t i = 0; i < sf->written.n; i++)
-		allocated += sf->written.v[i].length;
 	__atomic_store_n(&sf->seen_size, sf->size, __ATOMIC_RELAXED);
-	__atomic_store_n(&sf->seen_allocated, allocated, __ATOMIC_RELAXED);
+	__atomic_store_n(&sf->seen_allocated, sf->written.known,
+			 __ATOMIC_RELAXED);
 }
 
 ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
