@@ -100,6 +100,8 @@ static int fail_open(struct open_file *of, const char *op)
 	log_error("%s: %s: %s: %s", of->desc, op, strerrorname_np(e),
 		  error_msg());
 	transfer_fail(of->xfer, e, error_msg());
+	if (of->sh) /* staged */
+		note_guest_failure(&of->where, op, e, error_msg());
 	return -e;
 }
 
@@ -109,6 +111,8 @@ static int refuse_open(struct open_file *of, const char *op, int e,
 {
 	log_error("%s: %s: %s: %s", of->desc, op, strerrorname_np(e), cause);
 	transfer_fail(of->xfer, e, cause);
+	if (of->sh) /* staged */
+		note_guest_failure(&of->where, op, e, cause);
 	return -e;
 }
 

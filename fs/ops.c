@@ -47,18 +47,36 @@ void describe(const struct fs_path *p, char *buf, size_t len)
 	}
 }
 
+void note_guest_failure(const struct fs_path *p, const char *op, int errnum,
+			const char *cause)
+{
+	struct kvmmigfs *fs = fs_get();
+	char what[PATH_NAME_MAX + 2048];
+
+	if (!fs || !fs->status ||
+	    (p->kind != PATH_GUEST && p->kind != PATH_FILE))
+		return;
+	if (p->kind == PATH_FILE)
+		snprintf(what, sizeof what, "%s: %s: %s", p->file, op, cause);
+	else
+		snprintf(what, sizeof what, "%s: %s", op, cause);
+	status_guest_fail(fs->status, p->host, p->guest, errnum, what);
+}
+
 /* Log one line for a failed operation and return -errnum. */
 int fail(const struct fs_path *p, const char *op, int errnum, const char *cause)
 {
 	char where[3 * (PATH_NAME_MAX + 1)];
 
 	describe(p, where, sizeof where);
-	if (errnum == ENOENT)
+	if (errnum == ENOENT) {
 		log_debug("%s: %s: %s: %s", where, op, strerrorname_np(errnum),
 			  cause);
-	else
+	} else {
 		log_error("%s: %s: %s: %s", where, op, strerrorname_np(errnum),
 			  cause);
+		note_guest_failure(p, op, errnum, cause);
+	}
 	return -errnum;
 }
 
@@ -107,10 +125,7 @@ void guest_progress(struct stage_host *sh, const struct fs_path *p, int r)
 {
 	struct kvmmigfs *fs = fs_get();
 
-	if (r < 0)
-		status_guest_fail(fs->status, p->host, p->guest, error_errno(),
-				  error_msg());
-	else if (staged(sh, p) == STAGE_DEFINED)
+	if (r >= 0 && staged(sh, p) == STAGE_DEFINED)
 		status_guest_end(fs->status, p->host, p->guest, 0, NULL);
 }
 

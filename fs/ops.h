@@ -31,6 +31,12 @@ int fail(const struct fs_path *p, const char *op, int errnum,
 	 const char *cause);
 int fail_core(const struct fs_path *p, const char *op);
 
+/* A failure in a staging folder (p a guest or a file in one): its
+ * whole-guest status line shows it as the folder's last failure until the
+ * guest is defined or the folder removed.  fail() calls it. */
+void note_guest_failure(const struct fs_path *p, const char *op, int errnum,
+			const char *cause);
+
 /* Parse path and find its host: 0 or a negative errno (logged). */
 int locate(const char *path, struct fs_path *p, struct vhost **vh,
 	   struct stage_host **sh, const char *op);
@@ -44,7 +50,7 @@ int refuse(const struct fs_path *p, struct vhost *vh, const char *op,
 	   int errnum);
 
 /* A staging folder's whole-guest status line after an operation on one of
- * its files that may define it (r: its result, error set if < 0). */
+ * its files that may define it (r: its result): ended once defined. */
 void guest_progress(struct stage_host *sh, const struct fs_path *p, int r);
 
 /* Is p a status file (status.h): MOUNT/.status[.json] (all transfers) or

@@ -176,8 +176,9 @@ void status_guest_fail(struct status *st, const char *host, const char *guest,
 
 	pthread_mutex_lock(&st->lock);
 	t = guest_line(st, host, guest);
-	if (t && !t->errnum) {
+	if (t) {
 		t->errnum = errnum;
+		free(t->cause);
 		t->cause = strdup(cause);
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -191,7 +192,11 @@ void status_guest_end(struct status *st, const char *host, const char *guest,
 	pthread_mutex_lock(&st->lock);
 	t = guest_line(st, host, guest);
 	if (t) {
-		if (!t->errnum && errnum) {
+		if (!errnum) { /* defined: what failed before was retried */
+			t->errnum = 0;
+			free(t->cause);
+			t->cause = NULL;
+		} else if (!t->errnum) {
 			t->errnum = errnum;
 			t->cause = strdup(cause);
 		}

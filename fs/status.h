@@ -48,13 +48,14 @@ void transfer_fail(struct transfer *t, int errnum, const char *cause);
 void transfer_end(struct transfer *t);
 
 /* A staging folder is a whole-guest line (no disk), from mkdir to the
- * guest's definition (ok) or the folder's removal; its first failure (a
- * close that failed) stays its result. */
+ * guest's definition (ok) or the folder's removal.  Its last failure (of
+ * any operation in the folder: status_guest_fail) is its result until
+ * then, so the cause stays readable as long as the folder is there. */
 void status_guest_begin(struct status *st, const char *host, const char *guest);
 void status_guest_fail(struct status *st, const char *host, const char *guest,
 		       int errnum, const char *cause);
-/* Ended: defined (errnum 0), or removed (errnum, cause) unless it failed
- * before. */
+/* Ended: defined (errnum 0: ok, earlier failures were retried), or removed
+ * (its last failure, or errnum and cause if none). */
 void status_guest_end(struct status *st, const char *host, const char *guest,
 		      int errnum, const char *cause);
 

@@ -21,5 +21,6 @@ Suite *copy_suite(void);
 Suite *endpoint_suite(void);
 Suite *record_suite(void);
 Suite *stage_suite(void);
+Suite *status_suite(void);
 
 #endif

@@ -294,3 +294,20 @@ except OSError as e:
 PY
 	cp "$1/domain.xml" "$2/"
 }
+
+# status_field FILE KIND HOST GUEST DISK FIELD: FIELD of the last line of
+# the .status.json snapshot FILE for that transfer (DISK - : the
+# whole-guest line), or nothing.  Fails if a line is not JSON.
+status_field() {
+	python3 - "$@" <<'PY'
+import json, sys
+f, kind, host, guest, disk, name = sys.argv[1:]
+disk = None if disk == "-" else disk
+val = None
+for line in open(f):
+    t = json.loads(line)
+    if (t["kind"], t["host"], t["guest"], t.get("disk")) == (kind, host, guest, disk):
+        val = t[name]
+print("" if val is None else val)
+PY
+}

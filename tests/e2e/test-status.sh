@@ -11,20 +11,7 @@ cpid=
 trap '[ -z "$cpid" ] || kill "$cpid" 2>/dev/null || :; wait 2>/dev/null || :
 	nbdkit_plain hosta 2>/dev/null || :; nbdkit_plain hostb 2>/dev/null || :; clean_host hostb' EXIT
 
-# field FILE KIND HOST GUEST DISK FIELD: FIELD of that line of .status.json
-# FILE (the last such line), or nothing.
-field() {
-	python3 - "$@" <<'PY'
-import json, sys
-f, kind, host, guest, disk, name = sys.argv[1:]
-val = None
-for line in open(f):
-    t = json.loads(line)  # every line must be JSON
-    if (t["kind"], t["host"], t["guest"], t.get("disk")) == (kind, host, guest, disk):
-        val = t[name]
-print("" if val is None else val)
-PY
-}
+field() { status_field "$@"; }
 
 ls -a "$MNT" | grep_q -x ".status" && fail ".status is listed"
 [ -r "$MNT/.status" ] && [ -r "$MNT/.status.json" ] || fail "no status files at the mount root"

@@ -97,6 +97,24 @@ case "$out" in
 esac
 grep -Eq "hostb/web1/vda.raw: (write|close): ENOSPC" "$WORK/tiny.log" || fail "no ENOSPC log line: $(cat "$WORK/tiny.log")"
 defined hostb web1 && fail "web1 defined after ENOSPC"
+# The status file says the same: the disk's line ended with ENOSPC and the
+# log's cause, and the folder's line keeps it while the folder is there.
+cat "$NEWMNT/hostb/web1/.status.json" >"$WORK/tiny.json"
+[ "$(status_field "$WORK/tiny.json" write hostb web1 vda.raw result)" = ENOSPC ] ||
+	fail "vda.raw's line after ENOSPC: $(cat "$WORK/tiny.json")"
+cause=$(status_field "$WORK/tiny.json" write hostb web1 vda.raw cause)
+grep -E "hostb/web1/vda.raw: (write|close): ENOSPC: " "$WORK/tiny.log" | grep_q -F ": $cause" ||
+	fail "vda.raw's cause '$cause' is not the log's"
+[ "$(status_field "$WORK/tiny.json" write hostb web1 - result)" = ENOSPC ] ||
+	fail "the folder's line after ENOSPC: $(cat "$WORK/tiny.json")"
+gcause=$(status_field "$WORK/tiny.json" write hostb web1 - cause)
+case "$gcause" in
+"vda.raw: "*"$cause") ;;
+*) fail "the folder's cause: '$gcause'" ;;
+esac
+grep_q -E "^write +hostb/web1  staging  .*  ENOSPC: vda.raw: " "$NEWMNT/.status" ||
+	fail "no folder line in .status: $(cat "$NEWMNT/.status")"
+ok "hostb/web1/.status: vda.raw ended ENOSPC, the folder's line says $gcause"
 rm -r "$NEWMNT/hostb/web1" || fail "rm -r after ENOSPC"
 wait_until 5 no_volumes hostb tiny # volumes left in the tiny pool
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space not returned"
@@ -116,6 +134,12 @@ line=${line%%$'\n'*}
 echo "$line" | grep_q -E "take [0-9]+ bytes on the source host; pool tiny has [0-9]+ bytes free" ||
 	fail "the log line lacks the numbers: $line"
 ok "the log says why: ${line#*ENOSPC: }"
+cat "$NEWMNT/hostb/web1/.status.json" >"$WORK/tiny2.json"
+gcause=$(status_field "$WORK/tiny2.json" write hostb web1 - cause)
+[ "$(status_field "$WORK/tiny2.json" write hostb web1 - result)" = ENOSPC ] &&
+	[ -n "$gcause" ] && echo "$line" | grep_q -F "${gcause#*create: }" ||
+	fail "the folder's line after the refusal: $(cat "$WORK/tiny2.json")"
+ok "hostb/web1/.status keeps the refusal: ${gcause:0:60}..."
 no_volumes hostb tiny || fail "a volume was created although the guest cannot fit: $VOLS"
 [ "$(stat -f -c %a "$NEWMNT/hostb")" = "$free0" ] || fail "space used although refused"
 defined hostb web1 && fail "web1 defined after ENOSPC"
