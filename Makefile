@@ -164,16 +164,18 @@ bench: kvmmigfs $(FILTER)
 install: kvmmigfs $(FILTER)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 kvmmigfs tools/kvmmigfs-status $(DESTDIR)$(BINDIR)/
+	install -m 755 kvmmigfs tools/kvmmigfs-status tools/kvmmigfs-hosts $(DESTDIR)$(BINDIR)/
 	install -m 755 $(FILTER) $(DESTDIR)$(FILTERDIR)/
 	install -m 644 tools/kvmmigfs.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 644 tools/kvmmigfs-status.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 tools/kvmmigfs-status.1 tools/kvmmigfs-hosts.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kvmmigfs $(DESTDIR)$(BINDIR)/kvmmigfs-status \
+		$(DESTDIR)$(BINDIR)/kvmmigfs-hosts \
 		$(DESTDIR)$(MANDIR)/man8/kvmmigfs.8 \
-		$(DESTDIR)$(MANDIR)/man1/kvmmigfs-status.1
+		$(DESTDIR)$(MANDIR)/man1/kvmmigfs-status.1 \
+		$(DESTDIR)$(MANDIR)/man1/kvmmigfs-hosts.1
 	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR)
 
 clean:

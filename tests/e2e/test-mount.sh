@@ -66,7 +66,7 @@ for f in bin/kvmmigfs bin/kvmmigfs-status; do
 done
 man -P cat -l "$WORK/inst/usr/local/share/man/man8/kvmmigfs.8" 2>&1 | grep_q -E "^ +kvmmigfs /mnt/kvm fuse.kvmmigfs hosts=" ||
 	fail "kvmmigfs(8) does not render: $(man -P cat -l "$WORK/inst/usr/local/share/man/man8/kvmmigfs.8" 2>&1 | head -5)"
-man -P cat -l "$WORK/inst/usr/local/share/man/man1/kvmmigfs-status.1" 2>&1 | grep_q "^EXIT STATUS" ||
-	fail "kvmmigfs-status(1) does not render"
+for p in status hosts; do man -P cat -l "$WORK/inst/usr/local/share/man/man1/kvmmigfs-$p.1" 2>&1 | grep_q "^EXIT STATUS" ||
+	fail "kvmmigfs-$p(1) does not render"; done
 "$WORK/inst/usr/local/bin/kvmmigfs-status" --help | grep_q "usage: kvmmigfs-status" || fail "kvmmigfs-status --help"
 ok "make install: kvmmigfs, kvmmigfs-status, kvmmigfs(8) and kvmmigfs-status(1), which render"
