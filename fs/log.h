@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The daemon's log: stderr in the foreground (-f, -d), syslog otherwise.
- * One line per event; failures name host, guest, disk and cause:
- *	"hosta/web1/vda.raw: open: EBUSY: guest is running"
+ * The daemon's log: stderr in the foreground (-f, -d), syslog otherwise,
+ * the same line in both.  One line per event, tagged with the mount point
+ * (so a journal filter finds one mount's lines); failures name host,
+ * guest, disk and cause:
+ *	"kvmmigfs[PID]: /mnt/kvm: error: hosta/web1/vda.raw: open: EBUSY: ..."
  */
 #ifndef KVMMIGFS_LOG_H
 #define KVMMIGFS_LOG_H
 
 #include <syslog.h>
 
-void log_init(int foreground, int debug);
+/* mountpoint: NULL before the mount point is known. */
+void log_init(int foreground, int debug, const char *mountpoint);
 void log_msg(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

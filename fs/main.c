@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <libnbd.h>
 #include <libvirt/libvirt.h>
 
@@ -305,6 +307,35 @@ static int load_hosts(const struct options *o, struct kvmmigfs *fs)
 	return 0;
 }
 
+static void quiet_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+}
+
+/* The mount point as libfuse will see it (an absolute path), for the log;
+ * NULL if it cannot be told (fuse_main then says why). */
+static char *mount_point(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_cmdline_opts co = { 0 };
+	char *mp = NULL;
+	int i;
+
+	for (i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]) < 0)
+			break;
+	fuse_set_log_func(quiet_log);
+	if (i == args->argc && fuse_parse_cmdline(&copy, &co) == 0)
+		mp = co.mountpoint;
+	else
+		free(co.mountpoint);
+	fuse_set_log_func(NULL);
+	fuse_opt_free_args(&copy);
+	return mp;
+}
+
 static void version(void)
 {
 	struct nbd_handle *nbd = nbd_create();
@@ -323,6 +354,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct options o = { .timeout = 10, .cache = 2 };
 	struct kvmmigfs fs = { 0 };
+	char *mountpoint = NULL;
 	int ret = 1;
 
 	/* Data moves in buffers of 1-4 MiB that come and go (write-behind,
@@ -394,7 +426,8 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
-	log_init(o.foreground, o.debug);
+	mountpoint = mount_point(&args);
+	log_init(o.foreground, o.debug, mountpoint);
 	/* libfuse 3.14 warns about its own unset default without this. */
 	if (!o.max_idle_threads_given)
 		fuse_opt_add_arg(&args, "-omax_idle_threads=10");
@@ -426,6 +459,7 @@ out:
 	free(o.uid);
 	free(o.gid);
 	free(o.umask);
+	free(mountpoint);
 	fuse_opt_free_args(&args);
 	return ret;
 }

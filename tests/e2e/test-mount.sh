@@ -61,7 +61,7 @@ ok "no hosts file: this machine's libvirt shows as host hosta, with its guests"
 # 4. make install: the daemon, kvmmigfs-status and both man pages, which
 #    render.
 make -s -C "$TOP" install DESTDIR="$WORK/inst" PREFIX=/usr/local >/dev/null || fail "make install"
-for f in bin/kvmmigfs bin/kvmmigfs-status; do
+for f in bin/kvmmigfs bin/kvmmigfs-status bin/kvmmigfs-hosts; do
 	[ -x "$WORK/inst/usr/local/$f" ] || fail "make install left out $f"
 done
 man -P cat -l "$WORK/inst/usr/local/share/man/man8/kvmmigfs.8" 2>&1 | grep_q -E "^ +kvmmigfs /mnt/kvm fuse.kvmmigfs hosts=" ||
@@ -69,4 +69,4 @@ man -P cat -l "$WORK/inst/usr/local/share/man/man8/kvmmigfs.8" 2>&1 | grep_q -E 
 for p in status hosts; do man -P cat -l "$WORK/inst/usr/local/share/man/man1/kvmmigfs-$p.1" 2>&1 | grep_q "^EXIT STATUS" ||
 	fail "kvmmigfs-$p(1) does not render"; done
 "$WORK/inst/usr/local/bin/kvmmigfs-status" --help | grep_q "usage: kvmmigfs-status" || fail "kvmmigfs-status --help"
-ok "make install: kvmmigfs, kvmmigfs-status, kvmmigfs(8) and kvmmigfs-status(1), which render"
+ok "make install: kvmmigfs, kvmmigfs-status, kvmmigfs-hosts and their man pages, which render"
