@@ -8,6 +8,7 @@ DOCDIR ?= $(PREFIX)/share/doc/kvmmigfs
 LIBDIR ?= $(PREFIX)/lib
 FILTERDIR ?= $(LIBDIR)/kvmmigfs
 FILTER := nbd/nbdkit-kvmmigfs-zeroscan-filter.so
+CRCTOOL := nbd/kvmmigfs-crc
 
 CC ?= cc
 PKGS := fuse3 libvirt libnbd libxml-2.0 inih zlib
@@ -29,13 +30,14 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 endif
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS) \
-	-DKVMMIGFS_ZEROSCAN='"$(FILTERDIR)/nbdkit-kvmmigfs-zeroscan-filter.so"'
+	-DKVMMIGFS_ZEROSCAN='"$(FILTERDIR)/nbdkit-kvmmigfs-zeroscan-filter.so"' \
+	-DKVMMIGFS_CRC='"$(FILTERDIR)/kvmmigfs-crc"'
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 COMMON_SRC := common/error.c common/strvec.c
 NBD_SRC := nbd/extents.c nbd/hostcmd.c \
 	nbd/server.c nbd/connection.c nbd/read.c nbd/write.c nbd/status.c \
-	nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c
+	nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c nbd/crc.c
 STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
 	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
 	fs/stage/complete.c
@@ -51,7 +53,7 @@ UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_domxml.c tests/check_extents.c tests/check_hostcmd.c \
 	tests/check_rewrite.c tests/check_copy.c \
 	tests/check_endpoint.c tests/check_record.c tests/check_stage.c \
-	tests/check_status.c \
+	tests/check_status.c tests/check_crc.c \
 	tests/fakehost.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 
@@ -62,11 +64,15 @@ HEADERS := $(wildcard common/*.h fs/*.h fs/stage/*.h nbd/*.h tests/*.h)
 	check-format format \
 	install uninstall clean deps demo bench
 
-all: kvmmigfs $(FILTER) tests/listdisks
+all: kvmmigfs $(FILTER) $(CRCTOOL) tests/listdisks
 
 # The zero-scan filter, loaded by nbdkit on the hosts (nbd/zeroscan.c).
 $(FILTER): nbd/zeroscan.c
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -fPIC -shared -o $@ $<
+
+# The checksummer, run on the hosts through their shell (nbd/kvmmigfs-crc.c).
+$(CRCTOOL): nbd/kvmmigfs-crc.o nbd/crc.o common/error.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libnbd zlib)
 
 kvmmigfs: $(CORE_OBJ) $(FUSE_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -113,12 +119,12 @@ check-fuzz: tests/fuzz_kvmmigfs
 	r=$$?; [ $$r = 0 ] || cp $$d/crash-* $$d/leak-* $$d/oom-* $$d/timeout-* . 2>/dev/null; \
 	rm -rf $$d; exit $$r
 
-check-e2e: kvmmigfs $(FILTER) tests/listdisks
+check-e2e: kvmmigfs $(FILTER) $(CRCTOOL) tests/listdisks
 	tests/e2e/run
 
 # Logical volumes on emulated Debian hosts (tools/lvmhosts: the image is
 # built with debootstrap once and cached).
-check-lvm: kvmmigfs $(FILTER) tests/listdisks
+check-lvm: kvmmigfs $(FILTER) $(CRCTOOL) tests/listdisks
 	tools/lvmhosts build || tools/lvmhosts build # a second go at the mirror
 	tests/e2e/run --lvm
 
@@ -161,11 +167,11 @@ demo: kvmmigfs $(FILTER)
 bench: kvmmigfs $(FILTER)
 	tools/bench
 
-install: kvmmigfs $(FILTER)
+install: kvmmigfs $(FILTER) $(CRCTOOL)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 kvmmigfs tools/kvmmigfs-status tools/kvmmigfs-hosts $(DESTDIR)$(BINDIR)/
-	install -m 755 $(FILTER) $(DESTDIR)$(FILTERDIR)/
+	install -m 755 $(FILTER) $(CRCTOOL) $(DESTDIR)$(FILTERDIR)/
 	install -m 644 tools/kvmmigfs.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 tools/kvmmigfs-status.1 tools/kvmmigfs-hosts.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
@@ -180,5 +186,5 @@ uninstall:
 
 clean:
 	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs tests/listdisks \
-		common/*.o fs/*.o fs/stage/*.o nbd/*.o tests/*.o $(FILTER)
+		common/*.o fs/*.o fs/stage/*.o nbd/*.o tests/*.o $(FILTER) $(CRCTOOL)
 	rm -rf .sanitize

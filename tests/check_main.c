@@ -29,7 +29,7 @@ static const struct {
 	{ "hostcmd", hostcmd_suite }, { "rewrite", rewrite_suite },
 	{ "copy", copy_suite },	      { "endpoint", endpoint_suite },
 	{ "record", record_suite },   { "stage", stage_suite },
-	{ "status", status_suite },
+	{ "status", status_suite },   { "crc", crc_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

@@ -22,5 +22,6 @@ Suite *endpoint_suite(void);
 Suite *record_suite(void);
 Suite *stage_suite(void);
 Suite *status_suite(void);
+Suite *crc_suite(void);
 
 #endif
