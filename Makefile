@@ -42,7 +42,7 @@ STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
 	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
 	fs/stage/complete.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/virt.c fs/virt-pool.c fs/log.c $(STAGE_SRC) \
-	fs/record.c fs/host-libvirt.c fs/status.c \
+	fs/record.c fs/host-libvirt.c fs/status.c fs/diskcrc.c \
 	fs/rewrite.c \
 	$(COMMON_SRC) $(NBD_SRC)
 FUSE_SRC := fs/ops.c fs/files.c fs/main.c
@@ -138,7 +138,7 @@ check-sanitize:
 	rm -rf .sanitize && mkdir .sanitize
 	cp -r common fs nbd tests tools Makefile README.md LICENSE .sanitize/
 	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
-		kvmmigfs $(FILTER) tests/check_kvmmigfs tests/listdisks
+		kvmmigfs $(FILTER) $(CRCTOOL) tests/check_kvmmigfs tests/listdisks
 	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/check_kvmmigfs
 	cd .sanitize && $(SAN_ENV) tests/e2e/run

@@ -33,6 +33,7 @@
 #include "../common/error.h"
 #include "../nbd/copy.h"
 #include "../nbd/endpoint.h"
+#include "diskcrc.h"
 #include "log.h"
 #include "ops.h"
 
@@ -693,4 +694,72 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
 	pthread_mutex_unlock(&in->lock);
 	/* The error names the side that failed. */
 	return n < 0 ? fail_open(out, "copy_file_range") : (ssize_t)n;
+}
+
+/* user.kvmmigfs.crc32 of an existing guest's disk: zlib's crc32() of its
+ * guest-visible bytes as 8 hex digits, computed on its host (diskcrc.h).
+ * Not listed by listxattr, so that cp -a and rsync -X do not compute it
+ * for every disk they copy. */
+int files_getxattr(const char *path, const char *name, char *value,
+		   size_t size)
+{
+	struct kvmmigfs *fs = fs_get();
+	struct fs_path p;
+	struct vhost *vh;
+	struct stage_host *sh;
+	struct guest *g;
+	const struct disk *d;
+	char disk_path[4096], format[32], desc[3 * (PATH_NAME_MAX + 1)];
+	uint32_t crc;
+	int r, active;
+
+	if (strcmp(name, CRC_XATTR) != 0)
+		return -ENODATA;
+	error_clear();
+	r = locate(path, &p, &vh, &sh, "getxattr");
+	if (r < 0)
+		return r;
+	if (p.kind != PATH_FILE || status_path(&p, &(bool){ false }) ||
+	    staged(sh, &p) == STAGE_DIR)
+		return -ENODATA;
+	g = vhost_guest(vh, p.guest);
+	if (!g)
+		return fail_core(&p, "getxattr");
+	d = domxml_find_file(&g->info.disks, p.file);
+	if (d) {
+		snprintf(disk_path, sizeof disk_path, "%s", d->path);
+		snprintf(format, sizeof format, "%s", d->format);
+	}
+	guest_put(g);
+	if (!d)
+		return -ENODATA;
+	if (size == 0) /* the length asked for: always 8 digits */
+		return 8;
+	if (size < 8)
+		return -ERANGE;
+	active = vhost_guest_active(vh, p.guest);
+	if (active < 0)
+		return fail_core(&p, "getxattr");
+	if (active && !fs->allow_running)
+		return fail(&p, "getxattr", EBUSY,
+			    "the guest is running, so its disk is changing "
+			    "(shut it down, or mount with -o allow_running)");
+	describe(&p, desc, sizeof desc);
+	if (disk_crc_total(
+		&(struct disk_crc_spec){
+		    .host = p.host,
+		    .shell = vhost_config(vh)->shell.v,
+		    .tool = fs->crc_tool,
+		    .filter = fs->zeroscan,
+		    .path = disk_path,
+		    .format = format,
+		    .shared = active,
+		    .desc = desc,
+		    .timeout_ms = fs->timeout_ms,
+		},
+		&crc) < 0)
+		return fail_core(&p, "getxattr");
+	log_debug("%s: crc32 %08x", desc, crc);
+	snprintf(value, size, "%08x", crc);
+	return 8;
 }

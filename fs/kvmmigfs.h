@@ -38,6 +38,7 @@ struct kvmmigfs {
 	int timeout_ms;		    /* -o timeout=SECONDS */
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
+	const char *crc_tool;	    /* -o crc=PATH: kvmmigfs-crc on the hosts */
 	char *state_dir;	    /* -o state=DIR: staging records */
 	char *hosts_path;	    /* the hosts file, absolute */
 	time_t mount_time;

@@ -34,6 +34,7 @@ struct options {
 	char *first_arg; /* the first non-option argument, until the second */
 	int args;	 /* non-option arguments seen */
 	char *zeroscan;
+	char *crc_tool;
 	char *state;
 	char *uid;
 	char *gid;
@@ -65,6 +66,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("timeout=%d", timeout),
 	OPT("cache=%d", cache),
 	OPT("zeroscan=%s", zeroscan),
+	OPT("crc=%s", crc_tool),
 	OPT("state=%s", state),
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
@@ -137,6 +139,11 @@ static void usage(const char *prog)
 	       "hosts\n"
 	       "                           (default %s;\n"
 	       "                           used where present, empty: never)\n"
+	       "    -o crc=PATH            kvmmigfs-crc on the hosts (default "
+	       "%s;\n"
+	       "                           where absent or empty, disks are "
+	       "read over\n"
+	       "                           NBD to compute their CRC)\n"
 	       "    -o state=DIR           where staging folders are recorded, "
 	       "so that\n"
 	       "                           they outlive the daemon (default "
@@ -157,7 +164,7 @@ static void usage(const char *prog)
 	       "\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "\n",
-	       prog, HOSTS_DEFAULT_FILE, KVMMIGFS_ZEROSCAN, STATE_DEFAULT_DIR);
+	       prog, HOSTS_DEFAULT_FILE, KVMMIGFS_ZEROSCAN, KVMMIGFS_CRC, STATE_DEFAULT_DIR);
 }
 
 /* The state directory: -o state, or the default for this user; a
@@ -391,6 +398,7 @@ int main(int argc, char *argv[])
 	fs.timeout_ms = o.timeout * 1000;
 	fs.cache_ms = o.cache * 1000;
 	fs.zeroscan = o.zeroscan ? o.zeroscan : KVMMIGFS_ZEROSCAN;
+	fs.crc_tool = o.crc_tool ? o.crc_tool : KVMMIGFS_CRC;
 	fs.state_dir = state_dir(o.state);
 	if (!fs.state_dir)
 		goto out;
@@ -455,6 +463,7 @@ out:
 	free(o.hosts_file);
 	free(o.first_arg);
 	free(o.zeroscan);
+	free(o.crc_tool);
 	free(o.state);
 	free(o.uid);
 	free(o.gid);

@@ -586,6 +586,7 @@ static const struct fuse_operations operations = {
 	.chmod = kmf_chmod,
 	.chown = kmf_chown,
 	.utimens = kmf_utimens,
+	.getxattr = files_getxattr,
 };
 
 const struct fuse_operations *kvmmigfs_operations(void)

@@ -75,4 +75,9 @@ int files_fsync(const char *path, int datasync, struct fuse_file_info *fi);
 int files_release(const char *path, struct fuse_file_info *fi);
 int files_truncate(const char *path, off_t size, struct fuse_file_info *fi);
 
+/* The extended attribute holding a disk's CRC32 (files_getxattr). */
+#define CRC_XATTR "user.kvmmigfs.crc32"
+int files_getxattr(const char *path, const char *name, char *value,
+		   size_t size);
+
 #endif

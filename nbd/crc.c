@@ -319,7 +319,9 @@ int crc_map_parse(const char *text, struct crc_map *out)
 	out->nblocks = (out->size + CRC_BLOCK - 1) / CRC_BLOCK;
 	p += used + 1;
 	for (line = 2; *p; line++) {
-		if (strncmp(p, "d ", 2) == 0) {
+		if (*p == '#') { /* a keepalive or a remark */
+			p += strcspn(p, "\n");
+		} else if (strncmp(p, "d ", 2) == 0) {
 			char *end;
 			uint64_t i;
 

@@ -13,7 +13,9 @@
  *	d FIRST CRC CRC ...	data blocks FIRST, FIRST+1, ...: their CRCs
  *	total CRC		the whole disk
  *
- * Blocks not listed in a "d" line read as zeros.  CRCs are 8 lowercase hex
+ * Lines starting with "#" are remarks (kvmmigfs-crc -k prints one a
+ * second while it works, so that an idle timeout tells a dead host from a
+ * long checksum).  Blocks not listed in a "d" line read as zeros.  CRCs are 8 lowercase hex
  * digits.  "d" lines appear only when asked for (blocks).
  */
 #ifndef KVMMIGFS_CRC_H

@@ -32,4 +32,12 @@ int hostcmd_run(char *const *shell, char *const *cmd, int timeout_ms);
 int hostcmd_output(char *const *shell, char *const *cmd, int timeout_ms,
 		   char *out, size_t len);
 
+/* Run cmd through shell as hostcmd_run does, for a command that may run
+ * long but keeps talking: it is killed (ETIMEDOUT) only after idle_ms
+ * without output.  Its whole stdout goes to *out (malloc'd, NUL-terminated,
+ * *out_len bytes); the last line of its stderr to err (err_len bytes).
+ * Returns the exit status, or -1 with error_set() (and *out NULL). */
+int hostcmd_capture(char *const *shell, char *const *cmd, int idle_ms,
+		    char **out, size_t *out_len, char *err, size_t err_len);
+
 #endif

@@ -3,7 +3,8 @@
  * kvmmigfs-crc: CRC32 (zlib) of a disk as its guest sees it, run on a host
  * by kvmmigfs through the host's shell (or by hand).
  *
- *   kvmmigfs-crc [-b] [-j THREADS] [-f FORMAT] [-s] PATH
+ *   kvmmigfs-crc [-b] [-k] [-j THREADS] [-f FORMAT] [-s] PATH
+ *   kvmmigfs-crc -S PATH
  *
  * A raw disk (file or block device) is read directly: holes of a file
  * (SEEK_HOLE) are never read.  Any other format (qcow2 with its backing
@@ -13,6 +14,11 @@
  * and the total.
  *
  *   -b          list the CRC of every 1 MiB data block
+ *   -k          print "# working" once a second while computing
+ *   -S          print only PATH's stamp and exit: "stamp DEV:INO:SIZE:
+ *               MTIME:CTIME" (nanoseconds) of a regular file (the top of
+ *               a qcow2 chain), "stamp -" for anything else; the CRC of a
+ *               file with the same stamp is the same
  *   -j THREADS  read with THREADS threads (default: online CPUs, <= 8)
  *   -f FORMAT   the disk's format (default raw)
  *   -s          the image may be open in a running guest (qemu-nbd
@@ -24,6 +30,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +47,50 @@
 #include "crc.h"
 
 #define MAX_THREADS 64
+
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
+static bool finished;
+
+/* -k: a remark a second on stdout until done. */
+static void *keepalive(void *arg)
+{
+	struct timespec t;
+
+	(void)arg;
+	pthread_mutex_lock(&out_lock);
+	clock_gettime(CLOCK_REALTIME, &t);
+	while (!finished) {
+		t.tv_sec++;
+		if (pthread_cond_timedwait(&out_cond, &out_lock, &t) == 0 ||
+		    finished)
+			break;
+		fputs("# working\n", stdout);
+		fflush(stdout);
+	}
+	pthread_mutex_unlock(&out_lock);
+	return NULL;
+}
+
+static int stamp(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "kvmmigfs-crc: %s: %s\n", path,
+			strerror(errno));
+		return 1;
+	}
+	if (!S_ISREG(st.st_mode))
+		printf("stamp -\n");
+	else
+		printf("stamp %ju:%ju:%jd:%jd.%09ld:%jd.%09ld\n",
+		       (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+		       (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
+		       st.st_mtim.tv_nsec, (intmax_t)st.st_ctim.tv_sec,
+		       st.st_ctim.tv_nsec);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
 
 /* A raw disk: one descriptor shared by the threads (pread). */
 struct rawdisk {
@@ -205,8 +258,9 @@ static struct nbd_handle *qemu_nbd(const char *path, const char *format,
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: kvmmigfs-crc [-b] [-j THREADS] [-f FORMAT] "
-			"[-s] PATH\n");
+	fprintf(stderr, "usage: kvmmigfs-crc [-b] [-k] [-j THREADS] "
+			"[-f FORMAT] [-s] PATH\n"
+			"       kvmmigfs-crc -S PATH\n");
 	return 2;
 }
 
@@ -214,7 +268,8 @@ int main(int argc, char *argv[])
 {
 	const char *format = "raw", *path;
 	long threads = sysconf(_SC_NPROCESSORS_ONLN);
-	bool blocks = false, shared = false;
+	bool blocks = false, shared = false, alive = false, want_stamp = false;
+	pthread_t ka;
 	struct crc_source src = { 0 };
 	void *opaques[MAX_THREADS] = { 0 };
 	struct nbd_handle *h[MAX_THREADS] = { 0 };
@@ -226,10 +281,16 @@ int main(int argc, char *argv[])
 		threads = 1;
 	if (threads > 8)
 		threads = 8;
-	while ((c = getopt(argc, argv, "bj:f:s")) != -1) {
+	while ((c = getopt(argc, argv, "bkSj:f:s")) != -1) {
 		switch (c) {
 		case 'b':
 			blocks = true;
+			break;
+		case 'k':
+			alive = true;
+			break;
+		case 'S':
+			want_stamp = true;
 			break;
 		case 'j':
 			threads = strtol(optarg, NULL, 10);
@@ -249,6 +310,10 @@ int main(int argc, char *argv[])
 	if (optind != argc - 1)
 		return usage();
 	path = argv[optind];
+	if (want_stamp)
+		return stamp(path);
+	if (alive && pthread_create(&ka, NULL, keepalive, NULL) != 0)
+		alive = false;
 
 	if (strcmp(format, "raw") == 0) {
 		struct stat st;
@@ -296,7 +361,16 @@ int main(int argc, char *argv[])
 		src.extent = nbd_extent;
 		src.pread = nbd_read;
 	}
-	if (crc_compute(&src, opaques, (unsigned)threads, &m) < 0)
+	c = crc_compute(&src, opaques, (unsigned)threads, &m);
+	if (alive) {
+		pthread_mutex_lock(&out_lock);
+		finished = true;
+		pthread_cond_signal(&out_cond);
+		pthread_mutex_unlock(&out_lock);
+		pthread_join(ka, NULL);
+		alive = false;
+	}
+	if (c < 0)
 		goto out;
 	if (crc_map_write(&m, blocks, stdout) < 0 || fflush(stdout) != 0)
 		error_set(errno, "writing the list: %s", strerror(errno));
@@ -304,6 +378,13 @@ int main(int argc, char *argv[])
 		ret = 0;
 	crc_map_free(&m);
 out:
+	if (alive) {
+		pthread_mutex_lock(&out_lock);
+		finished = true;
+		pthread_cond_signal(&out_cond);
+		pthread_mutex_unlock(&out_lock);
+		pthread_join(ka, NULL);
+	}
 	if (ret)
 		fprintf(stderr, "kvmmigfs-crc: %s: %s\n", path, error_msg());
 	for (long t = 0; t < threads; t++)

@@ -70,7 +70,7 @@ host_disks() {
 mount_extra() {
 	NEWMNT=$(mktemp -d "$WORK/mnt.XXXXXX")
 	"$TOP/kvmmigfs" -f -o hosts="$STATE/hosts.conf" -o zeroscan="$ZEROSCAN" \
-		-o state="$KMF_STATE" "$@" "$NEWMNT" 2>>"$WORK/mount-extra.log" &
+		-o crc="$CRCTOOL" -o state="$KMF_STATE" "$@" "$NEWMNT" 2>>"$WORK/mount-extra.log" &
 	NEWMNT_PID=$!
 	for _ in $(seq 100); do
 		mountpoint -q "$NEWMNT" && return 0
