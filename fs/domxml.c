@@ -452,6 +452,112 @@ static int number_prop(xmlNodePtr node, const char *name,
 	return r;
 }
 
+/* The document as a malloc'd string, or NULL with error_set(). */
+static char *save_doc(xmlDocPtr doc)
+{
+	xmlBufferPtr buf = xmlBufferCreate();
+	xmlSaveCtxtPtr save =
+	    buf ? xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_NO_DECL) : NULL;
+	char *out = NULL;
+
+	if (save) {
+		xmlSaveDoc(save, doc);
+		xmlSaveClose(save);
+		out = strdup((const char *)xmlBufferContent(buf));
+	}
+	if (buf)
+		xmlBufferFree(buf);
+	if (!out)
+		error_set(ENOMEM, "out of memory");
+	return out;
+}
+
+char *domxml_with_origin(const char *xml, size_t len, const char *host,
+			 const char *host_uuid, const char *const *devs,
+			 const char *const *paths, const char *const *formats,
+			 size_t n)
+{
+	xmlDocPtr doc = read_doc(xml, len);
+	xmlNodePtr node;
+	char *out = NULL;
+
+	if (!doc)
+		return NULL;
+	node = sizes_node(xmlDocGetRootElement(doc));
+	if (!node) {
+		error_set(EINVAL, "no disk sizes in the served XML");
+		goto done;
+	}
+	xmlSetProp(node, (const xmlChar *)"host", (const xmlChar *)host);
+	xmlSetProp(node, (const xmlChar *)"host-uuid",
+		   (const xmlChar *)host_uuid);
+	for (xmlNodePtr c = node->children; c; c = c->next) {
+		char *d;
+
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		d = prop(c, "dev");
+		for (size_t i = 0; d && i < n; i++)
+			if (strcmp(d, devs[i]) == 0 && paths[i] && formats[i]) {
+				xmlSetProp(c, (const xmlChar *)"path",
+					   (const xmlChar *)paths[i]);
+				xmlSetProp(c, (const xmlChar *)"format",
+					   (const xmlChar *)formats[i]);
+			}
+		free(d);
+	}
+	out = save_doc(doc);
+done:
+	xmlFreeDoc(doc);
+	return out;
+}
+
+/* Copy attribute name of node into buf: 1, or 0 if absent or too long. */
+static int copy_prop(xmlNodePtr node, const char *name, char *buf, size_t len)
+{
+	char *v = prop(node, name);
+	int ok = v && *v && strlen(v) < len;
+
+	if (ok)
+		memcpy(buf, v, strlen(v) + 1);
+	free(v);
+	return ok;
+}
+
+int domxml_disk_origin(const char *xml, size_t len, const char *dev,
+		       struct domxml_origin *out)
+{
+	xmlDocPtr doc = read_doc(xml, len);
+	xmlNodePtr node;
+	int r = 0;
+
+	if (!doc)
+		return -1;
+	memset(out, 0, sizeof *out);
+	node = sizes_node(xmlDocGetRootElement(doc));
+	if (node && copy_prop(node, "host", out->host, sizeof out->host) &&
+	    copy_prop(node, "host-uuid", out->host_uuid,
+		      sizeof out->host_uuid)) {
+		for (xmlNodePtr c = node->children; c; c = c->next) {
+			char *d;
+
+			if (c->type != XML_ELEMENT_NODE)
+				continue;
+			d = prop(c, "dev");
+			if (d && strcmp(d, dev) == 0)
+				r = copy_prop(c, "path", out->path,
+					      sizeof out->path) &&
+				    copy_prop(c, "format", out->format,
+					      sizeof out->format);
+			free(d);
+			if (r)
+				break;
+		}
+	}
+	xmlFreeDoc(doc);
+	return r;
+}
+
 int domxml_disk_size(const char *xml, size_t len, const char *dev,
 		     unsigned long long *size, unsigned long long *alloc)
 {

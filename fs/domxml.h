@@ -135,6 +135,31 @@ char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
 int domxml_disk_size(const char *xml, size_t len, const char *dev,
 		     unsigned long long *size, unsigned long long *alloc);
 
+/* Where a served guest's disks came from, so that the new host can verify
+ * its copies against them: on the <kvmmigfs:disks> element, host="NAME"
+ * (the host's folder name in the mount that served it) and
+ * host-uuid="UUID"; on each <kvmmigfs:disk>, path="..." and format="...".
+ * The XML must have the sizes element already (domxml_with_sizes); a
+ * disk of devs[i] gets paths[i] and formats[i].  Returns a malloc'd
+ * document, or NULL with error_set(). */
+char *domxml_with_origin(const char *xml, size_t len, const char *host,
+			 const char *host_uuid, const char *const *devs,
+			 const char *const *paths, const char *const *formats,
+			 size_t n);
+
+struct domxml_origin {
+	char host[64];
+	char host_uuid[64];
+	char path[4096];
+	char format[32];
+};
+
+/* The origin of disk dev in a served XML: 1 found (every field set), 0
+ * not given (in full), -1 with error_set() for a document that does not
+ * parse. */
+int domxml_disk_origin(const char *xml, size_t len, const char *dev,
+		       struct domxml_origin *out);
+
 /* The disk whose file name is "DEV.FORMAT", or NULL. */
 const struct disk *domxml_find_file(const struct disk_list *l,
 				    const char *file);

@@ -41,4 +41,7 @@ void vhost_error(struct vhost *vh, int64_t start_ms, const char *what);
 /* The host's pool; NULL with error_set().  vh->lock held. */
 virStoragePoolPtr vhost_pool_locked(struct vhost *vh, int64_t start);
 
+/* vhost_host_id with vh->lock held. */
+int vhost_host_id_locked(struct vhost *vh, char *out, size_t len);
+
 #endif

@@ -285,14 +285,12 @@ static int caps_host_uuid(const char *caps, char *out, size_t len)
 	return r;
 }
 
-int vhost_host_id(struct vhost *vh, char *out, size_t len)
+int vhost_host_id_locked(struct vhost *vh, char *out, size_t len)
 {
 	int64_t start = now_ms();
 	virConnectPtr conn;
 	char *caps;
-	int r = -1;
 
-	pthread_mutex_lock(&vh->lock);
 	if (!vh->host_id[0]) {
 		conn = vhost_conn_locked(vh);
 		caps = conn ? virConnectGetCapabilities(conn) : NULL;
@@ -305,10 +303,18 @@ int vhost_host_id(struct vhost *vh, char *out, size_t len)
 				       "UUID");
 		free(caps);
 	}
-	if (vh->host_id[0]) {
-		snprintf(out, len, "%s", vh->host_id);
-		r = 0;
-	}
+	if (!vh->host_id[0])
+		return -1;
+	snprintf(out, len, "%s", vh->host_id);
+	return 0;
+}
+
+int vhost_host_id(struct vhost *vh, char *out, size_t len)
+{
+	int r;
+
+	pthread_mutex_lock(&vh->lock);
+	r = vhost_host_id_locked(vh, out, len);
 	pthread_mutex_unlock(&vh->lock);
 	return r;
 }

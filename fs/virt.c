@@ -489,9 +489,53 @@ static int fill_sizes(struct vhost *vh, virDomainPtr dom, struct guest *g,
 	return 0;
 }
 
+/* And where each disk is, on which host: the new host verifies its copies
+ * against them (domxml_with_origin).  vh->lock held.  A host that cannot
+ * say its UUID serves the XML without (its copies are then not
+ * verified, which the new host logs). */
+static int add_origin(struct vhost *vh, struct guest *g)
+{
+	size_t n = g->info.disks.n;
+	const char **devs = calloc(n + 1, sizeof *devs);
+	const char **paths = calloc(n + 1, sizeof *paths);
+	const char **formats = calloc(n + 1, sizeof *formats);
+	char uuid[64], *xml = NULL;
+	int r = -1;
+
+	if (!devs || !paths || !formats) {
+		error_set(ENOMEM, "out of memory");
+		goto out;
+	}
+	if (vhost_host_id_locked(vh, uuid, sizeof uuid) < 0) {
+		log_warning("%s/%s: domain.xml is served without its disks' "
+			    "origin (%s): copies of them cannot be verified",
+			    vh->cfg->name, g->name, error_msg());
+		r = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		devs[i] = g->info.disks.v[i].dev;
+		paths[i] = g->info.disks.v[i].path;
+		formats[i] = g->info.disks.v[i].format;
+	}
+	xml = domxml_with_origin(g->xml, g->xml_len, vh->cfg->name, uuid, devs,
+				 paths, formats, n);
+	if (xml) {
+		free(g->xml);
+		g->xml = xml;
+		g->xml_len = strlen(xml);
+		r = 0;
+	}
+out:
+	free(devs);
+	free(paths);
+	free(formats);
+	return r;
+}
+
 /* Serve the XML with each disk's size in its <metadata>: the new host
  * checks copies against them (domxml.h). */
-static int add_sizes(struct guest *g)
+static int add_sizes(struct vhost *vh, struct guest *g)
 {
 	size_t n = g->info.disks.n;
 	const char **devs = calloc(n + 1, sizeof *devs);
@@ -521,7 +565,7 @@ static int add_sizes(struct guest *g)
 	free(g->xml);
 	g->xml = xml;
 	g->xml_len = strlen(xml);
-	return 0;
+	return add_origin(vh, g);
 }
 
 static struct guest *fetch_guest(struct vhost *vh, const char *name)
@@ -556,7 +600,7 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 	g->xml_len = strlen(xml);
 	g->active = active == 1;
 	if (domxml_parse(xml, g->xml_len, &g->info, skip_cb, &ctx) < 0 ||
-	    fill_sizes(vh, dom, g, start) < 0 || add_sizes(g) < 0)
+	    fill_sizes(vh, dom, g, start) < 0 || add_sizes(vh, g) < 0)
 		goto err;
 	g->fetched_ms = now_ms();
 	virDomainFree(dom);

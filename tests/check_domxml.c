@@ -785,6 +785,47 @@ START_TEST(test_with_sizes)
 }
 END_TEST
 
+/* The origin of each disk (host, its UUID, path, format) goes with the
+ * sizes and reads back; a sizes element without it gives none. */
+START_TEST(test_with_origin)
+{
+	static const char xml[] =
+	    "<domain type='kvm'><name>g</name><devices>"
+	    "<disk type='file' device='disk'><source file='/a.raw'/>"
+	    "<target dev='vda'/></disk></devices></domain>";
+	const char *devs[] = { "vda", "vdb" };
+	const char *paths[] = { "/var/lib/libvirt/images/a b&'.raw", "/b" };
+	const char *formats[] = { "raw", "qcow2" };
+	unsigned long long sizes[] = { 1, 2 };
+	struct domxml_origin o;
+	char *sized, *x;
+
+	sized = domxml_with_sizes(xml, strlen(xml), devs, sizes, NULL, 2);
+	ck_assert_ptr_nonnull(sized);
+	ck_assert_int_eq(domxml_disk_origin(sized, strlen(sized), "vda", &o),
+			 0);
+	x = domxml_with_origin(sized, strlen(sized), "hosta",
+			       "4c4c4544-0042-3110-8047-b4c04f4d3132", devs,
+			       paths, formats, 2);
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(domxml_disk_origin(x, strlen(x), "vda", &o), 1);
+	ck_assert_str_eq(o.host, "hosta");
+	ck_assert_str_eq(o.host_uuid, "4c4c4544-0042-3110-8047-b4c04f4d3132");
+	ck_assert_str_eq(o.path, paths[0]);
+	ck_assert_str_eq(o.format, "raw");
+	ck_assert_int_eq(domxml_disk_origin(x, strlen(x), "vdb", &o), 1);
+	ck_assert_str_eq(o.path, "/b");
+	ck_assert_str_eq(o.format, "qcow2");
+	ck_assert_int_eq(domxml_disk_origin(x, strlen(x), "vdc", &o), 0);
+	ck_assert_int_eq(domxml_disk_origin("<x", 2, "vda", &o), -1);
+	free(x);
+	/* No sizes element: refused. */
+	ck_assert_ptr_null(domxml_with_origin(xml, strlen(xml), "h", "u", devs,
+					      paths, formats, 2));
+	free(sized);
+}
+END_TEST
+
 /* The one rule (domxml_disk_rule) on a <disk> element alone: its verdict
  * and the reason logged for it. */
 struct rule_case {
@@ -1134,6 +1175,7 @@ Suite *domxml_suite(void)
 	tcase_add_test(tp, test_volume_readonly);
 	tcase_add_test(tp, test_empty_document_message);
 	tcase_add_test(tp, test_with_sizes);
+	tcase_add_test(tp, test_with_origin);
 
 	tcase_add_test(tr, test_rule_file);
 	tcase_add_test(tr, test_rule_block);
