@@ -39,6 +39,9 @@ struct kvmmigfs {
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
 	const char *crc_tool;	    /* -o crc=PATH: kvmmigfs-crc on the hosts */
+	int verify;		    /* -o verify=yes (default): copies are
+				       compared with their source before the
+				       guest is defined (verify.h) */
 	char *state_dir;	    /* -o state=DIR: staging records */
 	char *hosts_path;	    /* the hosts file, absolute */
 	time_t mount_time;

@@ -28,6 +28,7 @@
 #include "../common/error.h"
 #include "kvmmigfs.h"
 #include "log.h"
+#include "verify.h"
 
 struct options {
 	char *hosts_file;
@@ -35,6 +36,7 @@ struct options {
 	int args;	 /* non-option arguments seen */
 	char *zeroscan;
 	char *crc_tool;
+	char *verify;
 	char *state;
 	char *uid;
 	char *gid;
@@ -67,6 +69,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%d", cache),
 	OPT("zeroscan=%s", zeroscan),
 	OPT("crc=%s", crc_tool),
+	OPT("verify=%s", verify),
 	OPT("state=%s", state),
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
@@ -139,6 +142,10 @@ static void usage(const char *prog)
 	       "hosts\n"
 	       "                           (default %s;\n"
 	       "                           used where present, empty: never)\n"
+	       "    -o verify=no           do not compare a copied disk with its "
+	       "source\n"
+	       "                           before defining the guest (default "
+	       "yes)\n"
 	       "    -o crc=PATH            kvmmigfs-crc on the hosts (default "
 	       "%s;\n"
 	       "                           where absent or empty, disks are "
@@ -399,6 +406,12 @@ int main(int argc, char *argv[])
 	fs.cache_ms = o.cache * 1000;
 	fs.zeroscan = o.zeroscan ? o.zeroscan : KVMMIGFS_ZEROSCAN;
 	fs.crc_tool = o.crc_tool ? o.crc_tool : KVMMIGFS_CRC;
+	if (!o.verify || strcmp(o.verify, "yes") == 0) {
+		fs.verify = 1;
+	} else if (strcmp(o.verify, "no") != 0) {
+		fprintf(stderr, "kvmmigfs: verify=%s: yes or no\n", o.verify);
+		goto out;
+	}
 	fs.state_dir = state_dir(o.state);
 	if (!fs.state_dir)
 		goto out;
@@ -426,9 +439,15 @@ int main(int argc, char *argv[])
 		if (fs.hostifs[i])
 			fs.stages[i] = stage_host_new(
 			    fs.hostifs[i],
-			    &(struct stage_options){ fs.start, fs.timeout_ms,
-						     fs.zeroscan, fs.state_dir,
-						     fs.hosts_path });
+			    &(struct stage_options){
+				.start = fs.start,
+				.timeout_ms = fs.timeout_ms,
+				.filter = fs.zeroscan,
+				.state_dir = fs.state_dir,
+				.hosts_file = fs.hosts_path,
+				.verify = fs.verify ? verify_disk : NULL,
+				.verify_ctx = &fs,
+			    });
 		if (!fs.stages[i]) {
 			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
 			goto out;
@@ -464,6 +483,7 @@ out:
 	free(o.first_arg);
 	free(o.zeroscan);
 	free(o.crc_tool);
+	free(o.verify);
 	free(o.state);
 	free(o.uid);
 	free(o.gid);

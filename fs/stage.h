@@ -44,6 +44,16 @@
  * cut to the size written when complete. */
 #define STAGE_MAX_SIZE (8ULL << 40)
 
+/* A disk to verify: the volume staging wrote on host, and where the
+ * served domain.xml says it came from. */
+struct stage_verify {
+	const char *host, *guest, *file; /* "hostb", "web1", "vda.raw" */
+	const char *path, *format;	 /* the new volume */
+	const char *origin_host;	 /* the source host's folder name */
+	const char *origin_uuid;	 /* and libvirt host UUID */
+	const char *origin_path, *origin_format;
+};
+
 struct stage_options {
 	bool start;		/* -o start: start guests once defined */
 	int timeout_ms;		/* bound of NBD waits and host commands */
@@ -51,6 +61,12 @@ struct stage_options {
 	const char *state_dir;	/* staging records (record.h); NULL: none */
 	const char *hosts_file; /* the mount's hosts file (absolute), named
 				   in records */
+	/* Verify a complete disk against the disk it was copied from, before
+	 * the guest is defined (see struct stage_verify): 0 the same, -1
+	 * with error_set() (EIO for a difference, naming both CRCs and the
+	 * first block that differs).  NULL: not verified (-o verify=no). */
+	int (*verify)(void *ctx, const struct stage_verify *v);
+	void *verify_ctx;
 };
 
 struct stage_host;

@@ -34,7 +34,10 @@ static struct stage_host *new_stage_host(void)
 {
 	struct stage_host *s = stage_host_new(
 	    &fh.host,
-	    &(struct stage_options){ false, 10000, NULL, state, HOSTS_FILE });
+	    &(struct stage_options){ .start = false,
+				     .timeout_ms = 10000,
+				     .state_dir = state,
+				     .hosts_file = HOSTS_FILE });
 
 	ck_assert_ptr_nonnull(s);
 	return s;
@@ -156,6 +159,104 @@ START_TEST(test_xml_first)
 	ck_assert_ptr_nonnull(strstr(fh.defined_xml, fh.dir));
 	ck_assert_ptr_nonnull(strstr(fh.defined_xml, "web1-vda.raw"));
 	free(x);
+	free(d);
+}
+END_TEST
+
+/* Verification before define (stage_options.verify): what it is asked,
+ * and what its answer does. */
+static int verify_calls, verify_fail;
+static char verify_seen[4][256]; /* host/guest/file, path, origin, format */
+
+static int fake_verify(void *ctx, const struct stage_verify *v)
+{
+	ck_assert_ptr_eq(ctx, &fh);
+	verify_calls++;
+	snprintf(verify_seen[0], 256, "%s/%s/%s", v->host, v->guest, v->file);
+	snprintf(verify_seen[1], 256, "%s", v->path);
+	snprintf(verify_seen[2], 256, "%s %s:%s", v->origin_uuid,
+		 v->origin_host, v->origin_path);
+	snprintf(verify_seen[3], 256, "%s %s", v->format, v->origin_format);
+	if (verify_fail) {
+		error_set(EIO, "verification failed: test");
+		return -1;
+	}
+	return 0;
+}
+
+/* guest_xml with the origin a served domain.xml names. */
+static char *guest_xml_origin(const char *name, unsigned long long size)
+{
+	char *x, *plain = guest_xml(name, 1), *at, meta[512];
+
+	snprintf(meta, sizeof meta,
+		 "<kvmmigfs:disks xmlns:kvmmigfs="
+		 "\"https://kvmmigfs.invalid/xmlns/disks/1\" host=\"hosta\" "
+		 "host-uuid=\"u-1\"><kvmmigfs:disk dev=\"vda\" size=\"%llu\" "
+		 "path=\"/src/%s-vda.raw\" format=\"raw\"/></kvmmigfs:disks>",
+		 size, name);
+	at = strstr(plain, "<kvmmigfs:disks");
+	ck_assert_ptr_nonnull(at);
+	*at = '\0';
+	ck_assert_int_ge(asprintf(&x, "%s%s%s", plain, meta,
+				  strstr(at + 1, "</metadata>")),
+			 0);
+	free(plain);
+	return x;
+}
+
+START_TEST(test_verify)
+{
+	char *x = guest_xml_origin("web1", 64 * KiB), *d = data(64 * KiB, 7);
+	char *y = guest_xml("web2", 0), *want;
+	struct stage_open *so;
+
+	stage_host_free(sh);
+	sh = stage_host_new(&fh.host,
+			    &(struct stage_options){ .timeout_ms = 10000,
+						     .state_dir = state,
+						     .hosts_file = HOSTS_FILE,
+						     .verify = fake_verify,
+						     .verify_ctx = &fh });
+	ck_assert_ptr_nonnull(sh);
+	verify_calls = 0;
+	verify_fail = 1;
+	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
+	ck_assert_int_eq(put("web1", "vda.raw", d, 64 * KiB), 0);
+	ck_assert_int_eq(verify_calls, 0); /* no domain.xml yet */
+	error_clear();
+	ck_assert_int_eq(put_xml("web1", x), -1);
+	ck_assert_int_eq(error_errno(), EIO);
+	ck_assert_str_eq(error_msg(), "verification failed: test");
+	ck_assert_int_eq(verify_calls, 1);
+	ck_assert_int_eq(fh.defines, 0);
+	ck_assert_int_eq(kind_of("web1"), STAGE_DIR);
+	ck_assert_str_eq(verify_seen[0], "h/web1/vda.raw");
+	ck_assert_int_ge(asprintf(&want, "%s/web1-vda.raw", fh.dir), 0);
+	ck_assert_str_eq(verify_seen[1], want);
+	free(want);
+	ck_assert_str_eq(verify_seen[2], "u-1 hosta:/src/web1-vda.raw");
+	ck_assert_str_eq(verify_seen[3], "raw raw");
+	/* Tried again (the source fixed): verified anew, then defined. */
+	verify_fail = 0;
+	so = stage_open(sh, "web1", "domain.xml", O_WRONLY | O_TRUNC);
+	ck_assert_ptr_nonnull(so);
+	ck_assert_int_eq(stage_write(so, x, strlen(x), 0), (ssize_t)strlen(x));
+	ck_assert_int_eq(stage_flush(so, getpid()), 0);
+	stage_release(so);
+	ck_assert_int_eq(verify_calls, 2);
+	ck_assert_int_eq(fh.defines, 1);
+	ck_assert_int_eq(kind_of("web1"), STAGE_DEFINED);
+
+	/* A domain.xml that does not say where its disks came from:
+	 * defined without a call (and a log line). */
+	ck_assert_int_eq(stage_mkdir(sh, "web2"), 0);
+	ck_assert_int_eq(put_xml("web2", y), 0);
+	ck_assert_int_eq(put("web2", "vda.raw", d, 64 * KiB), 0);
+	ck_assert_int_eq(verify_calls, 2);
+	ck_assert_int_eq(fh.defines, 2);
+	free(x);
+	free(y);
 	free(d);
 }
 END_TEST
@@ -510,6 +611,7 @@ Suite *stage_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_xml_first);
 	tcase_add_test(tc, test_disks_first);
+	tcase_add_test(tc, test_verify);
 	tcase_add_test(tc, test_killed_writer);
 	tcase_add_test(tc, test_short_copy);
 	tcase_add_test(tc, test_temp_names);

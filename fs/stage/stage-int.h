@@ -57,6 +57,8 @@ struct staged_file {
 	int opens;	/* active handles */
 	int writers;	/* active handles that may write */
 	bool complete;	/* disk: closed by its writer, size set */
+	bool verified;	/* disk: compared with its origin since it was
+			   completed (or its origin could not be told) */
 	bool recovered; /* disk: from a record, written before a restart */
 	bool xml_ok;	/* xml: checked, fit to wait for its disks */
 	char *xml;	/* xml: the document so far */

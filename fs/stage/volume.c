@@ -307,6 +307,7 @@ int stage_truncate_locked(struct stage_host *sh, const char *guest,
 	}
 	if (r == 0) {
 		sf->size = size;
+		sf->verified = false;
 		stage_publish_size(sf);
 		/* A complete disk (no server running) is resized now. */
 		if (!sf->ep && sf->complete &&
