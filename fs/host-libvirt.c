@@ -13,6 +13,7 @@
 #include "../nbd/endpoint.h"
 #include "../common/error.h"
 #include "../nbd/hostcmd.h"
+#include "diskcrc.h"
 #include "host.h"
 #include "virt.h"
 
@@ -20,6 +21,7 @@ struct libvirt_host {
 	struct host host;
 	struct vhost *vh;
 	int timeout_ms; /* bound of every host command */
+	const char *crc_tool, *filter;
 };
 
 static struct libvirt_host *lh(void *h)
@@ -130,6 +132,25 @@ static struct endpoint *vol_open(void *h, const struct endpoint_spec *spec)
 	return endpoint_open(&s);
 }
 
+static int vol_crc_map(void *h, const char *path, const char *format,
+		       struct crc_map *out)
+{
+	struct libvirt_host *l = lh(h);
+	char desc[4200];
+
+	snprintf(desc, sizeof desc, "%s:%s", l->host.name, path);
+	return disk_crc_map(
+	    &(struct disk_crc_spec){ .host = l->host.name,
+				     .shell = vhost_config(l->vh)->shell.v,
+				     .tool = l->crc_tool,
+				     .filter = l->filter,
+				     .path = path,
+				     .format = format,
+				     .desc = desc,
+				     .timeout_ms = l->timeout_ms },
+	    out);
+}
+
 static int path_exists(void *h, const char *path)
 {
 	char *cmd[] = { "test", "-e", (char *)path, NULL };
@@ -171,13 +192,15 @@ static const struct host_ops libvirt_ops = {
 	.vol_truncate = vol_truncate,
 	.vol_identity = vol_identity,
 	.vol_open = vol_open,
+	.vol_crc_map = vol_crc_map,
 	.path_exists = path_exists,
 	.host_id = host_id,
 	.guest_exists = guest_exists,
 	.define = define,
 };
 
-struct host *host_libvirt_new(struct vhost *vh, int timeout_ms)
+struct host *host_libvirt_new(struct vhost *vh, int timeout_ms,
+			      const char *crc_tool, const char *filter)
 {
 	struct libvirt_host *l = calloc(1, sizeof *l);
 
@@ -187,6 +210,8 @@ struct host *host_libvirt_new(struct vhost *vh, int timeout_ms)
 	}
 	l->vh = vh;
 	l->timeout_ms = timeout_ms;
+	l->crc_tool = crc_tool;
+	l->filter = filter;
 	l->host.ops = &libvirt_ops;
 	l->host.opaque = l;
 	l->host.name = vhost_config(vh)->name;

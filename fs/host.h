@@ -20,6 +20,7 @@
 
 struct endpoint;
 struct endpoint_spec;
+struct crc_map;
 
 struct host_ops {
 	/* The pool: enum pool_kind (virt.h); its size and free space. */
@@ -43,6 +44,10 @@ struct host_ops {
 	/* An NBD connection to a volume: spec as endpoint_open's, the
 	 * backend says how to reach the host.  NULL with error_set(). */
 	struct endpoint *(*vol_open)(void *h, const struct endpoint_spec *spec);
+	/* The CRC of every block of the volume at path (nbd/crc.h), computed
+	 * on the host.  0 or -1. */
+	int (*vol_crc_map)(void *h, const char *path, const char *format,
+			   struct crc_map *out);
 	/* Whether path exists on the host: 1, 0 or -1. */
 	int (*path_exists)(void *h, const char *path);
 	/* The host's identity (libvirt host UUID) into out. */
@@ -61,9 +66,11 @@ struct host {
 };
 
 /* The libvirt backend of a vhost (virt.h), commands bounded by
- * timeout_ms.  NULL with error_set(). */
+ * timeout_ms; crc_tool and filter: kvmmigfs-crc and the zero-scan filter
+ * on the host (diskcrc.h).  NULL with error_set(). */
 struct vhost;
-struct host *host_libvirt_new(struct vhost *vh, int timeout_ms);
+struct host *host_libvirt_new(struct vhost *vh, int timeout_ms,
+			      const char *crc_tool, const char *filter);
 void host_libvirt_free(struct host *h);
 
 #endif

@@ -435,7 +435,8 @@ int main(int argc, char *argv[])
 		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
 		if (fs.vhosts[i])
 			fs.hostifs[i] =
-			    host_libvirt_new(fs.vhosts[i], fs.timeout_ms);
+			    host_libvirt_new(fs.vhosts[i], fs.timeout_ms,
+					     fs.crc_tool, fs.zeroscan);
 		if (fs.hostifs[i])
 			fs.stages[i] = stage_host_new(
 			    fs.hostifs[i],

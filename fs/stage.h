@@ -119,6 +119,10 @@ ssize_t stage_write(struct stage_open *so, const void *buf, size_t count,
 int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset);
 /* The handle is a disk's (not domain.xml's); it may write. */
 bool stage_is_disk(const struct stage_open *so);
+
+/* Bytes of so's disk that its last resumed copy found on the host already
+ * (the same CRC32 per 1 MiB block) and did not send. */
+uint64_t stage_skipped(const struct stage_open *so);
 bool stage_is_writer(const struct stage_open *so);
 /* The bytes of data a disk's copy will bring, as the staged domain.xml
  * (a served one) says: what the disk takes on its source host; 0 if not

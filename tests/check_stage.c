@@ -312,6 +312,55 @@ START_TEST(test_killed_writer)
 }
 END_TEST
 
+/* Copied again whole (O_TRUNC) over a copy that was killed: the blocks the
+ * volume holds already (same CRC) are not sent; a block that differs is;
+ * what the earlier copy wrote and this one does not (a hole now) reads
+ * zeros at the end. */
+START_TEST(test_resume)
+{
+	const size_t M = 1 << 20;
+	char *x = guest_xml("web1", 0), *d = data(4 * M + 5, 9);
+	char *e = malloc(4 * M + 5);
+	struct stage_open *so;
+	pid_t child = fork();
+	siginfo_t info;
+	int status;
+
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(kill(child, SIGKILL), 0);
+	ck_assert_int_eq(waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT),
+			 0);
+	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
+	ck_assert_int_eq(put_as("web1", "vda.raw", d, 4 * M + 5, child), 0);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_int_eq(put_xml("web1", x), 0);
+	ck_assert_int_eq(fh.defines, 0);
+
+	/* The source now: block 1 differs, block 3 is a hole. */
+	memcpy(e, d, 4 * M + 5);
+	e[M + 77] ^= 0x5a;
+	memset(e + 3 * M, 0, M);
+	fh.crc_maps = 0;
+	so = stage_open(sh, "web1", "vda.raw", O_WRONLY | O_TRUNC);
+	ck_assert_ptr_nonnull(so);
+	ck_assert_int_eq(fh.crc_maps, 1);
+	ck_assert_int_eq(stage_write(so, e, 3 * M, 0), 3 * M);
+	ck_assert_int_eq(stage_write(so, e + 4 * M, 5, 4 * M), 5);
+	ck_assert_int_eq(stage_flush(so, getpid()), 0);
+	ck_assert_uint_eq(stage_skipped(so), 2 * M); /* blocks 0 and 2 */
+	stage_release(so);
+	ck_assert_int_eq(fh.defines, 1);
+	assert_volume("web1-vda.raw", e, 4 * M + 5);
+	free(x);
+	free(d);
+	free(e);
+}
+END_TEST
+
 /* A writer interrupted that still closes normally: the disk is smaller
  * than the served domain.xml says, and the guest waits. */
 START_TEST(test_short_copy)
@@ -612,6 +661,7 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, test_xml_first);
 	tcase_add_test(tc, test_disks_first);
 	tcase_add_test(tc, test_verify);
+	tcase_add_test(tc, test_resume);
 	tcase_add_test(tc, test_killed_writer);
 	tcase_add_test(tc, test_short_copy);
 	tcase_add_test(tc, test_temp_names);

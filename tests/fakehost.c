@@ -12,6 +12,7 @@
 #include <check.h>
 
 #include "../fs/virt.h"
+#include "../nbd/crc.h"
 #include "../nbd/endpoint.h"
 #include "../common/error.h"
 #include "fakehost.h"
@@ -173,6 +174,59 @@ static struct endpoint *vol_open(void *h, const struct endpoint_spec *spec)
 	return endpoint_open(&s);
 }
 
+/* A raw volume as the host's kvmmigfs-crc reads it: holes not read. */
+static int file_extent(void *opaque, uint64_t off, uint64_t max,
+		       uint64_t *len, bool *zero)
+{
+	int fd = *(int *)opaque;
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA), h;
+
+	if (d < 0 || (uint64_t)d >= off + max) {
+		*zero = true;
+		*len = max;
+	} else if ((uint64_t)d > off) {
+		*zero = true;
+		*len = (uint64_t)d - off;
+	} else {
+		h = lseek(fd, (off_t)off, SEEK_HOLE);
+		*zero = false;
+		*len = h > (off_t)off && (uint64_t)h - off < max ? (uint64_t)h - off
+								 : max;
+	}
+	return 0;
+}
+
+static int file_pread(void *opaque, void *buf, size_t count, uint64_t off)
+{
+	if (pread(*(int *)opaque, buf, count, (off_t)off) != (ssize_t)count) {
+		error_set(EIO, "short read");
+		return -1;
+	}
+	return 0;
+}
+
+static int vol_crc_map(void *h, const char *path, const char *format,
+		       struct crc_map *out)
+{
+	int fd = open(path, O_RDONLY), r;
+	struct stat st;
+	void *ops[1] = { &fd };
+
+	fh_of(h)->crc_maps++;
+	if (fd < 0 || fstat(fd, &st) < 0 || strcmp(format, "raw") != 0) {
+		error_set(EIO, "%s: cannot checksum", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	r = crc_compute(&(struct crc_source){ .size = (uint64_t)st.st_size,
+					      .extent = file_extent,
+					      .pread = file_pread },
+			ops, 1, out);
+	close(fd);
+	return r;
+}
+
 static int path_exists(void *h, const char *path)
 {
 	(void)h;
@@ -235,6 +289,7 @@ static const struct host_ops fake_ops = {
 	.vol_truncate = vol_truncate,
 	.vol_identity = vol_identity,
 	.vol_open = vol_open,
+	.vol_crc_map = vol_crc_map,
 	.path_exists = path_exists,
 	.host_id = host_id,
 	.guest_exists = guest_exists,

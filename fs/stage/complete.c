@@ -232,7 +232,8 @@ static int stage_disk_complete(struct stage_host *sh, const char *guest,
 		error_set(sf->werrno, "an earlier write failed: %s",
 			  strerror(sf->werrno));
 		r = -1;
-	} else if (sf->ep && endpoint_flush(sf->ep) < 0) {
+	} else if (sf->ep && (stage_resume_end(sh, guest, sf) < 0 ||
+			       endpoint_flush(sf->ep) < 0)) {
 		r = -1;
 	} else if (sf->block && sf->ep) {
 		r = stage_zero_unwritten(

@@ -45,6 +45,8 @@ void stage_file_put(struct staged_file *sf)
 		return;
 	endpoint_close(sf->ep);
 	extent_map_release(&sf->written);
+	extent_map_release(&sf->pass);
+	crc_map_free(&sf->old);
 	pthread_mutex_destroy(&sf->io_lock);
 	free(sf->name);
 	free(sf->final);

@@ -91,6 +91,7 @@ static struct staged_file *new_file(const char *guest, const char *name,
 	}
 	pthread_mutex_init(&sf->io_lock, NULL);
 	extent_map_init(&sf->written, STAGE_MAX_SIZE);
+	extent_map_init(&sf->pass, STAGE_MAX_SIZE);
 	sf->refs = 1;
 	sf->mtime = time(NULL);
 	sf->is_xml = strcmp(final, XML_NAME) == 0;
@@ -226,7 +227,7 @@ struct stage_open *stage_create(struct stage_host *sh, const char *guest,
 struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 			      const char *name, int flags)
 {
-	bool write = (flags & O_ACCMODE) != O_RDONLY;
+	bool write = (flags & O_ACCMODE) != O_RDONLY, resume = false;
 	struct stage_open *so = NULL;
 	struct staged_file *sf;
 	struct stage *st;
@@ -249,12 +250,17 @@ struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 		if (stage_volume_renew(sh, st, sf) < 0)
 			goto out;
 	}
+	/* Copied again whole over an earlier copy's data (cp opens with
+	 * O_TRUNC): resume, keeping what is already there. */
+	resume = write && (flags & O_TRUNC) && !sf->is_xml && !sf->writers &&
+		 !sf->ep && sf->written.known > 0 &&
+		 stage_resume_begin(sh, guest, sf) == 0;
 	if (write && !sf->is_xml) {
 		stage_disk_reopen(sf);
 		if (stage_endpoint_open(sh, st, sf) < 0)
 			goto out;
 	}
-	if (write && (flags & O_TRUNC) &&
+	if (write && (flags & O_TRUNC) && !resume &&
 	    stage_truncate_locked(sh, guest, sf, 0) < 0)
 		goto out;
 	if (write)

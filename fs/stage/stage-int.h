@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "../../nbd/endpoint.h"
+#include "../../nbd/crc.h"
 #include "../../nbd/extents.h"
 #include "../domxml.h"
 #include "../host.h"
@@ -79,6 +80,15 @@ struct staged_file {
 	uint64_t size;		   /* size the writer gave it */
 	struct extent_map written; /* ranges holding written data */
 	int werrno;		   /* first write error, reported at close */
+	/* Resuming: opened again with O_TRUNC over data of an earlier copy.
+	 * old: the CRC of each block of the volume then (computed on the
+	 * host); a block written again with the same bytes is not sent.
+	 * pass: what this copy wrote, zeroed or found there; at completion
+	 * the earlier copy's data outside it is zeroed. */
+	bool resuming;
+	struct crc_map old;
+	struct extent_map pass;
+	uint64_t skipped; /* bytes found there, not sent */
 	/* size and the bytes written, for stat without io_lock: set under
 	 * io_lock by stage_publish_size(), read with atomics. */
 	uint64_t seen_size, seen_allocated;
@@ -193,6 +203,15 @@ int stage_exact_size(struct stage_host *sh, struct staged_file *sf,
 int stage_zero_unwritten(struct staged_file *sf, uint64_t from, uint64_t to);
 int stage_truncate_locked(struct stage_host *sh, const char *guest,
 			  struct staged_file *sf, uint64_t size);
+
+/* write.c: start resuming sf (see struct staged_file); stage lock held,
+ * no server running.  0, or -1 (then sf is truncated as usual). */
+int stage_resume_begin(struct stage_host *sh, const char *guest,
+		       struct staged_file *sf);
+/* At completion: zero what the earlier copy wrote and this one did not,
+ * log what was saved, stop resuming.  io_lock held, server running. */
+int stage_resume_end(struct stage_host *sh, const char *guest,
+		     struct staged_file *sf);
 
 /* complete.c */
 int stage_try_define(struct stage_host *sh, struct stage *st);

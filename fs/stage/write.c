@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../../nbd/endpoint.h"
 #include "../../common/error.h"
@@ -61,6 +62,125 @@ static size_t run_length(const char *buf, size_t count, bool *zero)
 		n += b;
 	}
 	return n;
+}
+
+int stage_resume_begin(struct stage_host *sh, const char *guest,
+		       struct staged_file *sf)
+{
+	struct crc_map m;
+
+	if (HOST_CALL(sh, vol_crc_map, sf->path, sf->fmt, &m) < 0) {
+		log_warning("%s/%s/%s: written again from the start: the "
+			    "earlier copy's blocks could not be checksummed "
+			    "(%s)",
+			    sh->host->name, guest, sf->name, error_msg());
+		return -1;
+	}
+	pthread_mutex_lock(&sf->io_lock);
+	crc_map_free(&sf->old);
+	sf->old = m;
+	extent_map_release(&sf->pass);
+	extent_map_init(&sf->pass, STAGE_MAX_SIZE);
+	sf->skipped = 0;
+	sf->resuming = true;
+	/* The file starts empty, as O_TRUNC says; the volume keeps its
+	 * bytes until they are written again or zeroed at completion. */
+	sf->size = 0;
+	sf->verified = false;
+	stage_publish_size(sf);
+	pthread_mutex_unlock(&sf->io_lock);
+	log_info("%s/%s/%s: copied again over %llu bytes of an earlier copy: "
+		 "blocks that are the same (crc32 computed on the host) are "
+		 "not sent again",
+		 sh->host->name, guest, sf->name,
+		 (unsigned long long)sf->written.known);
+	return 0;
+}
+
+/* Zero what the earlier copy wrote in [from, to) that this one did not
+ * write, zero or find there.  io_lock held. */
+static int zero_unconfirmed(struct staged_file *sf, uint64_t to)
+{
+	for (size_t i = 0; i < sf->written.n; i++) {
+		uint64_t at = sf->written.v[i].offset;
+		uint64_t end = at + sf->written.v[i].length;
+
+		if (end > to)
+			end = to;
+		while (at < end) {
+			const struct extent *e = extent_map_find(&sf->pass, at);
+			uint64_t next = end, n;
+
+			if (e) { /* confirmed up to its end */
+				at = e->offset + e->length;
+				continue;
+			}
+			/* Up to the next confirmed range. */
+			for (size_t k = 0; k < sf->pass.n; k++)
+				if (sf->pass.v[k].offset > at) {
+					if (sf->pass.v[k].offset < next)
+						next = sf->pass.v[k].offset;
+					break;
+				}
+			n = next - at > (1ULL << 31) ? 1ULL << 31 : next - at;
+			if (endpoint_zero(sf->ep, n, at) < 0)
+				return -1;
+			at += n;
+		}
+	}
+	return 0;
+}
+
+int stage_resume_end(struct stage_host *sh, const char *guest,
+		     struct staged_file *sf)
+{
+	if (!sf->resuming)
+		return 0;
+	if (zero_unconfirmed(sf, sf->capacity > sf->size ? sf->capacity
+							   : sf->size) < 0)
+		return -1;
+	log_info("%s/%s/%s: resumed: %llu bytes were on the host already and "
+		 "not sent again",
+		 sh->host->name, guest, sf->name,
+		 (unsigned long long)sf->skipped);
+	sf->resuming = false;
+	crc_map_free(&sf->old);
+	return 0;
+}
+
+/* Write n bytes of data at offset; when resuming, whole blocks the volume
+ * holds already (the same CRC) are not sent.  io_lock held. */
+static int write_data(struct staged_file *sf, const char *buf, size_t n,
+		      uint64_t offset)
+{
+	size_t pos = 0;
+
+	while (sf->resuming && pos < n) {
+		uint64_t at = offset + pos, i = at / CRC_BLOCK;
+		size_t len = CRC_BLOCK - at % CRC_BLOCK;
+
+		if (len > n - pos)
+			len = n - pos;
+		if (at % CRC_BLOCK == 0 && len == CRC_BLOCK &&
+		    i < sf->old.nblocks &&
+		    crc_block_len(&sf->old, i) == CRC_BLOCK &&
+		    crc32(0, (const Bytef *)buf + pos, CRC_BLOCK) ==
+			crc_block(&sf->old, i)) {
+			sf->skipped += len;
+		} else if (endpoint_pwrite(sf->ep, buf + pos, len, at) < 0) {
+			return -1;
+		}
+		if (extent_map_add(&sf->written, at, len, false) < 0 ||
+		    extent_map_add(&sf->pass, at, len, false) < 0)
+			return -1;
+		pos += len;
+	}
+	if (pos == n)
+		return 0;
+	if (endpoint_pwrite(sf->ep, buf + pos, n - pos, offset + pos) < 0 ||
+	    extent_map_add(&sf->written, offset + pos, n - pos, false) < 0)
+		return -1;
+	return 0;
 }
 
 /* Write count bytes at offset, buf NULL for zeros.  All-zero blocks are
@@ -121,10 +241,11 @@ static ssize_t stage_disk_write(struct stage_open *so, const char *buf,
 						   n) &&
 			    endpoint_zero(sf->ep, n, offset + pos) < 0)
 				goto err;
-		} else if (endpoint_pwrite(sf->ep, buf + pos, n, offset + pos) <
-			       0 ||
-			   extent_map_add(&sf->written, offset + pos, n,
-					  false) < 0) {
+			if (sf->resuming &&
+			    extent_map_add(&sf->pass, offset + pos, n, false) <
+				0)
+				goto err;
+		} else if (write_data(sf, buf + pos, n, offset + pos) < 0) {
 			goto err;
 		}
 		pos += n;
@@ -182,6 +303,16 @@ int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset)
 bool stage_is_writer(const struct stage_open *so)
 {
 	return so->write;
+}
+
+uint64_t stage_skipped(const struct stage_open *so)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&so->sf->io_lock);
+	n = so->sf->skipped;
+	pthread_mutex_unlock(&so->sf->io_lock);
+	return n;
 }
 
 bool stage_is_disk(const struct stage_open *so)
