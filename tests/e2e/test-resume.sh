@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Resume: a cp -r killed at about 60% and run again keeps the volume it
+# wrote; blocks already there (the same CRC32, computed on the new host)
+# are not sent again: the second run sends at most 45% of the data to the
+# new host (bytes to its sshd, counted by nftables), and the guest is
+# defined, verified and byte-identical.
+. "$(dirname "$0")/lib.sh"
+
+T=kmfres$$
+IMG=/var/lib/libvirt/images
+ADDR=$(awk '$1 == "Host" { h = $2 } h == "hostb" && $1 == "HostName" { print $2; exit }' "$STATE/ssh_config")
+[ -n "$ADDR" ] || fail "no address for hostb in $STATE/ssh_config"
+cpid=
+cleanup() {
+	[ -z "$cpid" ] || kill -9 "$cpid" 2>/dev/null || :
+	wait 2>/dev/null || :
+	nft delete table inet "$T" 2>/dev/null || :
+	nbdkit_plain hosta 2>/dev/null || :
+	clean_host hostb
+	onhost hosta sh -c "virsh -q -c qemu:///system undefine res1 >/dev/null 2>&1; rm -f $IMG/res1-vda.raw" </dev/null || :
+}
+trap cleanup EXIT
+
+# Bytes sent to hostb's sshd so far.
+nft -f - <<NFT
+table inet $T {
+	chain out {
+		type filter hook output priority 0;
+		ip daddr $ADDR tcp dport 22 counter
+	}
+}
+NFT
+to_hostb() {
+	nft list chain inet "$T" out | sed -n 's/.* counter packets [0-9]* bytes \([0-9]*\).*/\1/p'
+}
+
+DATA=$((64 << 20))
+define_raw_guest res1 res1-vda.raw 96 \
+	'head -c 64M /dev/urandom | dd of="$f" bs=1M seek=16 conv=notrunc status=none'
+
+# 1. A copy slowed down on its source, killed at about 60%.
+nbdkit_with hosta --filter=rate "rate=16M"
+cp -r "$MNT/hosta/res1" "$MNT/hostb/" &
+cpid=$!
+pct=0
+for _ in $(seq 200); do
+	cat "$MNT/.status.json" >"$WORK/s.json"
+	d=$(status_field "$WORK/s.json" write hostb res1 vda.raw done)
+	if [ -n "$d" ]; then
+		pct=$((d * 100 / DATA))
+		[ "$pct" -ge 60 ] && break
+	fi
+	kill -0 "$cpid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -9 "$cpid" 2>/dev/null || fail "cp ended before 60% ($pct%)"
+wait "$cpid" 2>/dev/null || :
+cpid=
+[ "$pct" -ge 60 ] && [ "$pct" -lt 95 ] || fail "killed at $pct%"
+defined hostb res1 && fail "res1 defined after a killed copy"
+nbdkit_plain hosta
+ok "cp -r killed with $pct% of the data written; nothing defined"
+
+# 2. The same cp -r again: what is there is not sent.
+log_mark
+b0=$(to_hostb)
+cp -r "$MNT/hosta/res1" "$MNT/hostb/" || fail "the second cp -r failed"
+sent=$(($(to_hostb) - b0))
+defined hostb res1 || fail "res1 not defined after the second copy"
+line=$(log_grep -F "hostb/res1/vda.raw: resumed: ") || fail "no resumed line: $(log_since_mark | tail -5)"
+log_grep -F "hostb/res1/vda.raw: verified: crc32" >/dev/null || fail "not verified"
+cmp "$STATE/hosta/lib/images/res1-vda.raw" "$STATE/hostb/lib/images/res1-vda.raw" ||
+	fail "the copy differs from the source"
+[ "$sent" -le $((DATA * 45 / 100)) ] ||
+	fail "the second copy sent $sent bytes to hostb, over 45% of $DATA"
+ok "again: $sent bytes to hostb ($((sent * 100 / DATA))% of the data); ${line#*resumed: }; defined, verified, byte-identical"
