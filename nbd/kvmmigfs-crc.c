@@ -72,6 +72,15 @@ static void *keepalive(void *arg)
 	return NULL;
 }
 
+static void stop_keepalive(pthread_t ka)
+{
+	pthread_mutex_lock(&out_lock);
+	finished = true;
+	pthread_cond_signal(&out_cond);
+	pthread_mutex_unlock(&out_lock);
+	pthread_join(ka, NULL);
+}
+
 static int stamp(const char *path)
 {
 	struct stat st;
@@ -362,14 +371,9 @@ int main(int argc, char *argv[])
 		src.pread = nbd_read;
 	}
 	c = crc_compute(&src, opaques, (unsigned)threads, &m);
-	if (alive) {
-		pthread_mutex_lock(&out_lock);
-		finished = true;
-		pthread_cond_signal(&out_cond);
-		pthread_mutex_unlock(&out_lock);
-		pthread_join(ka, NULL);
-		alive = false;
-	}
+	if (alive)
+		stop_keepalive(ka);
+	alive = false;
 	if (c < 0)
 		goto out;
 	if (crc_map_write(&m, blocks, stdout) < 0 || fflush(stdout) != 0)
@@ -378,13 +382,8 @@ int main(int argc, char *argv[])
 		ret = 0;
 	crc_map_free(&m);
 out:
-	if (alive) {
-		pthread_mutex_lock(&out_lock);
-		finished = true;
-		pthread_cond_signal(&out_cond);
-		pthread_mutex_unlock(&out_lock);
-		pthread_join(ka, NULL);
-	}
+	if (alive)
+		stop_keepalive(ka);
 	if (ret)
 		fprintf(stderr, "kvmmigfs-crc: %s: %s\n", path, error_msg());
 	for (long t = 0; t < threads; t++)

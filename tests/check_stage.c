@@ -277,14 +277,12 @@ START_TEST(test_disks_first)
 }
 END_TEST
 
-/* A disk closed by a writer that was killed is never complete. */
-START_TEST(test_killed_writer)
+/* A child killed by SIGKILL, dead but not reaped: /proc still tells how
+ * it ended, as for a writer killed while its files are closed. */
+static pid_t killed_child(void)
 {
-	char *x = guest_xml("web1", 0), *d = data(64 * KiB, 3);
-	struct stage_open *so;
 	pid_t child = fork();
 	siginfo_t info;
-	int status;
 
 	ck_assert_int_ge(child, 0);
 	if (child == 0) {
@@ -292,9 +290,19 @@ START_TEST(test_killed_writer)
 		_exit(0);
 	}
 	ck_assert_int_eq(kill(child, SIGKILL), 0);
-	/* Dead but not reaped: /proc still tells how it ended. */
 	ck_assert_int_eq(waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT),
 			 0);
+	return child;
+}
+
+/* A disk closed by a writer that was killed is never complete. */
+START_TEST(test_killed_writer)
+{
+	char *x = guest_xml("web1", 0), *d = data(64 * KiB, 3);
+	struct stage_open *so;
+	pid_t child = killed_child();
+	int status;
+
 	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
 	ck_assert_int_eq(put_as("web1", "vda.raw", d, 64 * KiB, child), 0);
 	ck_assert_int_eq(put_xml("web1", x), 0);
@@ -322,18 +330,9 @@ START_TEST(test_resume)
 	char *x = guest_xml("web1", 0), *d = data(4 * M + 5, 9);
 	char *e = malloc(4 * M + 5);
 	struct stage_open *so;
-	pid_t child = fork();
-	siginfo_t info;
+	pid_t child = killed_child();
 	int status;
 
-	ck_assert_int_ge(child, 0);
-	if (child == 0) {
-		pause();
-		_exit(0);
-	}
-	ck_assert_int_eq(kill(child, SIGKILL), 0);
-	ck_assert_int_eq(waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT),
-			 0);
 	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
 	ck_assert_int_eq(put_as("web1", "vda.raw", d, 4 * M + 5, child), 0);
 	ck_assert_int_eq(waitpid(child, &status, 0), child);
