@@ -149,11 +149,11 @@ check-valgrind: tests/check_kvmmigfs $(FILTER)
 
 check-format:
 	clang-format --dry-run --Werror $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) \
-		tests/fuzz.c tests/listdisks.c nbd/zeroscan.c $(HEADERS)
+		tests/fuzz.c tests/listdisks.c nbd/zeroscan.c nbd/kvmmigfs-crc.c $(HEADERS)
 
 format:
 	clang-format -i $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) tests/fuzz.c \
-		tests/listdisks.c nbd/zeroscan.c $(HEADERS)
+		tests/listdisks.c nbd/zeroscan.c nbd/kvmmigfs-crc.c $(HEADERS)
 
 # Install the build and test dependencies (Debian; needs root).
 deps:

@@ -700,8 +700,7 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
  * guest-visible bytes as 8 hex digits, computed on its host (diskcrc.h).
  * Not listed by listxattr, so that cp -a and rsync -X do not compute it
  * for every disk they copy. */
-int files_getxattr(const char *path, const char *name, char *value,
-		   size_t size)
+int files_getxattr(const char *path, const char *name, char *value, size_t size)
 {
 	struct kvmmigfs *fs = fs_get();
 	struct fs_path p;

@@ -114,8 +114,8 @@ static int find_data(const struct crc_source *src, void *opaque,
 			return -1;
 		if (len == 0 || len > src->size - off) {
 			error_set(EPROTO,
-				  "bad extent at offset %" PRIu64
-				  ": %" PRIu64 " bytes",
+				  "bad extent at offset %" PRIu64 ": %" PRIu64
+				  " bytes",
 				  off, len);
 			return -1;
 		}
@@ -133,8 +133,8 @@ struct job {
 	const struct crc_source *src;
 	struct crc_map *m;
 	pthread_mutex_t lock;
-	size_t next;	  /* the next of m->index to read; lock */
-	int errnum;	  /* the first failure; lock */
+	size_t next; /* the next of m->index to read; lock */
+	int errnum;  /* the first failure; lock */
 	char msg[512];
 };
 
@@ -191,8 +191,9 @@ static uint32_t total_of(const struct crc_map *m)
 		uint64_t i = m->index[k], len = crc_block_len(m, i);
 
 		if (i > next)
-			crc = crc32_combine64(crc, crc_zeros((i - next) * CRC_BLOCK),
-					      (z_off64_t)((i - next) * CRC_BLOCK));
+			crc = crc32_combine64(
+			    crc, crc_zeros((i - next) * CRC_BLOCK),
+			    (z_off64_t)((i - next) * CRC_BLOCK));
 		crc = crc32_combine64(crc, m->crc[k], (z_off64_t)len);
 		next = i + 1;
 	}
@@ -288,7 +289,7 @@ static int parse_crc(const char **p, uint32_t *crc)
 
 	for (int i = 0; i < 8; i++) {
 		char c = (*p)[i];
-		int d = c >= '0' && c <= '9'	 ? c - '0'
+		int d = c >= '0' && c <= '9'   ? c - '0'
 			: c >= 'a' && c <= 'f' ? c - 'a' + 10
 					       : -1;
 
@@ -344,8 +345,8 @@ int crc_map_parse(const char *text, struct crc_map *out)
 					return -1;
 				}
 				if (ccap < cap) {
-					uint32_t *c = realloc(
-					    out->crc, cap * sizeof *c);
+					uint32_t *c =
+					    realloc(out->crc, cap * sizeof *c);
 
 					if (!c) {
 						error_set(ENOMEM,
@@ -379,8 +380,7 @@ int crc_map_parse(const char *text, struct crc_map *out)
 	return 0;
 }
 
-uint64_t crc_first_difference(const struct crc_map *a,
-			      const struct crc_map *b)
+uint64_t crc_first_difference(const struct crc_map *a, const struct crc_map *b)
 {
 	size_t ka = 0, kb = 0;
 

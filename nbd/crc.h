@@ -15,8 +15,8 @@
  *
  * Lines starting with "#" are remarks (kvmmigfs-crc -k prints one a
  * second while it works, so that an idle timeout tells a dead host from a
- * long checksum).  Blocks not listed in a "d" line read as zeros.  CRCs are 8 lowercase hex
- * digits.  "d" lines appear only when asked for (blocks).
+ * long checksum).  Blocks not listed in a "d" line read as zeros.  CRCs are 8
+ *lowercase hex digits.  "d" lines appear only when asked for (blocks).
  */
 #ifndef KVMMIGFS_CRC_H
 #define KVMMIGFS_CRC_H
@@ -42,7 +42,7 @@ struct crc_source {
 };
 
 struct crc_map {
-	uint64_t size;	 /* bytes */
+	uint64_t size;	  /* bytes */
 	uint64_t nblocks; /* blocks of CRC_BLOCK, the last one maybe short */
 	/* The data blocks, ascending, and their CRCs; every other block
 	 * reads as zeros.  NULL when only the total was kept. */
@@ -81,7 +81,6 @@ int crc_map_parse(const char *text, struct crc_map *out);
 
 /* The first block where a and b differ (same size assumed), or
  * UINT64_MAX if none; a and b need their blocks. */
-uint64_t crc_first_difference(const struct crc_map *a,
-			      const struct crc_map *b);
+uint64_t crc_first_difference(const struct crc_map *a, const struct crc_map *b);
 
 #endif

@@ -200,8 +200,7 @@ int hostcmd_output(char *const *shell, char *const *cmd, int timeout_ms,
 }
 
 /* Append n bytes to a growing buffer. */
-static int append(char **buf, size_t *len, size_t *cap, const char *p,
-		  size_t n)
+static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
 {
 	if (*len + n + 1 > *cap) {
 		size_t c = *cap ? *cap : 4096;
@@ -261,7 +260,8 @@ int hostcmd_capture(char *const *shell, char *const *cmd, int idle_ms,
 	close(e[1]);
 	o[1] = e[1] = -1;
 	while (o[0] >= 0 || e[0] >= 0) {
-		struct pollfd p[2] = { { o[0], POLLIN, 0 }, { e[0], POLLIN, 0 } };
+		struct pollfd p[2] = { { o[0], POLLIN, 0 },
+				       { e[0], POLLIN, 0 } };
 		char chunk[65536];
 		int n = poll(p, 2, 100);
 
@@ -297,8 +297,8 @@ int hostcmd_capture(char *const *shell, char *const *cmd, int idle_ms,
 			if (k > 0) {
 				/* Keep the end: the cause is the last line. */
 				if (elen + (size_t)k >= err_len) {
-					size_t drop = elen + (size_t)k -
-						      err_len + 1;
+					size_t drop =
+					    elen + (size_t)k - err_len + 1;
 
 					if (drop > elen)
 						drop = elen;

@@ -107,8 +107,8 @@ struct rawdisk {
 	bool file; /* a regular file: SEEK_DATA/SEEK_HOLE */
 };
 
-static int raw_extent(void *opaque, uint64_t off, uint64_t max,
-		      uint64_t *len, bool *zero)
+static int raw_extent(void *opaque, uint64_t off, uint64_t max, uint64_t *len,
+		      bool *zero)
 {
 	struct rawdisk *d = opaque;
 	off_t data, hole;
@@ -202,8 +202,8 @@ static int first_extent(void *opaque, const char *context, uint64_t offset,
 	return 0;
 }
 
-static int nbd_extent(void *opaque, uint64_t off, uint64_t max,
-		      uint64_t *len, bool *zero)
+static int nbd_extent(void *opaque, uint64_t off, uint64_t max, uint64_t *len,
+		      bool *zero)
 {
 	struct nbd_handle *h = opaque;
 	struct extent_answer a = { 0 };

@@ -17,12 +17,12 @@ struct memdisk {
 	uint64_t cut[16];
 	bool zero[16];
 	int ncut;
-	uint64_t read;	 /* bytes read, atomics */
+	uint64_t read;	  /* bytes read, atomics */
 	uint64_t fail_at; /* a read covering this offset fails; 0: none */
 };
 
-static int mem_extent(void *opaque, uint64_t off, uint64_t max,
-		      uint64_t *len, bool *zero)
+static int mem_extent(void *opaque, uint64_t off, uint64_t max, uint64_t *len,
+		      bool *zero)
 {
 	struct memdisk *d = opaque;
 
@@ -96,8 +96,8 @@ static uint32_t zlib_crc(const struct memdisk *d)
 	uint64_t off = 0;
 
 	while (off < d->size) { /* uInt chunks */
-		uint64_t n = d->size - off > (1u << 30) ? (1u << 30)
-							  : d->size - off;
+		uint64_t n =
+		    d->size - off > (1u << 30) ? (1u << 30) : d->size - off;
 
 		crc = crc32(crc, d->bytes + off, (uInt)n);
 		off += n;
@@ -113,15 +113,15 @@ static void expect_equal(struct memdisk *d, unsigned threads)
 	for (unsigned t = 0; t < threads; t++)
 		ops[t] = d;
 	ck_assert_int_eq(crc_compute(source(d), ops, threads, &m), 0);
-	ck_assert_msg(m.total == zlib_crc(d),
-		      "size %llu, %u threads: %08x, zlib %08x",
-		      (unsigned long long)d->size, threads, m.total,
-		      zlib_crc(d));
+	ck_assert_msg(
+	    m.total == zlib_crc(d), "size %llu, %u threads: %08x, zlib %08x",
+	    (unsigned long long)d->size, threads, m.total, zlib_crc(d));
 	for (uint64_t i = 0; i < m.nblocks; i++) {
 		uint64_t len = crc_block_len(&m, i);
 
-		ck_assert_uint_eq(crc_block(&m, i),
-				  crc32(0, d->bytes + i * CRC_BLOCK, (uInt)len));
+		ck_assert_uint_eq(
+		    crc_block(&m, i),
+		    crc32(0, d->bytes + i * CRC_BLOCK, (uInt)len));
 	}
 	crc_map_free(&m);
 }
@@ -134,9 +134,9 @@ START_TEST(test_layouts)
 		uint64_t size, a, b, c, e;
 		bool lie;
 	} cases[] = {
-		{ 0, 0, 0, 0, 0, false },		/* empty */
-		{ 1, 0, 1, 1, 1, false },		/* one byte */
-		{ 512, 0, 0, 0, 0, false },		/* all zeros */
+		{ 0, 0, 0, 0, 0, false },		  /* empty */
+		{ 1, 0, 1, 1, 1, false },		  /* one byte */
+		{ 512, 0, 0, 0, 0, false },		  /* all zeros */
 		{ 5 * M, 0, 5 * M, 5 * M, 5 * M, false }, /* all data */
 		{ 10 * M + 12345, M / 2, 3 * M + 7, 7 * M, 9 * M, false },
 		{ 10 * M + 12345, 100, 200, 10 * M, 10 * M + 12345, true },
@@ -182,8 +182,9 @@ END_TEST
  * powers of two. */
 START_TEST(test_zeros)
 {
-	static const uint64_t lens[] = { 0, 1, 2, 3, 511, 4096, 1048575,
-					 1048576, 3 * 1048576 + 17 };
+	static const uint64_t lens[] = { 0,	  1,	   2,
+					 3,	  511,	   4096,
+					 1048575, 1048576, 3 * 1048576 + 17 };
 	unsigned char *z = calloc(1, 4 << 20);
 
 	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)

@@ -392,36 +392,35 @@ START_TEST(test_capture)
 			 "head -c 3000000 /dev/zero | tr '\\0' x; "
 			 "printf 'first\\nthe cause\\n' >&2; exit 4",
 			 NULL };
-	char *talks[] = { "sh", "-c",
-			  "for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.1; done",
-			  NULL };
+	char *talks[] = {
+		"sh", "-c",
+		"for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.1; done", NULL
+	};
 	char *silent[] = { "sleep", "5", NULL };
 	char *missing[] = { "/nonexistent/kvmmigfs-crc", NULL };
 	char err[64], *out;
 	size_t len;
 
-	ck_assert_int_eq(hostcmd_capture(NULL, both, 5000, &out, &len, err,
-					 sizeof err),
-			 4);
+	ck_assert_int_eq(
+	    hostcmd_capture(NULL, both, 5000, &out, &len, err, sizeof err), 4);
 	ck_assert_uint_eq(len, 3000000);
 	ck_assert_uint_eq(strspn(out, "x"), 3000000);
 	ck_assert_str_eq(err, "the cause");
 	free(out);
 	/* 0.8 s in all, never 0.35 s quiet. */
-	ck_assert_int_eq(hostcmd_capture(NULL, talks, 350, &out, &len, err,
-					 sizeof err),
-			 0);
+	ck_assert_int_eq(
+	    hostcmd_capture(NULL, talks, 350, &out, &len, err, sizeof err), 0);
 	ck_assert_str_eq(out, "1\n2\n3\n4\n5\n6\n7\n8\n");
 	free(out);
 	error_clear();
-	ck_assert_int_eq(hostcmd_capture(NULL, silent, 300, &out, &len, err,
-					 sizeof err),
-			 -1);
+	ck_assert_int_eq(
+	    hostcmd_capture(NULL, silent, 300, &out, &len, err, sizeof err),
+	    -1);
 	ck_assert_int_eq(error_errno(), ETIMEDOUT);
 	ck_assert_ptr_null(out);
-	ck_assert_int_eq(hostcmd_capture(NULL, missing, 1000, &out, &len, err,
-					 sizeof err),
-			 127);
+	ck_assert_int_eq(
+	    hostcmd_capture(NULL, missing, 1000, &out, &len, err, sizeof err),
+	    127);
 	free(out);
 }
 END_TEST

@@ -33,11 +33,10 @@ static char state[PATH_MAX];
 static struct stage_host *new_stage_host(void)
 {
 	struct stage_host *s = stage_host_new(
-	    &fh.host,
-	    &(struct stage_options){ .start = false,
-				     .timeout_ms = 10000,
-				     .state_dir = state,
-				     .hosts_file = HOSTS_FILE });
+	    &fh.host, &(struct stage_options){ .start = false,
+					       .timeout_ms = 10000,
+					       .state_dir = state,
+					       .hosts_file = HOSTS_FILE });
 
 	ck_assert_ptr_nonnull(s);
 	return s;
@@ -198,9 +197,9 @@ static char *guest_xml_origin(const char *name, unsigned long long size)
 	at = strstr(plain, "<kvmmigfs:disks");
 	ck_assert_ptr_nonnull(at);
 	*at = '\0';
-	ck_assert_int_ge(asprintf(&x, "%s%s%s", plain, meta,
-				  strstr(at + 1, "</metadata>")),
-			 0);
+	ck_assert_int_ge(
+	    asprintf(&x, "%s%s%s", plain, meta, strstr(at + 1, "</metadata>")),
+	    0);
 	free(plain);
 	return x;
 }

@@ -175,8 +175,8 @@ static struct endpoint *vol_open(void *h, const struct endpoint_spec *spec)
 }
 
 /* A raw volume as the host's kvmmigfs-crc reads it: holes not read. */
-static int file_extent(void *opaque, uint64_t off, uint64_t max,
-		       uint64_t *len, bool *zero)
+static int file_extent(void *opaque, uint64_t off, uint64_t max, uint64_t *len,
+		       bool *zero)
 {
 	int fd = *(int *)opaque;
 	off_t d = lseek(fd, (off_t)off, SEEK_DATA), h;
@@ -190,8 +190,9 @@ static int file_extent(void *opaque, uint64_t off, uint64_t max,
 	} else {
 		h = lseek(fd, (off_t)off, SEEK_HOLE);
 		*zero = false;
-		*len = h > (off_t)off && (uint64_t)h - off < max ? (uint64_t)h - off
-								 : max;
+		*len = h > (off_t)off && (uint64_t)h - off < max
+			   ? (uint64_t)h - off
+			   : max;
 	}
 	return 0;
 }

@@ -88,18 +88,17 @@ static int verify_disk(struct stage_host *sh, struct stage *st,
 		sf->verified = true;
 		return 0;
 	}
-	if (sh->opt.verify(sh->opt.verify_ctx,
-			   &(struct stage_verify){
-			       .host = sh->host->name,
-			       .guest = st->guest,
-			       .file = sf->name,
-			       .path = sf->path,
-			       .format = sf->fmt,
-			       .origin_host = o.host,
-			       .origin_uuid = o.host_uuid,
-			       .origin_path = o.path,
-			       .origin_format = o.format,
-			   }) < 0)
+	if (sh->opt.verify(sh->opt.verify_ctx, &(struct stage_verify){
+						   .host = sh->host->name,
+						   .guest = st->guest,
+						   .file = sf->name,
+						   .path = sf->path,
+						   .format = sf->fmt,
+						   .origin_host = o.host,
+						   .origin_uuid = o.host_uuid,
+						   .origin_path = o.path,
+						   .origin_format = o.format,
+					       }) < 0)
 		return -1;
 	sf->verified = true;
 	return 0;
@@ -233,7 +232,7 @@ static int stage_disk_complete(struct stage_host *sh, const char *guest,
 			  strerror(sf->werrno));
 		r = -1;
 	} else if (sf->ep && (stage_resume_end(sh, guest, sf) < 0 ||
-			       endpoint_flush(sf->ep) < 0)) {
+			      endpoint_flush(sf->ep) < 0)) {
 		r = -1;
 	} else if (sf->block && sf->ep) {
 		r = stage_zero_unwritten(

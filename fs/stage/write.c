@@ -137,7 +137,7 @@ int stage_resume_end(struct stage_host *sh, const char *guest,
 	if (!sf->resuming)
 		return 0;
 	if (zero_unconfirmed(sf, sf->capacity > sf->size ? sf->capacity
-							   : sf->size) < 0)
+							 : sf->size) < 0)
 		return -1;
 	log_info("%s/%s/%s: resumed: %llu bytes were on the host already and "
 		 "not sent again",
