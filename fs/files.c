@@ -84,6 +84,11 @@ struct open_file {
 	bool no_more;		   /* opening another failed: keep to those */
 	struct endpoint_spec spec; /* strings below */
 	char path[4096], format[32];
+	/* disk: the CRC of each of its blocks, computed on its host by the
+	 * first copy_file_range into a disk being resumed (guarded by
+	 * lock); crc_tried: asked for (srcmap.index NULL: it failed) */
+	struct crc_map srcmap;
+	bool crc_tried, crc_ok;
 	pthread_mutex_t lock;
 };
 
@@ -268,6 +273,7 @@ static void disk_release(struct open_file *of)
 {
 	for (int i = 0; i < of->neps; i++)
 		endpoint_close(of->eps[i]);
+	crc_map_free(&of->srcmap);
 	pthread_mutex_destroy(&of->lock);
 }
 
@@ -641,6 +647,77 @@ static int sink_zero(void *opaque, uint64_t count, uint64_t offset)
 	return stage_write_zeros(c->out->so, count, offset);
 }
 
+/* Does the target hold source block i (a whole block of data) already?
+ * Holes are left to the copy engine, which skips them anyway. */
+static bool same(struct open_file *in, struct open_file *out, uint64_t i)
+{
+	return crc_block_len(&in->srcmap, i) == CRC_BLOCK &&
+	       crc_block_is_data(&in->srcmap, i) &&
+	       stage_resume_has(out->so, i, crc_block(&in->srcmap, i));
+}
+
+/* Resuming: the whole blocks at the start of [off_in, off_in + *len) that
+ * the target volume holds already (the same CRC as the source's, both
+ * computed on their hosts) are neither read nor sent: counted as copied.
+ * *len becomes what is left to copy, up to the next such block.  Returns
+ * the bytes skipped, or -1.  in->lock held. */
+static int64_t skip_resumed(struct open_file *in, struct open_file *out,
+			    uint64_t off_in, uint64_t off_out, size_t *len)
+{
+	const struct host_config *hc = vhost_config(in->vh);
+	uint64_t at = 0, i;
+
+	if (off_in != off_out || off_in % CRC_BLOCK || !stage_resuming(out->so))
+		return 0;
+	if (!in->crc_tried) {
+		in->crc_tried = true;
+		if (disk_crc_map(
+			&(struct disk_crc_spec){
+			    .host = hc->name,
+			    .shell = hc->shell.v,
+			    .tool = fs_get()->crc_tool,
+			    .filter = fs_get()->zeroscan,
+			    .path = in->path,
+			    .format = in->format,
+			    .shared = in->spec.shared,
+			    .desc = in->desc,
+			    .timeout_ms = fs_get()->timeout_ms,
+			},
+			&in->srcmap) == 0)
+			in->crc_ok = true;
+		else
+			log_warning("%s: its blocks are read again in full: "
+				    "no CRC of them (%s)",
+				    in->desc, error_msg());
+	}
+	if (!in->crc_ok)
+		return 0;
+	/* The matching blocks first. */
+	for (i = off_in / CRC_BLOCK; at + CRC_BLOCK <= *len && same(in, out, i);
+	     i++)
+		at += CRC_BLOCK;
+	if (at && stage_resume_confirm(out->so, off_out, at) < 0)
+		return -1;
+	transfer_add(in->xfer, at);
+	transfer_add(out->xfer, at);
+	/* Then the blocks to copy, up to the next one that matches. */
+	{
+		uint64_t end = at, j = i;
+
+		while (end < *len) {
+			uint64_t step =
+			    *len - end < CRC_BLOCK ? *len - end : CRC_BLOCK;
+
+			if (end > at && step == CRC_BLOCK && same(in, out, j))
+				break;
+			end += step;
+			j++;
+		}
+		*len = (size_t)(end - at);
+	}
+	return (int64_t)at;
+}
+
 /* copy_file_range from a disk of the mount to a disk being staged: the
  * copy engine moves it host to host, holes and zero extents unread.  Each
  * call does about a second's work (the caller loops), so an interrupted
@@ -654,7 +731,7 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
 	struct open_file *in = of_get(fi_in), *out = of_get(fi_out);
 	struct copy_sink sink = { .write = sink_write, .zero = sink_zero };
 	struct sink_ctx ctx = { in, out };
-	int64_t n;
+	int64_t n, skipped;
 	int r;
 
 	(void)path_in;
@@ -689,8 +766,16 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
 		in->eps[in->neps++] = more;
 	}
 	error_clear();
-	n = copy_range(in->eps, in->neps, (uint64_t)off_in, &sink,
-		       (uint64_t)off_out, len, COPY_SLICE_MS);
+	skipped =
+	    skip_resumed(in, out, (uint64_t)off_in, (uint64_t)off_out, &len);
+	if (skipped < 0 || len == 0)
+		n = skipped;
+	else
+		n = copy_range(in->eps, in->neps, (uint64_t)off_in + skipped,
+			       &sink, (uint64_t)off_out + skipped, len,
+			       COPY_SLICE_MS);
+	if (n >= 0 && skipped > 0 && len > 0)
+		n += skipped;
 	pthread_mutex_unlock(&in->lock);
 	/* The error names the side that failed. */
 	return n < 0 ? fail_open(out, "copy_file_range") : (ssize_t)n;

@@ -120,6 +120,18 @@ int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset);
 /* The handle is a disk's (not domain.xml's); it may write. */
 bool stage_is_disk(const struct stage_open *so);
 
+/* Is so's disk being resumed (copied again whole over an earlier copy)? */
+bool stage_resuming(struct stage_open *so);
+
+/* Resuming so's disk: does the
+ * volume hold block i (CRC_BLOCK bytes, nbd/crc.h) with this CRC? */
+bool stage_resume_has(struct stage_open *so, uint64_t i, uint32_t crc);
+
+/* Count [offset, offset+count) as written with what the volume holds
+ * already (blocks stage_resume_has() found): nothing is sent.  0 or -1. */
+int stage_resume_confirm(struct stage_open *so, uint64_t offset,
+			 uint64_t count);
+
 /* Bytes of so's disk that its last resumed copy found on the host already
  * (the same CRC32 per 1 MiB block) and did not send. */
 uint64_t stage_skipped(const struct stage_open *so);

@@ -305,6 +305,58 @@ bool stage_is_writer(const struct stage_open *so)
 	return so->write;
 }
 
+bool stage_resuming(struct stage_open *so)
+{
+	bool r;
+
+	pthread_mutex_lock(&so->sf->io_lock);
+	r = so->sf->resuming;
+	pthread_mutex_unlock(&so->sf->io_lock);
+	return r;
+}
+
+bool stage_resume_has(struct stage_open *so, uint64_t i, uint32_t crc)
+{
+	struct staged_file *sf = so->sf;
+	bool r;
+
+	pthread_mutex_lock(&sf->io_lock);
+	r = sf->resuming && i < sf->old.nblocks &&
+	    crc_block_len(&sf->old, i) == CRC_BLOCK &&
+	    crc_block(&sf->old, i) == crc;
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
+int stage_resume_confirm(struct stage_open *so, uint64_t offset, uint64_t count)
+{
+	struct staged_file *sf = so->sf;
+	int r = -1;
+
+	if (!so->write) {
+		error_set(EBADF, "not open for writing");
+		return -1;
+	}
+	if (!__atomic_load_n(&so->active, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&so->sh->lock);
+		stage_handle_activate(so);
+		pthread_mutex_unlock(&so->sh->lock);
+	}
+	pthread_mutex_lock(&sf->io_lock);
+	if (!sf->resuming) {
+		error_set(EINVAL, "not resuming");
+	} else if (extent_map_add(&sf->written, offset, count, false) == 0 &&
+		   extent_map_add(&sf->pass, offset, count, false) == 0) {
+		sf->skipped += count;
+		if (offset + count > sf->size)
+			sf->size = offset + count;
+		stage_publish_size(sf);
+		r = 0;
+	}
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
 uint64_t stage_skipped(const struct stage_open *so)
 {
 	uint64_t n;
