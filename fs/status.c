@@ -210,7 +210,9 @@ void status_guest_end(struct status *st, const char *host, const char *guest,
 
 static const char *kind_name(enum transfer_kind k)
 {
-	return k == TRANSFER_WRITE ? "write" : "read";
+	return k == TRANSFER_WRITE  ? "write"
+	       : k == TRANSFER_READ ? "read"
+				    : "verify";
 }
 
 /* ISO 8601, UTC. */

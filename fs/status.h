@@ -19,8 +19,9 @@
 #define STATUS_KEEP_S 600
 
 enum transfer_kind {
-	TRANSFER_WRITE, /* a disk written into a host (a staged disk) */
-	TRANSFER_READ,	/* a disk read out of a host */
+	TRANSFER_WRITE,	 /* a disk written into a host (a staged disk) */
+	TRANSFER_READ,	 /* a disk read out of a host */
+	TRANSFER_VERIFY, /* a copied disk compared with its source */
 };
 
 struct status;

@@ -10,6 +10,7 @@
 #include "diskcrc.h"
 #include "kvmmigfs.h"
 #include "log.h"
+#include "status.h"
 #include "verify.h"
 #include "virt.h"
 
@@ -48,6 +49,7 @@ int verify_disk(void *ctx, const struct stage_verify *v)
 	char uuid[64], desc[512], sdesc[4200];
 	struct side a = { 0 }, b = { 0 };
 	pthread_t t;
+	struct transfer *x;
 	bool threaded;
 	uint64_t block;
 	int r = -1;
@@ -98,6 +100,9 @@ int verify_disk(void *ctx, const struct stage_verify *v)
 		.timeout_ms = fs->timeout_ms,
 	};
 	/* Both hosts at once. */
+	x = status_begin(fs->status, TRANSFER_VERIFY, v->host, v->guest,
+			 v->file, 0);
+	transfer_phase(x, "checksumming");
 	threaded = pthread_create(&t, NULL, compute, &a) == 0;
 	if (!threaded)
 		compute(&a);
@@ -134,6 +139,12 @@ int verify_disk(void *ctx, const struct stage_verify *v)
 		 desc, b.map.total, sdesc, a.map.data, b.map.data);
 	r = 0;
 out:
+	if (a.r == 0 && b.r == 0)
+		transfer_add(x,
+			     a.map.data > b.map.data ? a.map.data : b.map.data);
+	if (r < 0)
+		transfer_fail(x, error_errno(), error_msg());
+	transfer_end(x);
 	crc_map_free(&a.map);
 	crc_map_free(&b.map);
 	return r;

@@ -22,7 +22,11 @@ log_grep -F "hostb/ver1/vda.raw: verified: crc32 $a here and on hosta:$IMG/web1-
 	fail "no verified line for vda.raw with $a: $(log_since_mark | grep -i verif)"
 log_grep -F "hostb/ver1/vdb.qcow2: verified: crc32 $b here and on hosta:$IMG/web1-vdb.qcow2" >/dev/null ||
 	fail "no verified line for vdb.qcow2 with $b"
-ok "cp -r: vda.raw ($a) and vdb.qcow2 ($b) verified against hosta, then defined"
+cat "$MNT/hostb/ver1/.status.json" >"$WORK/ver1.json"
+[ "$(status_field "$WORK/ver1.json" verify hostb ver1 vda.raw result)" = ok ] &&
+	[ "$(status_field "$WORK/ver1.json" verify hostb ver1 vda.raw done)" -gt 0 ] ||
+	fail "no verify line ended ok in .status: $(cat "$WORK/ver1.json")"
+ok "cp -r: vda.raw ($a) and vdb.qcow2 ($b) verified against hosta, then defined; .status has the verify lines"
 
 # 2. One byte of the new volume changed between its copy and the define.
 mkdir "$MNT/hostb/ver2"
@@ -42,6 +46,9 @@ ok "a byte changed on hostb: EIO, nothing defined; ${line#*EIO: }"
 cat "$MNT/hostb/ver2/.status.json" >"$WORK/ver2.json"
 [ "$(status_field "$WORK/ver2.json" write hostb ver2 - result)" = EIO ] ||
 	fail "the folder's .status does not say EIO"
+[ "$(status_field "$WORK/ver2.json" verify hostb ver2 vda.raw result)" = EIO ] &&
+	status_field "$WORK/ver2.json" verify hostb ver2 vda.raw cause | grep_q "first block that differs is block 5" ||
+	fail "no verify line with EIO: $(cat "$WORK/ver2.json")"
 rm -r "$MNT/hostb/ver2" || fail "rm -r ver2"
 volumes hostb
 case " $VOLS" in *" ver2-"*) fail "volumes left: $VOLS" ;; esac
