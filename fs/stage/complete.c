@@ -229,7 +229,7 @@ static int stage_disk_complete(struct stage_host *sh, const char *guest,
 	pthread_mutex_lock(&sf->io_lock);
 	if (sf->werrno) {
 		error_set(sf->werrno, "an earlier write failed: %s",
-			  strerror(sf->werrno));
+			  sf->werrmsg[0] ? sf->werrmsg : strerror(sf->werrno));
 		r = -1;
 	} else if (sf->ep && (stage_resume_end(sh, guest, sf) < 0 ||
 			      endpoint_flush(sf->ep) < 0)) {

@@ -80,6 +80,7 @@ struct staged_file {
 	uint64_t size;		   /* size the writer gave it */
 	struct extent_map written; /* ranges holding written data */
 	int werrno;		   /* first write error, reported at close */
+	char werrmsg[512];	   /* and its message */
 	/* Resuming: opened again with O_TRUNC over data of an earlier copy.
 	 * old: the CRC of each block of the volume then (computed on the
 	 * host); a block written again with the same bytes is not sent.

@@ -257,8 +257,10 @@ static ssize_t stage_disk_write(struct stage_open *so, const char *buf,
 	pthread_mutex_unlock(&sf->io_lock);
 	return r;
 err:
-	if (!sf->werrno)
+	if (!sf->werrno) {
 		sf->werrno = error_errno();
+		snprintf(sf->werrmsg, sizeof sf->werrmsg, "%s", error_msg());
+	}
 	pthread_mutex_unlock(&sf->io_lock);
 	return -1;
 }

@@ -108,9 +108,10 @@ grep -E "hostb/web1/vda.raw: (write|close): ENOSPC: " "$WORK/tiny.log" | grep_q 
 [ "$(status_field "$WORK/tiny.json" write hostb web1 - result)" = ENOSPC ] ||
 	fail "the folder's line after ENOSPC: $(cat "$WORK/tiny.json")"
 gcause=$(status_field "$WORK/tiny.json" write hostb web1 - cause)
+# The write's cause, or the close's, which repeats it.
 case "$gcause" in
 "vda.raw: "*"$cause") ;;
-*) fail "the folder's cause: '$gcause'" ;;
+*) fail "the folder's cause: '$gcause' (the disk's: '$cause')" ;;
 esac
 grep_q -E "^write +hostb/web1  staging  .*  ENOSPC: vda.raw: " "$NEWMNT/.status" ||
 	fail "no folder line in .status: $(cat "$NEWMNT/.status")"
