@@ -65,13 +65,19 @@ void disk_crc_forget(void)
  * if the host has no kvmmigfs-crc, -1 with error_set(). */
 static int run_tool(const struct disk_crc_spec *s, char **args, char **out)
 {
-	char *cmd[12], err[512];
+	char *cmd[16], err[512], len_arg[32];
 	size_t n = 0, len;
 	int r;
 
 	cmd[n++] = (char *)s->tool;
 	for (; *args; args++)
 		cmd[n++] = *args;
+	if (s->length) {
+		snprintf(len_arg, sizeof len_arg, "%llu",
+			 (unsigned long long)s->length);
+		cmd[n++] = (char *)"-l";
+		cmd[n++] = len_arg;
+	}
 	cmd[n++] = (char *)"--";
 	cmd[n++] = (char *)s->path;
 	cmd[n] = NULL;
@@ -143,6 +149,8 @@ static int over_nbd(const struct disk_crc_spec *s, struct crc_map *out)
 	if (!ep)
 		return -1;
 	src.size = endpoint_size(ep);
+	if (s->length && src.size > s->length)
+		src.size = s->length;
 	for (int i = 0; i < 4; i++)
 		ops[i] = ep;
 	r = crc_compute(&src, ops, 4, out);

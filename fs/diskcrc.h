@@ -24,6 +24,7 @@ struct disk_crc_spec {
 	bool shared;	    /* a running guest may hold it */
 	const char *desc;   /* "hosta/web1/vda.raw", for messages */
 	int timeout_ms;	    /* longest silence of the host */
+	uint64_t length;    /* only the first length bytes; 0: all */
 };
 
 /* The whole disk's CRC into *crc.  Returns 0 or -1 with error_set():

@@ -49,8 +49,10 @@
 struct stage_verify {
 	const char *host, *guest, *file; /* "hostb", "web1", "vda.raw" */
 	const char *path, *format;	 /* the new volume */
-	const char *origin_host;	 /* the source host's folder name */
-	const char *origin_uuid;	 /* and libvirt host UUID */
+	uint64_t size; /* the disk's size: a logical volume, whole extents
+			  long, may be longer (its tail is not compared) */
+	const char *origin_host; /* the source host's folder name */
+	const char *origin_uuid; /* and libvirt host UUID */
 	const char *origin_path, *origin_format;
 };
 

@@ -98,6 +98,7 @@ int verify_disk(void *ctx, const struct stage_verify *v)
 		.format = v->format,
 		.desc = desc,
 		.timeout_ms = fs->timeout_ms,
+		.length = v->size,
 	};
 	/* Both hosts at once. */
 	x = status_begin(fs->status, TRANSFER_VERIFY, v->host, v->guest,

@@ -3,7 +3,7 @@
  * kvmmigfs-crc: CRC32 (zlib) of a disk as its guest sees it, run on a host
  * by kvmmigfs through the host's shell (or by hand).
  *
- *   kvmmigfs-crc [-b] [-k] [-j THREADS] [-f FORMAT] [-s] PATH
+ *   kvmmigfs-crc [-b] [-k] [-l LENGTH] [-j THREADS] [-f FORMAT] [-s] PATH
  *   kvmmigfs-crc -S PATH
  *
  * A raw disk (file or block device) is read directly: holes of a file
@@ -15,6 +15,8 @@
  *
  *   -b          list the CRC of every 1 MiB data block
  *   -k          print "# working" once a second while computing
+ *   -l LENGTH   only the first LENGTH bytes (a logical volume whole
+ *               extents long holding a disk of LENGTH bytes)
  *   -S          print only PATH's stamp and exit: "stamp DEV:INO:SIZE:
  *               MTIME:CTIME" (nanoseconds) of a regular file (the top of
  *               a qcow2 chain), "stamp -" for anything else; the CRC of a
@@ -267,9 +269,10 @@ static struct nbd_handle *qemu_nbd(const char *path, const char *format,
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: kvmmigfs-crc [-b] [-k] [-j THREADS] "
-			"[-f FORMAT] [-s] PATH\n"
-			"       kvmmigfs-crc -S PATH\n");
+	fprintf(stderr,
+		"usage: kvmmigfs-crc [-b] [-k] [-l LENGTH] [-j THREADS] "
+		"[-f FORMAT] [-s] PATH\n"
+		"       kvmmigfs-crc -S PATH\n");
 	return 2;
 }
 
@@ -278,6 +281,8 @@ int main(int argc, char *argv[])
 	const char *format = "raw", *path;
 	long threads = sysconf(_SC_NPROCESSORS_ONLN);
 	bool blocks = false, shared = false, alive = false, want_stamp = false;
+	uint64_t length = UINT64_MAX;
+	char *end;
 	pthread_t ka;
 	struct crc_source src = { 0 };
 	void *opaques[MAX_THREADS] = { 0 };
@@ -290,13 +295,19 @@ int main(int argc, char *argv[])
 		threads = 1;
 	if (threads > 8)
 		threads = 8;
-	while ((c = getopt(argc, argv, "bkSj:f:s")) != -1) {
+	while ((c = getopt(argc, argv, "bkSl:j:f:s")) != -1) {
 		switch (c) {
 		case 'b':
 			blocks = true;
 			break;
 		case 'k':
 			alive = true;
+			break;
+		case 'l':
+			errno = 0;
+			length = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end)
+				return usage();
 			break;
 		case 'S':
 			want_stamp = true;
@@ -370,6 +381,8 @@ int main(int argc, char *argv[])
 		src.extent = nbd_extent;
 		src.pread = nbd_read;
 	}
+	if (src.size > length)
+		src.size = length;
 	c = crc_compute(&src, opaques, (unsigned)threads, &m);
 	if (alive)
 		stop_keepalive(ka);
