@@ -250,6 +250,14 @@ struct stage_open *stage_open(struct stage_host *sh, const char *guest,
 		if (stage_volume_renew(sh, st, sf) < 0)
 			goto out;
 	}
+	/* Written again whole (O_TRUNC): an earlier copy's failed write is
+	 * forgotten with the rest of that copy. */
+	if (write && (flags & O_TRUNC) && !sf->is_xml && !sf->writers) {
+		pthread_mutex_lock(&sf->io_lock);
+		sf->werrno = 0;
+		sf->werrmsg[0] = '\0';
+		pthread_mutex_unlock(&sf->io_lock);
+	}
 	/* Copied again whole over an earlier copy's data (cp opens with
 	 * O_TRUNC): resume, keeping what is already there. */
 	resume = write && (flags & O_TRUNC) && !sf->is_xml && !sf->writers &&

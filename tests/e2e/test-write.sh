@@ -167,6 +167,16 @@ rm -r "$B/odd1" || fail "rm -r after EIO"
 cp -r "$MNT/hosta/odd1" "$B/" || fail "the copy after the fault is gone"
 defined hostb odd1 || fail "odd1 not defined on retry"
 ok "EIO on the target: the writer sees it, nothing defined, rm -r cleans, a retry succeeds"
+# The same failure, then copied again into the same folder (cp opens the
+# disk with O_TRUNC): the failed write goes with the copy it was part of.
+clean_host hostb
+nbdkit_with hostb --filter=error "error-pwrite-rate=100% error=EIO"
+cp -r "$MNT/hosta/odd1" "$B/" 2>/dev/null && fail "copy onto a failing target succeeded"
+nbdkit_plain hostb
+defined hostb odd1 && fail "odd1 defined after EIO"
+cp -r "$MNT/hosta/odd1" "$B/" || fail "copying again into the folder after EIO"
+defined hostb odd1 || fail "odd1 not defined after copying again into its folder"
+ok "EIO, then the same cp -r again into the folder (no rm -r): defined"
 clean_host hostb
 
 # 4. -o start: the guest runs once defined; a guest that cannot start is
