@@ -64,6 +64,17 @@ static size_t run_length(const char *buf, size_t count, bool *zero)
 	return n;
 }
 
+/* Written through another descriptor of a handle already closed once: it
+ * is a writer again until its next close. */
+static void writer_again(struct stage_open *so)
+{
+	if (!__atomic_load_n(&so->active, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&so->sh->lock);
+		stage_handle_activate(so);
+		pthread_mutex_unlock(&so->sh->lock);
+	}
+}
+
 int stage_resume_begin(struct stage_host *sh, const char *guest,
 		       struct staged_file *sf)
 {
@@ -202,13 +213,7 @@ static ssize_t stage_disk_write(struct stage_open *so, const char *buf,
 			  (unsigned long long)STAGE_MAX_SIZE);
 		return -1;
 	}
-	if (!__atomic_load_n(&so->active, __ATOMIC_RELAXED)) {
-		/* Written through another descriptor of a handle already
-		 * closed once: it is a writer again until its next close. */
-		pthread_mutex_lock(&so->sh->lock);
-		stage_handle_activate(so);
-		pthread_mutex_unlock(&so->sh->lock);
-	}
+	writer_again(so);
 	pthread_mutex_lock(&sf->io_lock);
 	for (int tries = 0; !sf->ep; tries++) {
 		/* Written again after it was completed.  The server is
@@ -339,11 +344,7 @@ int stage_resume_confirm(struct stage_open *so, uint64_t offset, uint64_t count)
 		error_set(EBADF, "not open for writing");
 		return -1;
 	}
-	if (!__atomic_load_n(&so->active, __ATOMIC_RELAXED)) {
-		pthread_mutex_lock(&so->sh->lock);
-		stage_handle_activate(so);
-		pthread_mutex_unlock(&so->sh->lock);
-	}
+	writer_again(so);
 	pthread_mutex_lock(&sf->io_lock);
 	if (!sf->resuming) {
 		error_set(EINVAL, "not resuming");

@@ -43,28 +43,38 @@ counted() { nft list chain inet "$T" "$1" | sed -n 's/.* counter packets [0-9]* 
 to_hostb() { counted out; }
 from_hosta() { counted in; }
 
+# kill_at_60: cp -r res1 to hostb in the background, killed (SIGKILL) once
+# its running write line in .status.json has 60% of the data; sets pct.
+# (An ended line of an earlier copy stays listed: only a running one
+# counts.)
+kill_at_60() {
+	local d
+	cp -r "$MNT/hosta/res1" "$MNT/hostb/" &
+	cpid=$!
+	pct=0
+	for _ in $(seq 200); do
+		cat "$MNT/.status.json" >"$WORK/s.json"
+		d=$(status_field "$WORK/s.json" write hostb res1 vda.raw done)
+		[ "$(status_field "$WORK/s.json" write hostb res1 vda.raw result)" = running ] || d=
+		if [ -n "$d" ]; then
+			pct=$((d * 100 / DATA))
+			[ "$pct" -ge 60 ] && break
+		fi
+		kill -0 "$cpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$cpid" 2>/dev/null || fail "cp ended before 60% ($pct%)"
+	wait "$cpid" 2>/dev/null || :
+	cpid=
+}
+
 DATA=$((64 << 20))
 define_raw_guest res1 res1-vda.raw 96 \
 	'head -c 64M /dev/urandom | dd of="$f" bs=1M seek=16 conv=notrunc status=none'
 
 # 1. A copy slowed down on its source, killed at about 60%.
 nbdkit_with hosta --filter=rate "rate=16M"
-cp -r "$MNT/hosta/res1" "$MNT/hostb/" &
-cpid=$!
-pct=0
-for _ in $(seq 200); do
-	cat "$MNT/.status.json" >"$WORK/s.json"
-	d=$(status_field "$WORK/s.json" write hostb res1 vda.raw done)
-	if [ -n "$d" ]; then
-		pct=$((d * 100 / DATA))
-		[ "$pct" -ge 60 ] && break
-	fi
-	kill -0 "$cpid" 2>/dev/null || break
-	sleep 0.1
-done
-kill -9 "$cpid" 2>/dev/null || fail "cp ended before 60% ($pct%)"
-wait "$cpid" 2>/dev/null || :
-cpid=
+kill_at_60
 [ "$pct" -ge 60 ] && [ "$pct" -lt 95 ] || fail "killed at $pct%"
 defined hostb res1 && fail "res1 defined after a killed copy"
 nbdkit_plain hosta
@@ -88,21 +98,7 @@ ok "again: $sent bytes to hostb ($((sent * 100 / DATA))% of the data); ${line#*r
 #    file): the blocks there are neither read from hosta nor sent to hostb.
 clean_host hostb
 nbdkit_with hosta --filter=rate "rate=16M"
-cp -r "$MNT/hosta/res1" "$MNT/hostb/" &
-cpid=$!
-pct=0
-for _ in $(seq 200); do
-	cat "$MNT/.status.json" >"$WORK/s.json"
-	d=$(status_field "$WORK/s.json" write hostb res1 vda.raw done)
-	# The line of step 2 stays listed, ended: this copy's is running.
-	[ "$(status_field "$WORK/s.json" write hostb res1 vda.raw result)" = running ] || d=
-	[ -n "$d" ] && pct=$((d * 100 / DATA)) && [ "$pct" -ge 60 ] && break
-	kill -0 "$cpid" 2>/dev/null || break
-	sleep 0.1
-done
-kill -9 "$cpid" 2>/dev/null || fail "cp ended before 60% ($pct%)"
-wait "$cpid" 2>/dev/null || :
-cpid=
+kill_at_60
 nbdkit_plain hosta
 log_mark
 b0=$(to_hostb) a0=$(from_hosta)
