@@ -11,12 +11,9 @@
 #include <libxml/xpath.h>
 
 #include "../common/error.h"
+#include "domxml-int.h"
 #include "domxml.h"
 #include "path.h"
-
-/* Flags for every document kvmmigfs parses: no network, no DTD loading,
- * no entity substitution, bounded sizes, no noise on stderr. */
-#define PARSE_FLAGS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 
 static char *prop(xmlNodePtr node, const char *name)
 {
@@ -324,8 +321,7 @@ const struct disk *domxml_find_file(const struct disk_list *l, const char *file)
 	return NULL;
 }
 
-/* Parse with the same rules as domxml_parse; NULL with error_set(). */
-static xmlDocPtr read_doc(const char *xml, size_t len)
+xmlDocPtr domxml_read_doc(const char *xml, size_t len)
 {
 	xmlDocPtr doc;
 
@@ -363,7 +359,7 @@ char *domxml_with_sizes(const char *xml, size_t len, const char *const *devs,
 			const unsigned long long *sizes,
 			const unsigned long long *allocs, size_t n)
 {
-	xmlDocPtr doc = read_doc(xml, len);
+	xmlDocPtr doc = domxml_read_doc(xml, len);
 	xmlNodePtr root, meta, disks, old;
 	xmlBufferPtr buf = NULL;
 	xmlSaveCtxtPtr save;
@@ -452,8 +448,7 @@ static int number_prop(xmlNodePtr node, const char *name,
 	return r;
 }
 
-/* The document as a malloc'd string, or NULL with error_set(). */
-static char *save_doc(xmlDocPtr doc)
+char *domxml_save_doc(xmlDocPtr doc)
 {
 	xmlBufferPtr buf = xmlBufferCreate();
 	xmlSaveCtxtPtr save =
@@ -477,7 +472,7 @@ char *domxml_with_origin(const char *xml, size_t len, const char *host,
 			 const char *const *paths, const char *const *formats,
 			 size_t n)
 {
-	xmlDocPtr doc = read_doc(xml, len);
+	xmlDocPtr doc = domxml_read_doc(xml, len);
 	xmlNodePtr node;
 	char *out = NULL;
 
@@ -506,7 +501,7 @@ char *domxml_with_origin(const char *xml, size_t len, const char *host,
 			}
 		free(d);
 	}
-	out = save_doc(doc);
+	out = domxml_save_doc(doc);
 done:
 	xmlFreeDoc(doc);
 	return out;
@@ -527,7 +522,7 @@ static int copy_prop(xmlNodePtr node, const char *name, char *buf, size_t len)
 int domxml_disk_origin(const char *xml, size_t len, const char *dev,
 		       struct domxml_origin *out)
 {
-	xmlDocPtr doc = read_doc(xml, len);
+	xmlDocPtr doc = domxml_read_doc(xml, len);
 	xmlNodePtr node;
 	int r = 0;
 
@@ -561,7 +556,7 @@ int domxml_disk_origin(const char *xml, size_t len, const char *dev,
 int domxml_disk_size(const char *xml, size_t len, const char *dev,
 		     unsigned long long *size, unsigned long long *alloc)
 {
-	xmlDocPtr doc = read_doc(xml, len);
+	xmlDocPtr doc = domxml_read_doc(xml, len);
 	xmlNodePtr node;
 	int r = 0;
 

@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 
+#include "../common/strvec.h"
+
 #define DOMXML_MAX_SIZE (4 << 20) /* larger documents are refused */
 
 enum disk_source { DISK_FILE, DISK_BLOCK, DISK_VOLUME };
@@ -166,5 +168,34 @@ const struct disk *domxml_find_file(const struct disk_list *l,
 
 /* Write "DEV.FORMAT" for d into buf.  Returns the length. */
 int domxml_file_name(const struct disk *d, char *buf, size_t len);
+
+/* What a guest needs of a host to run there, from its domain XML (for a
+ * move's pre-flight checks).  Strings malloc'd, NULL where the XML says
+ * nothing. */
+struct domxml_needs {
+	char *type;	/* <domain type>: "kvm", "qemu" */
+	char *arch;	/* <os><type arch> */
+	char *machine;	/* <os><type machine> */
+	char *emulator; /* <devices><emulator> */
+	char *cpu;	/* the <cpu> element, when it names a model (mode
+			   custom) and its features are checked (not
+			   check='none') */
+	struct strvec cpu_features; /* the features it requires by name
+				       (policy require or force) */
+	struct strvec networks;	    /* <interface type='network'> sources */
+	struct strvec bridges;	    /* <interface type='bridge'> sources */
+	struct strvec hostdevs;	    /* host devices, described ("hostdev") */
+	struct strvec sources;	    /* every path a <disk> names, removable
+				       media and <backingStore>s included */
+};
+
+/* Read it: 0 (release with domxml_needs_release), or -1 with error_set()
+ * (EINVAL: not a domain XML domxml_parse would read). */
+int domxml_needs(const char *xml, size_t len, struct domxml_needs *out);
+void domxml_needs_release(struct domxml_needs *n);
+
+/* The XML with <name> set to name: a malloc'd document, or NULL with
+ * error_set(). */
+char *domxml_with_name(const char *xml, size_t len, const char *name);
 
 #endif

@@ -35,6 +35,8 @@ struct kvmmigfs {
 	struct status *status;	    /* transfers, for .status (status.h) */
 	int allow_running;	    /* -o allow_running: read running guests */
 	int start;		    /* -o start: start guests once defined */
+	int keep_source;	    /* -o keep_source: a moved guest's volumes
+				       stay on the host it left */
 	int timeout_ms;		    /* -o timeout=SECONDS */
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */

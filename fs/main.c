@@ -43,6 +43,7 @@ struct options {
 	char *umask;
 	int allow_running;
 	int start;
+	int keep_source;
 	int timeout;
 	int cache;
 	int show_help;
@@ -65,6 +66,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("hosts=%s", hosts_file),
 	OPT("allow_running", allow_running),
 	OPT("start", start),
+	OPT("keep_source", keep_source),
 	OPT("timeout=%d", timeout),
 	OPT("cache=%d", cache),
 	OPT("zeroscan=%s", zeroscan),
@@ -134,6 +136,10 @@ static void usage(const char *prog)
 	    "    -o start               start guests once they are defined "
 	    "on\n"
 	    "                           their new host\n"
+	    "    -o keep_source         keep a moved guest's volumes on the "
+	    "host it\n"
+	    "                           left (default: deleted once it "
+	    "moved)\n"
 	    "    -o timeout=SECONDS     give up on a host that does not "
 	    "answer\n"
 	    "                           (default 10)\n"
@@ -404,6 +410,7 @@ int main(int argc, char *argv[])
 		goto out;
 	fs.allow_running = o.allow_running;
 	fs.start = o.start;
+	fs.keep_source = o.keep_source;
 	fs.timeout_ms = o.timeout * 1000;
 	fs.cache_ms = o.cache * 1000;
 	fs.zeroscan = o.zeroscan ? o.zeroscan : KVMMIGFS_ZEROSCAN;

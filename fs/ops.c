@@ -22,6 +22,7 @@
 
 #include "../common/error.h"
 #include "log.h"
+#include "move.h"
 #include "ops.h"
 
 struct kvmmigfs *fs_get(void)
@@ -452,6 +453,8 @@ static int kmf_rename(const char *from, const char *to, unsigned int flags)
 	r = locate(to, &q, &vh2, &sh2, "rename");
 	if (r < 0)
 		return r;
+	if (p.kind == PATH_GUEST && q.kind == PATH_GUEST)
+		return move_guest(&p, vh, sh, &q, vh2, sh2, flags);
 	if (flags)
 		return fail(&p, "rename", EINVAL, "rename flags not supported");
 	if (p.kind != PATH_FILE || q.kind != PATH_FILE ||

@@ -8,12 +8,10 @@
 #include <libxml/tree.h>
 
 #include "../common/error.h"
+#include "domxml-int.h"
 #include "domxml.h"
 #include "path.h"
 #include "rewrite.h"
-
-/* As domxml.c: no network, no DTD loading, no entity substitution. */
-#define PARSE_FLAGS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 
 /* libvirt's namespace for QEMU pass-through (qemu:commandline, ...). */
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"

@@ -154,8 +154,8 @@ static struct transfer *guest_line(struct status *st, const char *host,
 	for (size_t i = 0; i < st->n; i++) {
 		struct transfer *t = st->v[i];
 
-		if (!t->disk && !t->ended_ms && strcmp(t->host, host) == 0 &&
-		    strcmp(t->guest, guest) == 0)
+		if (t->kind == TRANSFER_WRITE && !t->disk && !t->ended_ms &&
+		    strcmp(t->host, host) == 0 && strcmp(t->guest, guest) == 0)
 			return t;
 	}
 	return NULL;
@@ -210,9 +210,10 @@ void status_guest_end(struct status *st, const char *host, const char *guest,
 
 static const char *kind_name(enum transfer_kind k)
 {
-	return k == TRANSFER_WRITE  ? "write"
-	       : k == TRANSFER_READ ? "read"
-				    : "verify";
+	return k == TRANSFER_WRITE    ? "write"
+	       : k == TRANSFER_READ   ? "read"
+	       : k == TRANSFER_VERIFY ? "verify"
+				      : "move";
 }
 
 /* ISO 8601, UTC. */

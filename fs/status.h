@@ -22,6 +22,8 @@ enum transfer_kind {
 	TRANSFER_WRITE,	 /* a disk written into a host (a staged disk) */
 	TRANSFER_READ,	 /* a disk read out of a host */
 	TRANSFER_VERIFY, /* a copied disk compared with its source */
+	TRANSFER_MOVE,	 /* a guest moved (rename): host/guest is where it
+			    was; bytes are its disks' */
 };
 
 struct status;

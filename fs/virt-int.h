@@ -41,6 +41,11 @@ void vhost_error(struct vhost *vh, int64_t start_ms, const char *what);
 /* The host's pool; NULL with error_set().  vh->lock held. */
 virStoragePoolPtr vhost_pool_locked(struct vhost *vh, int64_t start);
 
+/* The guest NAME, with vh->lock held; NULL with error_set() (ENOENT if
+ * the host has no such guest). */
+virDomainPtr vhost_domain_locked(struct vhost *vh, const char *name,
+				 int64_t start);
+
 /* vhost_host_id with vh->lock held. */
 int vhost_host_id_locked(struct vhost *vh, char *out, size_t len);
 

@@ -235,10 +235,8 @@ virStoragePoolPtr vhost_pool_locked(struct vhost *vh, int64_t start)
 	return pool;
 }
 
-/* The guest NAME, with vh->lock held; NULL with error_set() (ENOENT if
- * the host has no such guest). */
-static virDomainPtr get_domain(struct vhost *vh, const char *name,
-			       int64_t start)
+virDomainPtr vhost_domain_locked(struct vhost *vh, const char *name,
+				 int64_t start)
 {
 	virConnectPtr conn = vhost_conn_locked(vh);
 	virDomainPtr dom;
@@ -572,7 +570,7 @@ static struct guest *fetch_guest(struct vhost *vh, const char *name)
 {
 	int64_t start = now_ms();
 	struct skip_ctx ctx = { vh, name };
-	virDomainPtr dom = get_domain(vh, name, start);
+	virDomainPtr dom = vhost_domain_locked(vh, name, start);
 	struct guest *g;
 	char *xml;
 	int active;
@@ -657,7 +655,7 @@ int vhost_guest_active(struct vhost *vh, const char *name)
 	int r = -1;
 
 	pthread_mutex_lock(&vh->lock);
-	dom = get_domain(vh, name, start);
+	dom = vhost_domain_locked(vh, name, start);
 	if (dom) {
 		r = virDomainIsActive(dom);
 		if (r < 0)
@@ -675,7 +673,7 @@ int vhost_guest_exists(struct vhost *vh, const char *name)
 	int r;
 
 	pthread_mutex_lock(&vh->lock);
-	dom = get_domain(vh, name, start);
+	dom = vhost_domain_locked(vh, name, start);
 	if (dom)
 		virDomainFree(dom);
 	r = dom ? 1 : error_errno() == ENOENT ? 0 : -1;

@@ -135,4 +135,46 @@ int vhost_vol_identity(struct vhost *vh, const char *name, char **id);
  * -2 if defined but not started (error_set() says why). */
 int vhost_define(struct vhost *vh, const char *xml, bool start);
 
+/* What a move must know of a guest: 0, or -1 with error_set(). */
+struct guest_state {
+	int active;	  /* it runs (or is paused) */
+	int snapshots;	  /* how many snapshots it has */
+	int managed_save; /* it has a saved state (virsh managedsave) */
+};
+int vhost_guest_state(struct vhost *vh, const char *name,
+		      struct guest_state *st);
+
+/* The guest with this UUID: 1 (its name written to name), 0 none, -1
+ * with error_set(). */
+int vhost_guest_by_uuid(struct vhost *vh, const char *uuid, char *name,
+			size_t len);
+
+/* Undefine the guest (its NVRAM file, if any, stays).  0 or -1. */
+int vhost_undefine(struct vhost *vh, const char *name);
+
+/* Rename a shut-off guest (libvirt's rename).  0 or -1. */
+int vhost_rename(struct vhost *vh, const char *name, const char *newname);
+
+/* Network NAME on the host: 1 defined and active, 2 defined but not
+ * active, 0 not defined, -1 with error_set(). */
+int vhost_network(struct vhost *vh, const char *name);
+
+/* Can the host run a guest that needs n (domxml.h): its emulator,
+ * machine type and virtualization type (the host's domain capabilities;
+ * ENOPKG), and the CPU features it requires by name (libvirt's hypervisor
+ * CPU comparison; ENOEXEC)?  0, or -1 with error_set() naming what is
+ * missing.  Never EOPNOTSUPP or EXDEV, which make movers copy instead. */
+int vhost_can_run(struct vhost *vh, const struct domxml_needs *n);
+
+/* Every path that the host's guests other than except name (disks,
+ * removable media, backing stores; volumes resolved), and the backing
+ * file of every volume of its active pools, appended to paths: what must
+ * not be deleted.  0 or -1. */
+int vhost_paths_in_use(struct vhost *vh, const char *except,
+		       struct strvec *paths);
+
+/* Delete the pool volume at path: 1 deleted, 0 not a volume of any of
+ * the host's pools (left alone), -1 with error_set(). */
+int vhost_vol_delete_path(struct vhost *vh, const char *path);
+
 #endif

@@ -1140,6 +1140,121 @@ START_TEST(test_parse_follows_rule)
 }
 END_TEST
 
+/* What a guest needs of a host, for a move's pre-flight checks. */
+static const char needs_xml[] =
+    "<domain type='kvm'><name>web1</name>"
+    "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>"
+    "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model>"
+    "<feature policy='require' name='avx512f'/>"
+    "<feature policy='disable' name='svm'/>"
+    "<feature name='sse4.2'/></cpu>"
+    "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+    "<disk type='file' device='disk'><source file='/img/a.qcow2'/>"
+    "<backingStore type='file'><source file='/img/base.raw'/>"
+    "<backingStore/></backingStore>"
+    "<target dev='vda'/></disk>"
+    "<disk type='block' device='disk'><source dev='/dev/vg/b'/>"
+    "<target dev='vdb'/></disk>"
+    "<disk type='file' device='cdrom'><source file='/iso/x.iso'/>"
+    "<target dev='hdc'/></disk>"
+    "<interface type='network'><source network='prod'/></interface>"
+    "<interface type='network'><source network='prod'/></interface>"
+    "<interface type='bridge'><source bridge='br0'/></interface>"
+    "<interface type='user'/>"
+    "<hostdev mode='subsystem' type='pci'/>"
+    "</devices></domain>";
+
+static void check_list(const struct strvec *sv, const char *want)
+{
+	char got[1024] = "";
+
+	for (size_t i = 0; i < sv->n; i++)
+		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s",
+			 i ? " " : "", sv->v[i]);
+	ck_assert_str_eq(got, want);
+}
+
+START_TEST(test_needs)
+{
+	struct domxml_needs n;
+
+	ck_assert_int_eq(domxml_needs(needs_xml, strlen(needs_xml), &n), 0);
+	ck_assert_str_eq(n.type, "kvm");
+	ck_assert_str_eq(n.arch, "x86_64");
+	ck_assert_str_eq(n.machine, "pc-q35-7.2");
+	ck_assert_str_eq(n.emulator, "/usr/bin/qemu-system-x86_64");
+	ck_assert_ptr_nonnull(n.cpu);
+	ck_assert_ptr_nonnull(strstr(n.cpu, "<cpu mode=\"custom\""));
+	ck_assert_ptr_nonnull(strstr(n.cpu, "avx512f"));
+	/* Required by name: policy require, or no policy (require). */
+	check_list(&n.cpu_features, "avx512f sse4.2");
+	check_list(&n.networks, "prod");
+	check_list(&n.bridges, "br0");
+	check_list(&n.hostdevs, "hostdev");
+	check_list(&n.sources,
+		   "/img/a.qcow2 /img/base.raw /dev/vg/b /iso/x.iso");
+	domxml_needs_release(&n);
+	ck_assert_ptr_null(n.type);
+}
+END_TEST
+
+START_TEST(test_needs_cpu_not_checked)
+{
+	static const char *const cpus[] = {
+		/* libvirt's default model: not the guest's demand */
+		"<cpu mode='custom' match='exact' check='none'>"
+		"<model fallback='forbid'>qemu64</model></cpu>",
+		"<cpu mode='host-passthrough'>"
+		"<feature policy='require' name='avx512f'/></cpu>",
+		"<cpu mode='host-model'/>",
+		"",
+	};
+
+	for (size_t i = 0; i < sizeof cpus / sizeof *cpus; i++) {
+		char xml[1024];
+		struct domxml_needs n;
+
+		snprintf(xml, sizeof xml,
+			 "<domain type='qemu'><name>a</name>%s</domain>",
+			 cpus[i]);
+		ck_assert_int_eq(domxml_needs(xml, strlen(xml), &n), 0);
+		ck_assert_msg(!n.cpu, "cpu to compare for %s", cpus[i]);
+		ck_assert_uint_eq(n.cpu_features.n, 0);
+		ck_assert_ptr_null(n.emulator);
+		domxml_needs_release(&n);
+	}
+}
+END_TEST
+
+START_TEST(test_needs_refused)
+{
+	struct domxml_needs n;
+
+	ck_assert_int_eq(domxml_needs("<pool/>", 7, &n), -1);
+	ck_assert_int_eq(error_errno(), EINVAL);
+	ck_assert_int_eq(domxml_needs("<domain>", 8, &n), -1);
+	ck_assert_int_eq(error_errno(), EINVAL);
+}
+END_TEST
+
+START_TEST(test_with_name)
+{
+	static const char xml[] =
+	    "<domain><name>web1</name><uuid>u</uuid></domain>";
+	char *out = domxml_with_name(xml, strlen(xml), "a&b<c");
+	struct domxml_info info;
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(domxml_parse(out, strlen(out), &info, NULL, NULL), 0);
+	ck_assert_str_eq(info.name, "a&b<c");
+	ck_assert_str_eq(info.uuid, "u");
+	domxml_release(&info);
+	free(out);
+	ck_assert_ptr_null(domxml_with_name("<domain/>", 9, "x"));
+	ck_assert_int_eq(error_errno(), EINVAL);
+}
+END_TEST
+
 Suite *domxml_suite(void)
 {
 	Suite *s = suite_create("domxml");
@@ -1176,6 +1291,10 @@ Suite *domxml_suite(void)
 	tcase_add_test(tp, test_empty_document_message);
 	tcase_add_test(tp, test_with_sizes);
 	tcase_add_test(tp, test_with_origin);
+	tcase_add_test(tp, test_needs);
+	tcase_add_test(tp, test_needs_cpu_not_checked);
+	tcase_add_test(tp, test_needs_refused);
+	tcase_add_test(tp, test_with_name);
 
 	tcase_add_test(tr, test_rule_file);
 	tcase_add_test(tr, test_rule_block);

@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Moves (move.h).  An offline move is what `cp -r` of the folder would
+ * do, driven from inside: each disk opened as a file of the mount and
+ * copied with the copy engine (files_copy_file_range) into a staging
+ * folder on the new host, then the served domain.xml written there, which
+ * verifies the copies and defines the guest (stage.h).  Staging's records
+ * cover the new volumes until then.  Only once the guest is defined on
+ * the new host is the old host changed: the guest undefined, then its own
+ * volumes deleted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/error.h"
+#include "log.h"
+#include "move.h"
+#include "ops.h"
+#include "rewrite.h"
+
+struct move {
+	struct kvmmigfs *fs;
+	const struct fs_path *from, *to;
+	struct vhost *src, *dst;
+	struct stage_host *dsh;
+	struct host *dst_host;
+	struct guest *g;
+	struct guest_state state;
+	struct transfer *xfer;		   /* the "move" line */
+	char desc[2 * PATH_NAME_MAX + 64]; /* "hosta/web1 -> hostb/web1" */
+};
+
+/* Log one line for the move's failure and return -errnum. */
+static int move_fail(struct move *m, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int move_fail(struct move *m, int errnum, const char *fmt, ...)
+{
+	char cause[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cause, sizeof cause, fmt, ap);
+	va_end(ap);
+	transfer_fail(m->xfer, errnum, cause);
+	return fail(m->from, "rename", errnum, cause);
+}
+
+/* Pre-flight: can the new host take this guest?  Nothing is created. */
+
+static int check_names(struct move *m)
+{
+	struct stage_stat ss;
+	char other[PATH_NAME_MAX + 1];
+	int r;
+
+	stage_stat(m->dsh, m->to->guest, NULL, &ss);
+	if (ss.kind != STAGE_NONE)
+		return move_fail(m, EEXIST, "%s has a staging folder %s",
+				 m->to->host, m->to->guest);
+	r = vhost_guest_exists(m->dst, m->to->guest);
+	if (r < 0)
+		return move_fail(m, error_errno(), "%s: %s", m->to->host,
+				 error_msg());
+	if (r)
+		return move_fail(m, EEXIST, "%s has a guest named %s already",
+				 m->to->host, m->to->guest);
+	if (!m->g->info.uuid)
+		return 0;
+	r = vhost_guest_by_uuid(m->dst, m->g->info.uuid, other, sizeof other);
+	if (r < 0)
+		return move_fail(m, error_errno(), "%s: %s", m->to->host,
+				 error_msg());
+	if (r)
+		return move_fail(m, EEXIST,
+				 "%s has a guest with this guest's UUID %s "
+				 "already: %s",
+				 m->to->host, m->g->info.uuid, other);
+	return 0;
+}
+
+static int check_state(struct move *m)
+{
+	if (m->state.snapshots > 0)
+		return move_fail(m, EBUSY,
+				 "the guest has %d snapshot(s) on %s, which a "
+				 "move would lose (delete them first)",
+				 m->state.snapshots, m->from->host);
+	if (m->state.managed_save > 0)
+		return move_fail(m, EBUSY,
+				 "the guest has a saved state on %s, which a "
+				 "move would lose (start it, or discard it "
+				 "with virsh managedsave-remove)",
+				 m->from->host);
+	return 0;
+}
+
+/* Every disk the XML names for streaming is readable (listed). */
+static int check_disks(struct move *m)
+{
+	struct strvec devs = { 0 };
+	char *name = NULL;
+	int r = 0;
+
+	if (rewrite_check(m->g->xml, m->g->xml_len, &devs, &name) < 0)
+		return move_fail(m, error_errno(), "%s", error_msg());
+	for (size_t i = 0; i < devs.n && r == 0; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < m->g->info.disks.n; j++)
+			found |=
+			    strcmp(m->g->info.disks.v[j].dev, devs.v[i]) == 0;
+		if (!found)
+			r = move_fail(m, EIO,
+				      "disk %s cannot be read on %s (see the "
+				      "log line that skipped it)",
+				      devs.v[i], m->from->host);
+	}
+	strvec_release(&devs);
+	free(name);
+	return r;
+}
+
+static int check_host(struct move *m, const struct domxml_needs *n)
+{
+	if (n->hostdevs.n)
+		return move_fail(m, ENODEV,
+				 "the guest has a host device (%s), which "
+				 "cannot move",
+				 n->hostdevs.v[0]);
+	for (size_t i = 0; i < n->networks.n; i++) {
+		int r = vhost_network(m->dst, n->networks.v[i]);
+
+		if (r < 0)
+			return move_fail(m, error_errno(), "%s: %s",
+					 m->to->host, error_msg());
+		if (r == 0)
+			return move_fail(m, ENXIO,
+					 "network '%s' not defined on %s",
+					 n->networks.v[i], m->to->host);
+		if (r == 2)
+			log_warning("%s: network '%s' is defined on %s but "
+				    "not active",
+				    m->desc, n->networks.v[i], m->to->host);
+	}
+	for (size_t i = 0; i < n->bridges.n; i++) {
+		char path[PATH_NAME_MAX + 64];
+		int r;
+
+		snprintf(path, sizeof path, "/sys/class/net/%s/bridge",
+			 n->bridges.v[i]);
+		r = m->dst_host->ops->path_exists(m->dst_host->opaque, path);
+		if (r < 0)
+			return move_fail(m, error_errno(), "%s: %s",
+					 m->to->host, error_msg());
+		if (r == 0)
+			return move_fail(m, ENXIO,
+					 "bridge '%s' not found on %s",
+					 n->bridges.v[i], m->to->host);
+	}
+	if (vhost_can_run(m->dst, n) < 0)
+		return move_fail(m, error_errno(), "%s", error_msg());
+	return 0;
+}
+
+static int check_space(struct move *m)
+{
+	int kind = vhost_pool_kind(m->dst);
+	uint64_t need = 0, capacity, available;
+
+	if (kind < 0 || vhost_pool_space(m->dst, &capacity, &available) < 0)
+		return move_fail(m, error_errno(), "%s: %s", m->to->host,
+				 error_msg());
+	/* Block volumes take their whole size at once. */
+	for (size_t i = 0; i < m->g->info.disks.n; i++)
+		need += kind == POOL_BLOCKS ? m->g->sizes[i].capacity
+					    : m->g->sizes[i].allocation;
+	if (need > available)
+		return move_fail(m, ENOSPC,
+				 "pool '%s' on %s has %" PRIu64
+				 " bytes free, the guest's disks need %" PRIu64,
+				 vhost_config(m->dst)->pool, m->to->host,
+				 available, need);
+	return 0;
+}
+
+static int preflight(struct move *m)
+{
+	struct domxml_needs n;
+	int r;
+
+	transfer_phase(m->xfer, "checking");
+	r = check_names(m);
+	if (r == 0)
+		r = check_state(m);
+	if (r == 0)
+		r = check_disks(m);
+	if (r < 0)
+		return r;
+	if (domxml_needs(m->g->xml, m->g->xml_len, &n) < 0)
+		return move_fail(m, error_errno(), "%s", error_msg());
+	r = check_host(m, &n);
+	domxml_needs_release(&n);
+	return r < 0 ? r : check_space(m);
+}
+
+/* The copy: as cp -r would do it, through the mount's own files. */
+
+static void file_path(const struct fs_path *p, const char *file, char *buf,
+		      size_t len)
+{
+	snprintf(buf, len, "/%s/%s/%s", p->host, p->guest, file);
+}
+
+static int copy_disk(struct move *m, const struct disk *d, uint64_t size)
+{
+	char file[PATH_NAME_MAX + 1], src[3 * (PATH_NAME_MAX + 2)],
+	    dst[3 * (PATH_NAME_MAX + 2)];
+	struct fuse_file_info in = { .flags = O_RDONLY };
+	struct fuse_file_info out = { .flags = O_WRONLY | O_CREAT | O_EXCL };
+	uint64_t off = 0;
+	int r;
+
+	domxml_file_name(d, file, sizeof file);
+	file_path(m->from, file, src, sizeof src);
+	file_path(m->to, file, dst, sizeof dst);
+	r = files_open(src, &in);
+	if (r < 0)
+		return r;
+	r = files_create(dst, 0600, &out);
+	if (r < 0) {
+		files_release(src, &in);
+		return r;
+	}
+	while (off < size) {
+		ssize_t n;
+
+		if (fuse_interrupted()) {
+			r = move_fail(m, EINTR,
+				      "interrupted while copying %s (%" PRIu64
+				      " of %" PRIu64 " bytes)",
+				      file, off, size);
+			break;
+		}
+		n = files_copy_file_range(src, &in, (off_t)off, dst, &out,
+					  (off_t)off, size - off, 0);
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		if (n == 0) {
+			r = move_fail(m, EIO,
+				      "%s ended at %" PRIu64 " of %" PRIu64
+				      " bytes",
+				      file, off, size);
+			break;
+		}
+		off += (uint64_t)n;
+		transfer_add(m->xfer, (uint64_t)n);
+	}
+	if (r == 0)
+		r = files_truncate(dst, (off_t)size, &out);
+	/* Only a whole copy is closed (completed); a failed one is dropped
+	 * with its folder. */
+	if (r == 0)
+		r = files_flush(dst, &out);
+	files_release(dst, &out);
+	files_release(src, &in);
+	return r;
+}
+
+/* The served domain.xml (with its origin, for verification) written
+ * into the folder: the guest is verified and defined at its close. */
+static int copy_xml(struct move *m)
+{
+	char src[3 * (PATH_NAME_MAX + 2)], dst[3 * (PATH_NAME_MAX + 2)];
+	struct fuse_file_info in = { .flags = O_RDONLY };
+	struct fuse_file_info out = { .flags = O_WRONLY | O_CREAT | O_EXCL };
+	char *xml = NULL, *named = NULL;
+	size_t len = 0, cap = 0;
+	int r, n;
+
+	file_path(m->from, DOMAIN_XML, src, sizeof src);
+	file_path(m->to, DOMAIN_XML, dst, sizeof dst);
+	r = files_open(src, &in);
+	if (r < 0)
+		return r;
+	do {
+		if (len + 65536 > cap) {
+			char *p = realloc(xml, cap = len + 65536);
+
+			if (!p) {
+				n = move_fail(m, ENOMEM, "out of memory");
+				break;
+			}
+			xml = p;
+		}
+		n = files_read(src, xml + len, cap - len, (off_t)len, &in);
+		if (n > 0)
+			len += (size_t)n;
+	} while (n > 0);
+	files_release(src, &in);
+	if (n < 0) {
+		free(xml);
+		return n;
+	}
+	/* Moved under another name, it is still the same guest (same UUID
+	 * and MAC addresses): the XML gets the folder's name, so staging
+	 * does not make a clone of it. */
+	named = domxml_with_name(xml, len, m->to->guest);
+	free(xml);
+	if (!named)
+		return move_fail(m, error_errno(), "%s", error_msg());
+	r = files_create(dst, 0600, &out);
+	if (r == 0) {
+		n = files_write(dst, named, strlen(named), 0, &out);
+		r = n < 0 ? n : files_flush(dst, &out);
+		files_release(dst, &out);
+	}
+	free(named);
+	if (r == 0 && staged(m->dsh, m->to) != STAGE_DEFINED)
+		r = move_fail(m, EIO, "the guest was not defined on %s",
+			      m->to->host);
+	return r;
+}
+
+static int copy_guest(struct move *m)
+{
+	int r = 0;
+
+	if (stage_mkdir(m->dsh, m->to->guest) < 0)
+		return fail_core(m->to, "rename");
+	status_guest_begin(m->fs->status, m->to->host, m->to->guest);
+	log_info("%s: copying the guest", m->desc);
+	transfer_phase(m->xfer, "copying");
+	for (size_t i = 0; i < m->g->info.disks.n && r == 0; i++)
+		r = copy_disk(m, &m->g->info.disks.v[i],
+			      m->g->sizes[i].capacity);
+	if (r == 0) {
+		transfer_phase(m->xfer, "defining");
+		r = copy_xml(m);
+	}
+	if (r < 0) {
+		int errnum = -r;
+
+		/* What the move created on the new host goes. */
+		if (stage_rmdir(m->dsh, m->to->guest) < 0)
+			log_error("%s: removing the staging folder: %s",
+				  m->desc, error_msg());
+		status_guest_end(m->fs->status, m->to->host, m->to->guest,
+				 errnum, "the move failed");
+	}
+	return r;
+}
+
+/* The old host: undefine the guest, then delete the volumes it alone
+ * used.  Failures here are logged; the move has happened. */
+static void remove_source(struct move *m)
+{
+	struct strvec in_use = { 0 };
+	const char *host = m->from->host;
+
+	transfer_phase(m->xfer, "removing the source");
+	if (vhost_undefine(m->src, m->from->guest) < 0) {
+		log_error("%s: the guest is defined on %s and on %s: "
+			  "undefining it on %s: %s",
+			  m->desc, m->to->host, host, host, error_msg());
+		transfer_fail(m->xfer, error_errno(), error_msg());
+		return;
+	}
+	if (m->fs->keep_source) {
+		log_info("%s: the guest's volumes stay on %s (keep_source)",
+			 m->desc, host);
+		return;
+	}
+	if (vhost_paths_in_use(m->src, m->from->guest, &in_use) < 0) {
+		log_error("%s: the guest's volumes stay on %s: %s", m->desc,
+			  host, error_msg());
+		transfer_fail(m->xfer, error_errno(), error_msg());
+		return;
+	}
+	for (size_t i = 0; i < m->g->info.disks.n; i++) {
+		const struct disk *d = &m->g->info.disks.v[i];
+		int r;
+
+		if (strvec_find(&in_use, d->path) >= 0) {
+			log_info("%s: %s:%s stays: another guest or volume "
+				 "uses it",
+				 m->desc, host, d->path);
+			continue;
+		}
+		r = vhost_vol_delete_path(m->src, d->path);
+		if (r < 0) {
+			log_error("%s: %s:%s stays: %s", m->desc, host, d->path,
+				  error_msg());
+			transfer_fail(m->xfer, error_errno(), error_msg());
+		} else if (r == 0) {
+			log_info("%s: %s:%s stays: not a volume of a pool",
+				 m->desc, host, d->path);
+		} else {
+			log_info("%s: %s:%s deleted", m->desc, host, d->path);
+		}
+	}
+	strvec_release(&in_use);
+}
+
+static int move_offline(struct move *m)
+{
+	uint64_t total = 0;
+	int r;
+
+	for (size_t i = 0; i < m->g->info.disks.n; i++)
+		total += m->g->sizes[i].capacity;
+	m->xfer = status_begin(m->fs->status, TRANSFER_MOVE, m->from->host,
+			       m->from->guest, NULL, total);
+	r = preflight(m);
+	if (r == 0)
+		r = copy_guest(m);
+	if (r == 0) {
+		log_info("%s: the guest is defined on %s", m->desc,
+			 m->to->host);
+		remove_source(m);
+		log_info("%s: moved", m->desc);
+	}
+	transfer_end(m->xfer);
+	return r;
+}
+
+/* HOSTA/GUEST -> HOSTA/NEW. */
+static int rename_guest(struct move *m)
+{
+	struct stage_stat ss;
+	int r;
+
+	if (!stage_guest_name_ok(m->to->guest))
+		return fail(m->to, "rename", EINVAL,
+			    "not a guest name: 1-200 of [A-Za-z0-9._+-], "
+			    "not starting with '.', '-' or '+'");
+	stage_stat(m->dsh, m->to->guest, NULL, &ss);
+	r = ss.kind != STAGE_NONE ? 1
+				  : vhost_guest_exists(m->dst, m->to->guest);
+	if (r < 0)
+		return fail_core(m->from, "rename");
+	if (r)
+		return fail(m->to, "rename", EEXIST,
+			    "the host has a guest or staging folder of that "
+			    "name");
+	if (m->state.active)
+		return fail(m->from, "rename", EBUSY,
+			    "the guest is running: only a shut-off guest "
+			    "can be renamed");
+	if (vhost_rename(m->src, m->from->guest, m->to->guest) < 0)
+		return fail_core(m->from, "rename");
+	log_info("%s: renamed", m->desc);
+	return 0;
+}
+
+static struct host *host_of(struct kvmmigfs *fs, struct vhost *vh)
+{
+	for (size_t i = 0; i < fs->hosts.n; i++)
+		if (fs->vhosts[i] == vh)
+			return fs->hostifs[i];
+	return NULL;
+}
+
+int move_guest(const struct fs_path *from, struct vhost *vh,
+	       struct stage_host *sh, const struct fs_path *to,
+	       struct vhost *vh2, struct stage_host *sh2, unsigned int flags)
+{
+	struct move m = {
+		.fs = fs_get(),
+		.from = from,
+		.to = to,
+		.src = vh,
+		.dst = vh2,
+		.dsh = sh2,
+	};
+	int r;
+
+	if (flags & RENAME_EXCHANGE)
+		return fail(from, "rename", EINVAL,
+			    "guests cannot swap places (RENAME_EXCHANGE)");
+	if (flags & ~RENAME_NOREPLACE)
+		return fail(from, "rename", EINVAL, "unknown rename flags");
+	if (staged(sh, from) == STAGE_DIR)
+		return fail(from, "rename", EPERM,
+			    "a staging folder cannot move; remove it and copy "
+			    "again");
+	snprintf(m.desc, sizeof m.desc, "%s/%s -> %s/%s", from->host,
+		 from->guest, to->host, to->guest);
+	m.dst_host = host_of(m.fs, vh2);
+	vhost_invalidate(vh);
+	if (vhost_guest_state(vh, from->guest, &m.state) < 0)
+		return fail_core(from, "rename");
+	if (vh == vh2)
+		return rename_guest(&m);
+	if (m.state.active)
+		return fail(from, "rename", EBUSY,
+			    "the guest is running: live moves are not "
+			    "supported yet (shut it down first)");
+	m.g = vhost_guest(vh, from->guest);
+	if (!m.g)
+		return fail_core(from, "rename");
+	log_info("%s: moving the guest (shut off)", m.desc);
+	r = move_offline(&m);
+	guest_put(m.g);
+	vhost_invalidate(vh);
+	vhost_invalidate(vh2);
+	return r;
+}
