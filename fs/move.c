@@ -77,8 +77,9 @@ static int check_names(struct move *m)
 	if (r < 0)
 		return move_fail(m, error_errno(), "%s: %s", m->to->host,
 				 error_msg());
+	/* Not EEXIST: mv takes that for "the target name exists". */
 	if (r)
-		return move_fail(m, EEXIST,
+		return move_fail(m, ENOTUNIQ,
 				 "%s has a guest with this guest's UUID %s "
 				 "already: %s",
 				 m->to->host, m->g->info.uuid, other);
@@ -342,6 +343,8 @@ static int copy_guest(struct move *m)
 	for (size_t i = 0; i < m->g->info.disks.n && r == 0; i++)
 		r = copy_disk(m, &m->g->info.disks.v[i],
 			      m->g->sizes[i].capacity);
+	if (r == 0 && fuse_interrupted())
+		r = move_fail(m, EINTR, "interrupted before the define");
 	if (r == 0) {
 		transfer_phase(m->xfer, "defining");
 		r = copy_xml(m);
@@ -350,6 +353,17 @@ static int copy_guest(struct move *m)
 		int errnum = -r;
 
 		/* What the move created on the new host goes. */
+		struct strvec files = { 0 };
+
+		if (stage_list_files(m->dsh, m->to->guest, &files) < 0)
+			log_error("%s: listing the staging folder: %s", m->desc,
+				  error_msg());
+		for (size_t i = 0; i < files.n; i++)
+			if (stage_unlink(m->dsh, m->to->guest, files.v[i]) < 0)
+				log_error("%s: removing %s/%s/%s: %s", m->desc,
+					  m->to->host, m->to->guest, files.v[i],
+					  error_msg());
+		strvec_release(&files);
 		if (stage_rmdir(m->dsh, m->to->guest) < 0)
 			log_error("%s: removing the staging folder: %s",
 				  m->desc, error_msg());
