@@ -45,6 +45,8 @@ struct kvmmigfs {
 				       compared with their source before the
 				       guest is defined (verify.h) */
 	char *state_dir;	    /* -o state=DIR: staging records */
+	char *run_dir;		    /* where a live move's sockets go, here
+				       and on the hosts (forward.h) */
 	char *hosts_path;	    /* the hosts file, absolute */
 	time_t mount_time;
 	uid_t uid;    /* -o uid: owner of everything (default: who mounts) */

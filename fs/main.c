@@ -182,6 +182,23 @@ static void usage(const char *prog)
 	    STATE_DEFAULT_DIR);
 }
 
+/* Where a live move's stream sockets go (forward.h), here and on the
+ * hosts: /run/kvmmigfs as root, else the user's runtime directory. */
+static char *run_dir(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char *dir = NULL;
+
+	if (geteuid() == 0 || !xdg || xdg[0] != '/')
+		dir =
+		    strdup(geteuid() == 0 ? "/run/kvmmigfs" : "/tmp/kvmmigfs");
+	else if (asprintf(&dir, "%s/kvmmigfs", xdg) < 0)
+		dir = NULL;
+	if (!dir)
+		fprintf(stderr, "kvmmigfs: out of memory\n");
+	return dir;
+}
+
 /* The state directory: -o state, or the default for this user; a
  * malloc'd absolute path, or NULL after a message. */
 static char *state_dir(const char *opt)
@@ -422,7 +439,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.state_dir = state_dir(o.state);
-	if (!fs.state_dir)
+	fs.run_dir = run_dir();
+	if (!fs.state_dir || !fs.run_dir)
 		goto out;
 
 	fs.mount_time = time(NULL);
@@ -488,6 +506,7 @@ out:
 	free(fs.vhosts);
 	hosts_release(&fs.hosts);
 	free(fs.state_dir);
+	free(fs.run_dir);
 	free(fs.hosts_path);
 	free(o.hosts_file);
 	free(o.first_arg);

@@ -17,8 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/error.h"
+#include "forward.h"
 #include "log.h"
 #include "move.h"
 #include "ops.h"
@@ -331,6 +336,28 @@ static int copy_xml(struct move *m)
 	return r;
 }
 
+/* What the move created on the new host goes: the staging folder and
+ * its volumes. */
+static void drop_staged(struct move *m, int errnum)
+{
+	struct strvec files = { 0 };
+
+	if (stage_list_files(m->dsh, m->to->guest, &files) < 0)
+		log_error("%s: listing the staging folder: %s", m->desc,
+			  error_msg());
+	for (size_t i = 0; i < files.n; i++)
+		if (stage_unlink(m->dsh, m->to->guest, files.v[i]) < 0)
+			log_error("%s: removing %s/%s/%s: %s", m->desc,
+				  m->to->host, m->to->guest, files.v[i],
+				  error_msg());
+	strvec_release(&files);
+	if (stage_rmdir(m->dsh, m->to->guest) < 0)
+		log_error("%s: removing the staging folder: %s", m->desc,
+			  error_msg());
+	status_guest_end(m->fs->status, m->to->host, m->to->guest, errnum,
+			 "the move failed");
+}
+
 static int copy_guest(struct move *m)
 {
 	int r = 0;
@@ -349,35 +376,17 @@ static int copy_guest(struct move *m)
 		transfer_phase(m->xfer, "defining");
 		r = copy_xml(m);
 	}
-	if (r < 0) {
-		int errnum = -r;
-
-		/* What the move created on the new host goes. */
-		struct strvec files = { 0 };
-
-		if (stage_list_files(m->dsh, m->to->guest, &files) < 0)
-			log_error("%s: listing the staging folder: %s", m->desc,
-				  error_msg());
-		for (size_t i = 0; i < files.n; i++)
-			if (stage_unlink(m->dsh, m->to->guest, files.v[i]) < 0)
-				log_error("%s: removing %s/%s/%s: %s", m->desc,
-					  m->to->host, m->to->guest, files.v[i],
-					  error_msg());
-		strvec_release(&files);
-		if (stage_rmdir(m->dsh, m->to->guest) < 0)
-			log_error("%s: removing the staging folder: %s",
-				  m->desc, error_msg());
-		status_guest_end(m->fs->status, m->to->host, m->to->guest,
-				 errnum, "the move failed");
-	}
+	if (r < 0)
+		drop_staged(m, -r);
 	return r;
 }
 
 /* The old host: undefine the guest, then delete the volumes it alone
  * used.  Failures here are logged; the move has happened. */
+static void delete_source_volumes(struct move *m);
+
 static void remove_source(struct move *m)
 {
-	struct strvec in_use = { 0 };
 	const char *host = m->from->host;
 
 	transfer_phase(m->xfer, "removing the source");
@@ -388,6 +397,15 @@ static void remove_source(struct move *m)
 		transfer_fail(m->xfer, error_errno(), error_msg());
 		return;
 	}
+	delete_source_volumes(m);
+}
+
+/* The volumes the guest alone used on the old host, once it left it. */
+static void delete_source_volumes(struct move *m)
+{
+	struct strvec in_use = { 0 };
+	const char *host = m->from->host;
+
 	if (m->fs->keep_source) {
 		log_info("%s: the guest's volumes stay on %s (keep_source)",
 			 m->desc, host);
@@ -424,7 +442,215 @@ static void remove_source(struct move *m)
 	strvec_release(&in_use);
 }
 
+/* A live move: the target's volumes made here at the disks' very sizes,
+ * then libvirt migrates memory and disks through forwards of our own. */
+
+/* How often a live move looks at its progress and at an interrupt. */
+#define LIVE_POLL_MS 200
+
+static int media_exists(void *opaque, const char *path)
+{
+	struct host *h = opaque;
+
+	return h->ops->path_exists(h->opaque, path);
+}
+
+/* The target's volumes, one per listed disk, in a staging folder (so
+ * that they are recorded, and removed if the move fails).  A block pool
+ * holds raw data: a qcow2 disk arrives raw there. */
+static int make_volumes(struct move *m, struct rewrite_disk *rd, char **paths,
+			char (*names)[PATH_NAME_MAX + 1])
+{
+	int kind = vhost_pool_kind(m->dst);
+
+	if (kind < 0)
+		return move_fail(m, error_errno(), "%s: %s", m->to->host,
+				 error_msg());
+	if (stage_mkdir(m->dsh, m->to->guest) < 0)
+		return fail_core(m->to, "rename");
+	status_guest_begin(m->fs->status, m->to->host, m->to->guest);
+	for (size_t i = 0; i < m->g->info.disks.n; i++) {
+		const struct disk *d = &m->g->info.disks.v[i];
+		const char *fmt = kind == POOL_BLOCKS ? "raw" : d->format;
+
+		snprintf(names[i], PATH_NAME_MAX + 1, "%s.%s", d->dev, fmt);
+		if (strcmp(fmt, d->format) != 0)
+			log_info("%s: disk %s is stored %s on %s (its pool "
+				 "holds raw data only), %s on %s",
+				 m->desc, d->dev, fmt, m->to->host, d->format,
+				 m->from->host);
+		if (stage_add_volume(m->dsh, m->to->guest, names[i],
+				     m->g->sizes[i].capacity, &paths[i]) < 0)
+			return move_fail(m, error_errno(), "%s/%s/%s: %s",
+					 m->to->host, m->to->guest, names[i],
+					 error_msg());
+		rd[i] = (struct rewrite_disk){ .dev = d->dev,
+					       .path = paths[i],
+					       .format = fmt,
+					       .block = kind == POOL_BLOCKS };
+	}
+	return 0;
+}
+
+/* The guest's XML on the target: its disks on the new volumes, media the
+ * target lacks ejected, under its name there (the same guest: same UUID
+ * and MAC addresses).  *out malloc'd. */
+static int target_xml(struct move *m, const char *xml,
+		      const struct rewrite_disk *rd, char **out)
+{
+	struct rewrite_spec spec = {
+		.name = m->from->guest,
+		.disks = rd,
+		.ndisks = m->g->info.disks.n,
+		.media_exists = media_exists,
+		.opaque = m->dst_host,
+	};
+	int cloned;
+	char *x = rewrite_domain(xml, strlen(xml), &spec, &cloned);
+
+	if (x && strcmp(m->from->guest, m->to->guest) != 0) {
+		char *named = domxml_with_name(x, strlen(x), m->to->guest);
+
+		free(x);
+		x = named;
+	}
+	*out = x;
+	return x ? 0 : move_fail(m, error_errno(), "%s", error_msg());
+}
+
+/* Run the migration, showing its progress, until it ends or the caller
+ * is interrupted (then it is aborted).  0 or -1 with error_set(). */
+static int migrate(struct move *m, const struct migrate_params *p)
+{
+	struct migrate_progress pr = { 0 };
+	struct vmigration *mig =
+	    vhost_migrate_start(m->src, m->from->guest, m->dst, p);
+	bool aborted = false;
+
+	if (!mig)
+		return -1;
+	while (vmigration_progress(mig, &pr)) {
+		transfer_set(m->xfer, pr.disk_done + pr.memory_done,
+			     pr.disk_total + pr.memory_total);
+		transfer_phase(m->xfer, pr.memory_total ? "copying memory"
+							: "copying disks");
+		if (!aborted && fuse_interrupted()) {
+			log_info("%s: interrupted: aborting the migration",
+				 m->desc);
+			vmigration_abort(mig);
+			aborted = true;
+		}
+		nanosleep(&(struct timespec){ 0, LIVE_POLL_MS * 1000000L },
+			  NULL);
+	}
+	return vmigration_finish(mig);
+}
+
+static int move_live(struct move *m)
+{
+	size_t n = m->g->info.disks.n;
+	struct rewrite_disk *rd = calloc(n + 1, sizeof *rd);
+	char **paths = calloc(n + 1, sizeof *paths);
+	char(*names)[PATH_NAME_MAX + 1] = calloc(n + 1, sizeof *names);
+	const char **devs = calloc(n + 1, sizeof *devs);
+	char *live = NULL, *inactive = NULL, *dest = NULL, *persist = NULL;
+	char dir[128], uri[192], disks_uri[192];
+	static const char *const socks[] = { "mig.sock", "nbd.sock" };
+	const struct host_config *sc = vhost_config(m->src);
+	const struct host_config *dc = vhost_config(m->dst);
+	struct forwards *fw = NULL;
+	bool staged = false;
+	uint64_t nonce;
+	int r;
+
+	if (!rd || !paths || !names || !devs) {
+		r = move_fail(m, ENOMEM, "out of memory");
+		goto out;
+	}
+	r = preflight(m);
+	if (r < 0)
+		goto out;
+	transfer_phase(m->xfer, "preparing");
+	staged = true;
+	r = make_volumes(m, rd, paths, names);
+	if (r == 0 &&
+	    vhost_migratable_xml(m->src, m->from->guest, &live, &inactive) < 0)
+		r = move_fail(m, error_errno(), "%s: %s", m->from->host,
+			      error_msg());
+	if (r == 0)
+		r = target_xml(m, live, rd, &dest);
+	if (r == 0)
+		r = target_xml(m, inactive, rd, &persist);
+	if (r < 0)
+		goto out;
+	/* The streams' sockets: a fresh directory nobody can guess. */
+	if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
+		nonce = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+	snprintf(dir, sizeof dir, "%s/move-%016" PRIx64, m->fs->run_dir, nonce);
+	fw = forwards_start(sc->shell.v, dc->shell.v, dir, socks, 2,
+			    m->fs->timeout_ms);
+	if (!fw) {
+		r = move_fail(m, error_errno(), "%s", error_msg());
+		goto out;
+	}
+	snprintf(uri, sizeof uri, "unix://%s/%s", dir, socks[0]);
+	snprintf(disks_uri, sizeof disks_uri, "unix://%s/%s", dir, socks[1]);
+	for (size_t i = 0; i < n; i++)
+		devs[i] = m->g->info.disks.v[i].dev;
+	log_info("%s: migrating the running guest, %zu disk(s)", m->desc, n);
+	if (migrate(m, &(struct migrate_params){
+			   .dest_xml = dest,
+			   .persist_xml = persist,
+			   .disks = devs,
+			   .ndisks = n,
+			   .uri = uri,
+			   .disks_uri = disks_uri,
+			   .dest_name = strcmp(m->from->guest, m->to->guest)
+					    ? m->to->guest
+					    : NULL,
+		       }) < 0)
+		r = move_fail(m, error_errno(), "%s", error_msg());
+out:
+	forwards_stop(fw);
+	if (r == 0) {
+		stage_adopt(m->dsh, m->to->guest);
+		status_guest_end(m->fs->status, m->to->host, m->to->guest, 0,
+				 NULL);
+		log_info("%s: the guest runs on %s", m->desc, m->to->host);
+		transfer_phase(m->xfer, "removing the source");
+		delete_source_volumes(m);
+	} else if (staged) {
+		drop_staged(m, -r);
+	}
+	for (size_t i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(rd);
+	free(names);
+	free(devs);
+	free(live);
+	free(inactive);
+	free(dest);
+	free(persist);
+	return r;
+}
+
 static int move_offline(struct move *m)
+{
+	int r = preflight(m);
+
+	if (r == 0)
+		r = copy_guest(m);
+	if (r == 0) {
+		log_info("%s: the guest is defined on %s", m->desc,
+			 m->to->host);
+		remove_source(m);
+	}
+	return r;
+}
+
+/* The move, with its line in .status. */
+static int move_run(struct move *m)
 {
 	uint64_t total = 0;
 	int r;
@@ -433,15 +659,9 @@ static int move_offline(struct move *m)
 		total += m->g->sizes[i].capacity;
 	m->xfer = status_begin(m->fs->status, TRANSFER_MOVE, m->from->host,
 			       m->from->guest, NULL, total);
-	r = preflight(m);
+	r = m->state.active ? move_live(m) : move_offline(m);
 	if (r == 0)
-		r = copy_guest(m);
-	if (r == 0) {
-		log_info("%s: the guest is defined on %s", m->desc,
-			 m->to->host);
-		remove_source(m);
 		log_info("%s: moved", m->desc);
-	}
 	transfer_end(m->xfer);
 	return r;
 }
@@ -514,15 +734,12 @@ int move_guest(const struct fs_path *from, struct vhost *vh,
 		return fail_core(from, "rename");
 	if (vh == vh2)
 		return rename_guest(&m);
-	if (m.state.active)
-		return fail(from, "rename", EBUSY,
-			    "the guest is running: live moves are not "
-			    "supported yet (shut it down first)");
 	m.g = vhost_guest(vh, from->guest);
 	if (!m.g)
 		return fail_core(from, "rename");
-	log_info("%s: moving the guest (shut off)", m.desc);
-	r = move_offline(&m);
+	log_info("%s: moving the guest (%s)", m.desc,
+		 m.state.active ? "running: live" : "shut off");
+	r = move_run(&m);
 	guest_put(m.g);
 	vhost_invalidate(vh);
 	vhost_invalidate(vh2);

@@ -170,4 +170,16 @@ int stage_final_name(const char *name, char *out, size_t len);
  * [A-Za-z0-9._+-], not starting with '.', '-' or '+'. */
 bool stage_guest_name_ok(const char *name);
 
+/* Moves (move.h).  A live move's target volumes: stage_add_volume()
+ * creates the volume for disk file name ("DEV.FMT") in guest's staging
+ * folder at exactly capacity bytes (EINVAL for a block pool whose extents
+ * do not divide it), recorded like any staged disk and complete as it is
+ * (the hypervisor fills it); *path its path (malloc'd).  Once the move
+ * has defined the guest on the host, stage_adopt() hands the folder's
+ * volumes to it (as a define does); if it failed, unlink and rmdir delete
+ * them.  0 or -1. */
+int stage_add_volume(struct stage_host *sh, const char *guest, const char *name,
+		     uint64_t capacity, char **path);
+int stage_adopt(struct stage_host *sh, const char *guest);
+
 #endif

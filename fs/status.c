@@ -115,6 +115,16 @@ void transfer_add(struct transfer *t, uint64_t bytes)
 		__atomic_add_fetch(&t->done, bytes, __ATOMIC_RELAXED);
 }
 
+void transfer_set(struct transfer *t, uint64_t done, uint64_t total)
+{
+	if (!t)
+		return;
+	__atomic_store_n(&t->done, done, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&t->st->lock);
+	t->total = total;
+	pthread_mutex_unlock(&t->st->lock);
+}
+
 void transfer_phase(struct transfer *t, const char *phase)
 {
 	if (!t)

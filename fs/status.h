@@ -42,6 +42,8 @@ struct transfer *status_begin(struct status *st, enum transfer_kind kind,
 /* bytes of data moved; the phase it is in ("copying", "completing"...). */
 void transfer_add(struct transfer *t, uint64_t bytes);
 void transfer_phase(struct transfer *t, const char *phase);
+/* Set its bytes done and expected (a live move's, as libvirt counts). */
+void transfer_set(struct transfer *t, uint64_t done, uint64_t total);
 
 /* Its first failure (errnum and the cause the log got); later ones are
  * dropped.  The transfer goes on until transfer_end(). */

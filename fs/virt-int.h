@@ -29,6 +29,10 @@ struct vhost {
 	char host_id[VHOST_ID_MAX]; /* libvirt host UUID; "": not asked yet */
 };
 
+/* A new connection of the caller's own (bounded, with keepalive); NULL
+ * with error_set().  No lock needed. */
+virConnectPtr vhost_open(struct vhost *vh);
+
 /* The open connection, opened (bounded) if needed; NULL with error_set().
  * vh->lock held. */
 virConnectPtr vhost_conn_locked(struct vhost *vh);

@@ -159,27 +159,33 @@ static virConnectPtr open_bounded(struct vhost *vh)
 	return conn;
 }
 
+virConnectPtr vhost_open(struct vhost *vh)
+{
+	virConnectPtr conn = open_bounded(vh);
+	int interval;
+
+	if (!conn)
+		return NULL;
+	/* A dead peer is noticed after interval * (count + 1) seconds. */
+	interval = vh->timeout_ms / 4000;
+	if (interval < 1)
+		interval = 1;
+	if (virConnectSetKeepAlive(conn, interval, 3) < 0)
+		log_debug("%s: no libvirt keepalive: %s", vh->cfg->name,
+			  virGetLastErrorMessage());
+	return conn;
+}
+
 /* The host's connection, opened if needed.  Called with vh->lock held. */
 virConnectPtr vhost_conn_locked(struct vhost *vh)
 {
-	int interval;
-
 	if (vh->conn && virConnectIsAlive(vh->conn) == 1)
 		return vh->conn;
 	if (vh->conn) {
 		virConnectClose(vh->conn);
 		vh->conn = NULL;
 	}
-	vh->conn = open_bounded(vh);
-	if (!vh->conn)
-		return NULL;
-	/* A dead peer is noticed after interval * (count + 1) seconds. */
-	interval = vh->timeout_ms / 4000;
-	if (interval < 1)
-		interval = 1;
-	if (virConnectSetKeepAlive(vh->conn, interval, 3) < 0)
-		log_debug("%s: no libvirt keepalive: %s", vh->cfg->name,
-			  virGetLastErrorMessage());
+	vh->conn = vhost_open(vh);
 	return vh->conn;
 }
 

@@ -177,4 +177,40 @@ int vhost_paths_in_use(struct vhost *vh, const char *except,
  * the host's pools (left alone), -1 with error_set(). */
 int vhost_vol_delete_path(struct vhost *vh, const char *path);
 
+/* The guest's XML for a migration: *live its running definition,
+ * *inactive its persistent one, both migratable (malloc'd).  0 or -1. */
+int vhost_migratable_xml(struct vhost *vh, const char *name, char **live,
+			 char **inactive);
+
+/* Live migration with its disks copied (non-shared storage), from this
+ * machine: the guest is defined and runs on dst afterwards, undefined on
+ * src; auto-converge.  The streams go where the URIs say ("unix:///..."
+ * paths on each host, carried between them by the caller's forwards). */
+struct migrate_params {
+	const char *dest_xml;	  /* the running definition on dst */
+	const char *persist_xml;  /* the persistent one on dst */
+	const char *const *disks; /* target devs copied */
+	size_t ndisks;
+	const char *uri;       /* the memory stream */
+	const char *disks_uri; /* the disks' NBD stream */
+	const char *dest_name; /* its name on dst; NULL: the same */
+};
+struct migrate_progress {
+	uint64_t disk_done, disk_total;
+	uint64_t memory_done, memory_total;
+};
+struct vmigration;
+/* Start it in a thread of its own, with connections of its own to both
+ * hosts.  NULL with error_set(). */
+struct vmigration *vhost_migrate_start(struct vhost *src, const char *name,
+				       struct vhost *dst,
+				       const struct migrate_params *p);
+/* Whether it still runs; *pr updated where libvirt says (not cleared). */
+bool vmigration_progress(struct vmigration *m, struct migrate_progress *pr);
+/* Ask libvirt to abort it (it ends soon after, EINTR). */
+void vmigration_abort(struct vmigration *m);
+/* Wait for its end and free it: 0 migrated, or -1 with error_set()
+ * (EINTR when aborted): then the guest still runs on src. */
+int vmigration_finish(struct vmigration *m);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,4 +294,88 @@ void stage_release(struct stage_open *so)
 	stage_file_put(sf);
 	pthread_mutex_unlock(&sh->lock);
 	free(so);
+}
+
+/* A volume for a disk a live move fills (the hypervisor writes it): see
+ * stage.h. */
+int stage_add_volume(struct stage_host *sh, const char *guest, const char *name,
+		     uint64_t capacity, char **path)
+{
+	struct staged_file *sf;
+	struct stage *st;
+	uint64_t got;
+	int exists;
+
+	*path = NULL;
+	LOCK_FOR_SCOPE(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st || !(sf = new_file(guest, name, name)))
+		return -1;
+	if (sf->is_xml) {
+		error_set(EINVAL, "not a disk: %s", name);
+		goto err;
+	}
+	if (clash(st, name, sf) < 0 || stage_block_target(sh, sf) < 0)
+		goto err;
+	exists = HOST_CALL(sh, vol_exists, sf->volume);
+	if (exists != 0) {
+		if (exists > 0)
+			error_set(EEXIST,
+				  "volume \"%s\" already exists in pool \"%s\"",
+				  sf->volume, sh->host->pool);
+		goto err;
+	}
+	if (stage_record_save_with(sh, st, sf) < 0)
+		goto err;
+	if (HOST_CALL(sh, vol_create, sf->volume, sf->fmt, capacity, sf->block,
+		      &sf->path) < 0 ||
+	    stage_volume_identify(sh, st, sf, false) < 0) {
+		stage_record_forget(sh, st);
+		goto err;
+	}
+	/* A logical volume is a whole number of extents long; QEMU's mirror
+	 * needs the very size of the disk. */
+	if (HOST_CALL(sh, vol_capacity, sf->volume, &got) < 0) {
+		undo_volume(sh, st, sf);
+		goto err;
+	}
+	if (got != capacity) {
+		error_set(EINVAL,
+			  "the disk's size, %" PRIu64 " bytes, is not a whole "
+			  "number of the pool's extents (its volume would be "
+			  "%" PRIu64 ")",
+			  capacity, got);
+		undo_volume(sh, st, sf);
+		goto err;
+	}
+	log_info("%s/%s/%s: created volume %s (%s), %" PRIu64 " bytes",
+		 sh->host->name, guest, name, sf->volume, sf->path, capacity);
+	sf->capacity = sf->size = capacity;
+	sf->complete = true;
+	if (stage_file_add(sh, st, sf) < 0) {
+		undo_volume(sh, st, sf);
+		goto err;
+	}
+	if (!(*path = strdup(sf->path))) {
+		error_set(ENOMEM, "out of memory");
+		return -1; /* the folder's removal deletes the volume */
+	}
+	return 0;
+err:
+	stage_file_put(sf);
+	return -1;
+}
+
+int stage_adopt(struct stage_host *sh, const char *guest)
+{
+	struct stage *st;
+
+	LOCK_FOR_SCOPE(&sh->lock);
+	st = stage_folder_open(sh, guest);
+	if (!st)
+		return -1;
+	stage_folder_defined(sh, st);
+	stage_record_drop(sh, st);
+	log_info("%s/%s: defined by a move", sh->host->name, guest);
+	return 0;
 }

@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Live moves: mv of a running guest's folder onto another host migrates it
+# with its disk, through forwards kvmmigfs sets up.  The guest runs Linux
+# (tools/mkguest, under QEMU's emulation) and counts, on its serial console
+# and on its disk, twice a second: after the move it runs on hostb, was not
+# rebooted (the count goes on, no boot line again), and every count it
+# wrote before and during the move is on hostb's volume; hosta has neither
+# the guest nor its volume.  Ctrl-C mid-move: the guest still runs on hosta
+# and hostb has nothing.
+. "$(dirname "$0")/lib.sh"
+trap 'clean_host hostb; clean_live' EXIT
+
+VIRSH=(virsh -q -c qemu:///system)
+IMG=/var/lib/libvirt/images
+SERIAL=$WORK/live1.serial
+
+clean_live() {
+	(
+		set +e
+		onhost hosta "${VIRSH[@]}" destroy live1 </dev/null >/dev/null 2>&1
+		onhost hosta "${VIRSH[@]}" undefine live1 </dev/null >/dev/null 2>&1
+		onhost hosta "${VIRSH[@]}" vol-delete --pool default live1-vda.raw </dev/null >/dev/null 2>&1
+		exit 0
+	)
+}
+
+# counts: the counter lines of the serial log, as numbers.
+counts() {
+	sed -n 's/^counter \([0-9][0-9]*\)\r\{0,1\}$/\1/p' "$SERIAL"
+}
+last_count() {
+	counts | tail -1
+}
+count_reaches() {
+	local n
+	n=$(last_count)
+	[ -n "$n" ] && [ "$n" -ge "$1" ]
+}
+# The serial log's counts go 1, 2, 3... with no gap and no repeat, and the
+# guest booted once.
+check_serial() {
+	local label=$1 boots
+	counts | awk 'NR != $1 { print "count " NR " is " $1; bad = 1; exit } END { exit bad }' ||
+		fail "$label: the serial counts are not 1, 2, 3...: $(counts | tr '\n' ' ' | tail -c 300)"
+	boots=$(grep -c "^counter-guest: .* up " "$SERIAL" || true)
+	[ "$boots" = 1 ] || fail "$label: the guest booted $boots times"
+}
+
+# live1: the counter guest on hosta, a 64 MiB disk, under TCG.
+onhost hosta truncate -s 64M "$IMG/live1-vda.raw" </dev/null
+: >"$SERIAL"
+"$TOP/tools/mkguest" --xml live1 "$GUESTIMG" "$IMG/live1-vda.raw" "$SERIAL" qemu |
+	onhost hosta "${VIRSH[@]}" define /dev/stdin >/dev/null
+onhost hosta "${VIRSH[@]}" pool-refresh default </dev/null >/dev/null
+onhost hosta "${VIRSH[@]}" start live1 </dev/null >/dev/null
+wait_until 120 count_reaches 3
+ok "live1 runs Linux on hosta and counts ($(last_count) so far)"
+wait_until 10 listed "$MNT/hosta" live1
+
+# 1. mv moves it live.
+before=$(last_count)
+log_mark
+t0=$(now)
+mv "$MNT/hosta/live1" "$MNT/hostb/" || fail "mv hosta/live1 hostb/: $(log_since_mark | tail -3)"
+secs=$(echo "$(now) - $t0" | bc)
+after=$(last_count)
+[ "$(onhost hostb "${VIRSH[@]}" domstate --reason live1 </dev/null)" = "running (migrated)" ] ||
+	fail "live1 on hostb: $(onhost hostb "${VIRSH[@]}" domstate --reason live1 </dev/null)"
+onhost hostb "${VIRSH[@]}" dominfo live1 </dev/null | grep_q -E "^Persistent: +yes" ||
+	fail "live1 is not persistent on hostb"
+defined hosta live1 && fail "live1 is still defined on hosta"
+volumes hosta
+case " $VOLS " in *" live1-vda.raw "*) fail "live1-vda.raw stays on hosta: $VOLS" ;; esac
+volumes hostb
+case " $VOLS " in *" live1-vda.raw "*) ;; *) fail "no live1-vda.raw on hostb: $VOLS" ;; esac
+ok "mv took $secs s (counts $before -> $after meanwhile); live1 runs on hostb, persistent; hosta has neither it nor its volume"
+log_grep -F "hosta/live1 -> hostb/live1: moved" >/dev/null || fail "no 'moved' log line"
+cat "$MNT/.status.json" >"$WORK/st.json"
+[ "$(status_field "$WORK/st.json" move hosta live1 - result)" = ok ] &&
+	[ "$(status_field "$WORK/st.json" move hosta live1 - done)" -gt 0 ] ||
+	fail "no move line ended ok in .status: $(cat "$WORK/st.json")"
+
+# It goes on counting where it was: not rebooted.
+wait_until 60 count_reaches $((after + 4))
+check_serial "after the move"
+ok "the count goes on on hostb ($(last_count)), 1, 2, 3... with no gap, one boot"
+
+# Everything it wrote is on hostb's volume: stop it and read every block.
+onhost hostb "${VIRSH[@]}" destroy live1 </dev/null >/dev/null
+last=$(last_count)
+onhost hostb python3 - "$IMG/live1-vda.raw" "$last" <<'PY' </dev/null || fail "hostb's volume lacks counts"
+import sys
+f = open(sys.argv[1], "rb"); last = int(sys.argv[2])
+def block(i):
+    f.seek(i * 4096); return f.read(4096).rstrip(b"\0").decode()
+assert block(0) == "counter %d\n" % last, "block 0: %r, want %d" % (block(0), last)
+for n in range(1, last + 1):
+    assert block(n) == "counter %d\n" % n, "block %d: %r" % (n, block(n))
+PY
+ok "hostb's volume holds every count, 1 to $last, each in its block"
