@@ -525,7 +525,9 @@ static int migrate(struct move *m, const struct migrate_params *p)
 	struct migrate_progress pr = { 0 };
 	struct vmigration *mig =
 	    vhost_migrate_start(m->src, m->from->guest, m->dst, p);
+	int64_t t0 = now_ms();
 	bool aborted = false;
+	int r;
 
 	if (!mig)
 		return -1;
@@ -543,7 +545,13 @@ static int migrate(struct move *m, const struct migrate_params *p)
 		nanosleep(&(struct timespec){ 0, LIVE_POLL_MS * 1000000L },
 			  NULL);
 	}
-	return vmigration_finish(mig);
+	r = vmigration_finish(mig);
+	if (r == 0)
+		log_info("%s: migrated in %.1f s (disks %" PRIu64
+			 " bytes, memory %" PRIu64 " bytes)",
+			 m->desc, (double)(now_ms() - t0) / 1000, pr.disk_done,
+			 pr.memory_done);
+	return r;
 }
 
 static int move_live(struct move *m)
@@ -652,6 +660,7 @@ static int move_offline(struct move *m)
 /* The move, with its line in .status. */
 static int move_run(struct move *m)
 {
+	int64_t t0 = now_ms();
 	uint64_t total = 0;
 	int r;
 
@@ -661,7 +670,8 @@ static int move_run(struct move *m)
 			       m->from->guest, NULL, total);
 	r = m->state.active ? move_live(m) : move_offline(m);
 	if (r == 0)
-		log_info("%s: moved", m->desc);
+		log_info("%s: moved in %.1f s", m->desc,
+			 (double)(now_ms() - t0) / 1000);
 	transfer_end(m->xfer);
 	return r;
 }

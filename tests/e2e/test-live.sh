@@ -37,12 +37,12 @@ count_reaches() {
 	n=$(last_count)
 	[ -n "$n" ] && [ "$n" -ge "$1" ]
 }
-# The serial log's counts go 1, 2, 3... with no gap and no repeat, and the
-# guest booted once.
+# The serial log's counts go N, N+1, N+2... with no gap and no repeat, and
+# the guest booted once.
 check_serial() {
 	local label=$1 boots
-	counts | awk 'NR != $1 { print "count " NR " is " $1; bad = 1; exit } END { exit bad }' ||
-		fail "$label: the serial counts are not 1, 2, 3...: $(counts | tr '\n' ' ' | tail -c 300)"
+	counts | awk 'NR == 1 { f = $1 } $1 != f + NR - 1 { print "count " NR " is " $1; bad = 1; exit } END { exit bad }' ||
+		fail "$label: the serial counts are not N, N+1, N+2...: $(counts | tr '\n' ' ' | tail -c 300)"
 	boots=$(grep -c "^counter-guest: .* up " "$SERIAL" || true)
 	[ "$boots" = 1 ] || fail "$label: the guest booted $boots times"
 }
@@ -75,7 +75,7 @@ case " $VOLS " in *" live1-vda.raw "*) fail "live1-vda.raw stays on hosta: $VOLS
 volumes hostb
 case " $VOLS " in *" live1-vda.raw "*) ;; *) fail "no live1-vda.raw on hostb: $VOLS" ;; esac
 ok "mv took $secs s (counts $before -> $after meanwhile); live1 runs on hostb, persistent; hosta has neither it nor its volume"
-log_grep -F "hosta/live1 -> hostb/live1: moved" >/dev/null || fail "no 'moved' log line"
+log_grep -F "hosta/live1 -> hostb/live1: moved in " >/dev/null || fail "no 'moved' log line"
 cat "$MNT/.status.json" >"$WORK/st.json"
 [ "$(status_field "$WORK/st.json" move hosta live1 - result)" = ok ] &&
 	[ "$(status_field "$WORK/st.json" move hosta live1 - done)" -gt 0 ] ||
@@ -84,6 +84,7 @@ cat "$MNT/.status.json" >"$WORK/st.json"
 # It goes on counting where it was: not rebooted.
 wait_until 60 count_reaches $((after + 4))
 check_serial "after the move"
+[ "$(counts | head -1)" = 1 ] || fail "the first count is $(counts | head -1)"
 ok "the count goes on on hostb ($(last_count)), 1, 2, 3... with no gap, one boot"
 
 # Everything it wrote is on hostb's volume: stop it and read every block.
@@ -99,3 +100,44 @@ for n in range(1, last + 1):
     assert block(n) == "counter %d\n" % n, "block %d: %r" % (n, block(n))
 PY
 ok "hostb's volume holds every count, 1 to $last, each in its block"
+
+# 2. Ctrl-C mid live move: started again on hostb, its migration slowed to
+# 2 MiB/s (virsh migrate-setspeed) so that its memory takes a while; mv
+# gets SIGINT once the move line shows bytes moved.  The guest runs on
+# hostb as before, hosta has nothing.
+: >"$SERIAL"
+onhost hostb "${VIRSH[@]}" start live1 </dev/null >/dev/null
+wait_until 120 count_reaches 2
+onhost hostb "${VIRSH[@]}" migrate-setspeed live1 --bandwidth 2 </dev/null
+pid0=$(onhost hostb pgrep -f "guest=live1" </dev/null)
+wait_until 10 listed "$MNT/hostb" live1
+log_mark
+moving() {
+	cat "$MNT/.status.json" >"$WORK/st2.json"
+	[ "$(status_field "$WORK/st2.json" move hostb live1 - done)" -gt 0 ] 2>/dev/null
+}
+env --default-signal=INT mv "$MNT/hostb/live1" "$MNT/hosta/" 2>"$WORK/mv.err" &
+mvpid=$!
+wait_until 60 moving
+t0=$(now)
+kill -INT "$mvpid"
+rc=0
+wait "$mvpid" || rc=$?
+secs=$(echo "$(now) - $t0" | bc)
+[ "$rc" = 130 ] || fail "Ctrl-C: mv exited $rc: $(cat "$WORK/mv.err")"
+log_grep -F "hostb/live1 -> hosta/live1: interrupted: aborting the migration" >/dev/null ||
+	fail "Ctrl-C: no log line: $(log_since_mark | tail -3)"
+[ "$(onhost hostb "${VIRSH[@]}" domstate live1 </dev/null)" = running ] ||
+	fail "Ctrl-C: live1 on hostb: $(onhost hostb "${VIRSH[@]}" domstate live1 </dev/null)"
+[ "$(onhost hostb pgrep -f "guest=live1" </dev/null)" = "$pid0" ] || fail "Ctrl-C: live1's QEMU on hostb changed"
+wait_until 30 unlisted "$MNT/hosta" live1
+defined hosta live1 && fail "Ctrl-C: live1 defined on hosta"
+volumes hosta
+case " $VOLS " in *" live1-vda.raw "*) fail "Ctrl-C: a volume stays on hosta: $VOLS" ;; esac
+n=$(last_count)
+wait_until 60 count_reaches $((n + 3))
+check_serial "after Ctrl-C"
+cat "$MNT/.status.json" >"$WORK/st2.json"
+[ "$(status_field "$WORK/st2.json" move hostb live1 - result)" = EINTR ] ||
+	fail "Ctrl-C: the move line: $(cat "$WORK/st2.json")"
+ok "Ctrl-C: mv ended ${secs} s after SIGINT; live1 runs on in the same QEMU on hostb, hosta has nothing"

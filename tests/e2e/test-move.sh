@@ -110,7 +110,7 @@ defined hosta keeper1 || fail "mv: keeper1 went"
 ok "mv: hosta has no mv1; its volumes vda, vdb deleted; backing file, shared vdc, CD-ROM image kept"
 log_grep -F "hosta/mv1 -> hostb/mv1: hosta:$IMG/shared-vdc.raw stays: another guest or volume uses it" >/dev/null ||
 	fail "no log line for the shared disk: $(log_since_mark | tail -5)"
-log_grep -F "hosta/mv1 -> hostb/mv1: moved" >/dev/null || fail "no 'moved' log line"
+log_grep -F "hosta/mv1 -> hostb/mv1: moved in " >/dev/null || fail "no 'moved' log line"
 cat "$MNT/.status.json" >"$WORK/st1.json"
 [ "$(status_field "$WORK/st1.json" move hosta mv1 - result)" = ok ] &&
 	[ "$(status_field "$WORK/st1.json" move hosta mv1 - done)" -gt 0 ] ||
