@@ -29,6 +29,7 @@
 #include "kvmmigfs.h"
 #include "log.h"
 #include "verify.h"
+#include "move.h"
 
 struct options {
 	char *hosts_file;
@@ -474,6 +475,7 @@ int main(int argc, char *argv[])
 				.state_dir = fs.state_dir,
 				.hosts_file = fs.hosts_path,
 				.verify = fs.verify ? verify_disk : NULL,
+				.move_recover = move_recover,
 				.verify_ctx = &fs,
 			    });
 		if (!fs.stages[i]) {

@@ -37,8 +37,10 @@ struct move {
 	struct host *dst_host;
 	struct guest *g;
 	struct guest_state state;
-	struct transfer *xfer;		   /* the "move" line */
-	char desc[2 * PATH_NAME_MAX + 64]; /* "hosta/web1 -> hostb/web1" */
+	struct transfer *xfer;		    /* the "move" line */
+	char desc[2 * PATH_NAME_MAX + 64];  /* "hosta/web1 -> hostb/web1" */
+	bool keep;			    /* -o keep_source */
+	char record[2 * PATH_NAME_MAX + 8]; /* the record's move line */
 };
 
 /* Log one line for the move's failure and return -errnum. */
@@ -362,7 +364,7 @@ static int copy_guest(struct move *m)
 {
 	int r = 0;
 
-	if (stage_mkdir(m->dsh, m->to->guest) < 0)
+	if (stage_mkdir_move(m->dsh, m->to->guest, m->record) < 0)
 		return fail_core(m->to, "rename");
 	status_guest_begin(m->fs->status, m->to->host, m->to->guest);
 	log_info("%s: copying the guest", m->desc);
@@ -406,7 +408,7 @@ static void delete_source_volumes(struct move *m)
 	struct strvec in_use = { 0 };
 	const char *host = m->from->host;
 
-	if (m->fs->keep_source) {
+	if (m->keep) {
 		log_info("%s: the guest's volumes stay on %s (keep_source)",
 			 m->desc, host);
 		return;
@@ -466,7 +468,7 @@ static int make_volumes(struct move *m, struct rewrite_disk *rd, char **paths,
 	if (kind < 0)
 		return move_fail(m, error_errno(), "%s: %s", m->to->host,
 				 error_msg());
-	if (stage_mkdir(m->dsh, m->to->guest) < 0)
+	if (stage_mkdir_move(m->dsh, m->to->guest, m->record) < 0)
 		return fail_core(m->to, "rename");
 	status_guest_begin(m->fs->status, m->to->host, m->to->guest);
 	for (size_t i = 0; i < m->g->info.disks.n; i++) {
@@ -627,6 +629,7 @@ out:
 		log_info("%s: the guest runs on %s", m->desc, m->to->host);
 		transfer_phase(m->xfer, "removing the source");
 		delete_source_volumes(m);
+		stage_move_done(m->dsh, m->to->guest);
 	} else if (staged) {
 		drop_staged(m, -r);
 	}
@@ -653,6 +656,7 @@ static int move_offline(struct move *m)
 		log_info("%s: the guest is defined on %s", m->desc,
 			 m->to->host);
 		remove_source(m);
+		stage_move_done(m->dsh, m->to->guest);
 	}
 	return r;
 }
@@ -738,6 +742,9 @@ int move_guest(const struct fs_path *from, struct vhost *vh,
 			    "again");
 	snprintf(m.desc, sizeof m.desc, "%s/%s -> %s/%s", from->host,
 		 from->guest, to->host, to->guest);
+	m.keep = m.fs->keep_source;
+	snprintf(m.record, sizeof m.record, "%s %s%s", from->host, from->guest,
+		 m.keep ? " keep" : "");
 	m.dst_host = host_of(m.fs, vh2);
 	vhost_invalidate(vh);
 	if (vhost_guest_state(vh, from->guest, &m.state) < 0)
@@ -754,4 +761,88 @@ int move_guest(const struct fs_path *from, struct vhost *vh,
 	vhost_invalidate(vh);
 	vhost_invalidate(vh2);
 	return r;
+}
+
+/* A daemon died during a move whose guest was defined on its new host:
+ * the old host's side is finished here (see move.h). */
+void move_recover(void *ctx, const char *host, const char *guest,
+		  const char *line)
+{
+	struct kvmmigfs *fs = ctx;
+	struct fs_path from = { .kind = PATH_GUEST },
+		       to = { .kind = PATH_GUEST };
+	struct move m = { .fs = fs, .from = &from, .to = &to };
+	struct guest *g2;
+	char keep[8] = "";
+
+	if (sscanf(line, "%255s %255s %7s", from.host, from.guest, keep) < 2) {
+		log_warning("%s/%s: a move record names \"%s\": ignored", host,
+			    guest, line);
+		return;
+	}
+	snprintf(to.host, sizeof to.host, "%s", host);
+	snprintf(to.guest, sizeof to.guest, "%s", guest);
+	snprintf(m.desc, sizeof m.desc, "%s/%s -> %s/%s", from.host, from.guest,
+		 host, guest);
+	m.keep = strcmp(keep, "keep") == 0;
+	for (size_t i = 0; i < fs->hosts.n; i++) {
+		if (strcmp(fs->hosts.hosts[i].name, from.host) == 0)
+			m.src = fs->vhosts[i];
+		if (strcmp(fs->hosts.hosts[i].name, host) == 0)
+			m.dst = fs->vhosts[i];
+	}
+	if (!m.src || !m.dst) {
+		log_warning("%s: a move record: %s is not in the hosts file "
+			    "now: its side is left as it is",
+			    m.desc, from.host);
+		return;
+	}
+	vhost_invalidate(m.src);
+	m.g = vhost_guest(m.src, from.guest);
+	g2 = m.g ? vhost_guest(m.dst, guest) : NULL;
+	if (!m.g || !g2) {
+		if (!m.g && error_errno() == ENOENT)
+			log_info("%s: the move had finished when kvmmigfs "
+				 "ended",
+				 m.desc);
+		else
+			log_warning("%s: finishing the move: %s", m.desc,
+				    error_msg());
+		goto out;
+	}
+	if (!m.g->info.uuid || !g2->info.uuid ||
+	    strcmp(m.g->info.uuid, g2->info.uuid) != 0) {
+		log_warning("%s: %s/%s is another guest now (UUID %s, not "
+			    "%s): left alone",
+			    m.desc, from.host, from.guest,
+			    m.g->info.uuid ? m.g->info.uuid : "none",
+			    g2->info.uuid ? g2->info.uuid : "none");
+		goto out;
+	}
+	if (vhost_guest_state(m.src, from.guest, &m.state) < 0) {
+		log_warning("%s: finishing the move: %s", m.desc, error_msg());
+		goto out;
+	}
+	/* A live move that ended between the new host's start and the old
+	 * one's stop leaves the old copy paused: the new one runs. */
+	if (m.state.active && !m.state.paused) {
+		log_warning("%s: the guest runs on %s and is defined on %s: "
+			    "left alone",
+			    m.desc, from.host, host);
+		goto out;
+	}
+	if (m.state.active && vhost_destroy(m.src, from.guest) < 0) {
+		log_warning("%s: stopping the paused guest on %s: %s", m.desc,
+			    from.host, error_msg());
+		goto out;
+	}
+	log_warning("%s: kvmmigfs ended after the guest was defined on %s: "
+		    "finishing the move on %s",
+		    m.desc, host, from.host);
+	remove_source(&m);
+out:
+	if (m.g)
+		guest_put(m.g);
+	if (g2)
+		guest_put(g2);
 }

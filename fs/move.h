@@ -37,4 +37,13 @@ int move_guest(const struct fs_path *from, struct vhost *vh,
 	       struct stage_host *sh, const struct fs_path *to,
 	       struct vhost *vh2, struct stage_host *sh2, unsigned int flags);
 
+/* The staging layer's stage_options.move_recover (ctx: the mount): a
+ * daemon died in a move whose guest is defined on host as guest now; the
+ * record's line names where it came from.  The guest is undefined there
+ * (stopped first if a live move left it paused) and its own volumes
+ * deleted, unless the record says keep; a guest running there, or
+ * another guest of that name (another UUID), is left alone. */
+void move_recover(void *ctx, const char *host, const char *guest,
+		  const char *line);
+
 #endif

@@ -90,6 +90,8 @@ int record_save(const char *dir, const char *host, const struct record *rec)
 	}
 	fprintf(f, "%s\npid %d\nhost %s\nhosts %s\npool %s\n", MAGIC,
 		(int)getpid(), rec->host_id, rec->hosts_file, rec->pool);
+	if (rec->move)
+		fprintf(f, "move %s\n", rec->move);
 	for (size_t i = 0; i < rec->n; i++)
 		fprintf(f, "disk %s %s\n", rec->disks[i].name,
 			rec->disks[i].id ? rec->disks[i].id : "-");
@@ -132,6 +134,7 @@ void record_release(struct record *rec)
 	free(rec->host_id);
 	free(rec->hosts_file);
 	free(rec->pool);
+	free(rec->move);
 	for (size_t i = 0; i < rec->n; i++) {
 		free(rec->disks[i].name);
 		free(rec->disks[i].id);
@@ -174,6 +177,10 @@ static int parse(char *text, struct record *rec, const char **why)
 				return -1;
 			}
 			rec->pid = (pid_t)pid;
+		} else if (version > 1 && strncmp(line, "move ", 5) == 0 &&
+			   !rec->move) {
+			if (!(rec->move = strdup(line + 5)))
+				goto nomem;
 		} else if (strncmp(line, "pool ", 5) == 0 && !rec->pool) {
 			if (!(rec->pool = strdup(line + 5)))
 				goto nomem;

@@ -13,6 +13,7 @@
  *	pool default
  *	disk vda.raw f:65024:403311:2026-12-02_10:20:14.123456789_+0000
  *	disk vdb.qcow2 -
+ *	move hosta web1
  *
  * host is the libvirt host UUID of the machine HOST named then, hosts the
  * mount's hosts file, and each disk names a volume ("GUEST-DEV.FMT")
@@ -20,8 +21,10 @@
  * and birth time of a file, a logical volume's UUID), or "-" between the
  * volume's creation and the moment its identity is taken.  A volume whose
  * identity is not the one recorded is not the one kvmmigfs created: it is
- * never touched.  A disk is named before its volume is created, so a
- * daemon killed in between leaves nothing nobody can find.  A record is
+ * never touched.  A move's folder (move.h) names the guest's old host
+ * folder and name, and "keep" with -o keep_source: the next daemon
+ * finishes or undoes the move.  A disk is named before its volume is created,
+ *so a daemon killed in between leaves nothing nobody can find.  A record is
  * written whole to a temporary file, synced and renamed over the old one:
  * a crash leaves the old record or the new one, never half of one.
  * Version 1 records (no host, no identities) are still read.
@@ -45,6 +48,8 @@ struct record {
 	char *pool;	  /* the host's pool then */
 	struct record_disk *disks;
 	size_t n;
+	char *move; /* a move's folder: "HOST GUEST[ keep]", where the guest
+		       came from (move.h); NULL: not a move */
 };
 
 /* Write rec as DIR/HOST/GUEST (creating DIR/HOST, mode 0700; the record

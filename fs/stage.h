@@ -69,6 +69,12 @@ struct stage_options {
 	 * first block that differs).  NULL: not verified (-o verify=no). */
 	int (*verify)(void *ctx, const struct stage_verify *v);
 	void *verify_ctx;
+	/* A move's record left by a daemon that died: its guest is defined
+	 * here (the move reached its define; the old host's side is the
+	 * callee's to finish).  move is the record's line; ctx is
+	 * verify_ctx.  NULL: the record is only dropped. */
+	void (*move_recover)(void *ctx, const char *host, const char *guest,
+			     const char *move);
 };
 
 struct stage_host;
@@ -170,7 +176,12 @@ int stage_final_name(const char *name, char *out, size_t len);
  * [A-Za-z0-9._+-], not starting with '.', '-' or '+'. */
 bool stage_guest_name_ok(const char *name);
 
-/* Moves (move.h).  A live move's target volumes: stage_add_volume()
+/* Moves (move.h).  A move fills a folder made by stage_mkdir_move(),
+ * whose record names where the guest comes from ("HOST GUEST[ keep]",
+ * record.h) and stays after the define until stage_move_done(): a daemon
+ * killed meanwhile leaves the next one what it needs to finish or undo
+ * the move (stage_options.move_recover).  A live move's target volumes:
+ * stage_add_volume()
  * creates the volume for disk file name ("DEV.FMT") in guest's staging
  * folder at exactly capacity bytes (EINVAL for a block pool whose extents
  * do not divide it), recorded like any staged disk and complete as it is
@@ -178,8 +189,12 @@ bool stage_guest_name_ok(const char *name);
  * has defined the guest on the host, stage_adopt() hands the folder's
  * volumes to it (as a define does); if it failed, unlink and rmdir delete
  * them.  0 or -1. */
+int stage_mkdir_move(struct stage_host *sh, const char *guest,
+		     const char *move);
 int stage_add_volume(struct stage_host *sh, const char *guest, const char *name,
 		     uint64_t capacity, char **path);
 int stage_adopt(struct stage_host *sh, const char *guest);
+/* The move is over (its old host's side removed): its record goes. */
+void stage_move_done(struct stage_host *sh, const char *guest);
 
 #endif

@@ -34,6 +34,14 @@ int vhost_guest_state(struct vhost *vh, const char *name,
 	if (!dom)
 		goto out;
 	st->active = virDomainIsActive(dom);
+	if (st->active > 0) {
+		int state, reason;
+
+		if (virDomainGetState(dom, &state, &reason, 0) < 0)
+			st->active = -1;
+		else
+			st->paused = state == VIR_DOMAIN_PAUSED;
+	}
 	st->snapshots = st->active < 0 ? -1 : virDomainSnapshotNum(dom, 0);
 	st->managed_save =
 	    st->snapshots < 0 ? -1 : virDomainHasManagedSaveImage(dom, 0);
@@ -87,6 +95,26 @@ int vhost_undefine(struct vhost *vh, const char *name)
 		if (virDomainUndefineFlags(dom,
 					   VIR_DOMAIN_UNDEFINE_KEEP_NVRAM) < 0)
 			vhost_error(vh, start, "undefining the guest");
+		else
+			r = 0;
+		virDomainFree(dom);
+	}
+	pthread_mutex_unlock(&vh->lock);
+	vhost_invalidate(vh);
+	return r;
+}
+
+int vhost_destroy(struct vhost *vh, const char *name)
+{
+	virDomainPtr dom;
+	int64_t start = now_ms();
+	int r = -1;
+
+	pthread_mutex_lock(&vh->lock);
+	dom = vhost_domain_locked(vh, name, start);
+	if (dom) {
+		if (virDomainDestroy(dom) < 0)
+			vhost_error(vh, start, "stopping the guest");
 		else
 			r = 0;
 		virDomainFree(dom);

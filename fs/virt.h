@@ -138,6 +138,7 @@ int vhost_define(struct vhost *vh, const char *xml, bool start);
 /* What a move must know of a guest: 0, or -1 with error_set(). */
 struct guest_state {
 	int active;	  /* it runs (or is paused) */
+	int paused;	  /* it is paused */
 	int snapshots;	  /* how many snapshots it has */
 	int managed_save; /* it has a saved state (virsh managedsave) */
 };
@@ -151,6 +152,9 @@ int vhost_guest_by_uuid(struct vhost *vh, const char *uuid, char *name,
 
 /* Undefine the guest (its NVRAM file, if any, stays).  0 or -1. */
 int vhost_undefine(struct vhost *vh, const char *name);
+
+/* Stop the guest at once (virsh destroy).  0 or -1. */
+int vhost_destroy(struct vhost *vh, const char *name);
 
 /* Rename a shut-off guest (libvirt's rename).  0 or -1. */
 int vhost_rename(struct vhost *vh, const char *name, const char *newname);

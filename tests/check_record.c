@@ -91,8 +91,9 @@ START_TEST(test_roundtrip)
 {
 	struct record_disk disks[] = { { "vda.raw", "f:1:2:x_y" },
 				       { "vdb.qcow2", NULL } };
-	struct record a = { "web1", 0, "U1", "/h.conf", "default", disks, 2 };
-	struct record b = { "db1", 0, "U2", "/h.conf", "lvm", NULL, 0 };
+	struct record a = { "web1",    0,     "U1", "/h.conf",
+			    "default", disks, 2,    NULL };
+	struct record b = { "db1", 0, "U2", "/h.conf", "lvm", NULL, 0, NULL };
 	char nested[PATH_MAX], path[PATH_MAX];
 	struct stat sb;
 	size_t n;
@@ -136,10 +137,33 @@ START_TEST(test_roundtrip)
 END_TEST
 
 /* Anything that is not a whole record is skipped, never half read. */
+/* A move's record names where its guest came from. */
+START_TEST(test_move_line)
+{
+	struct record a = { "web1",    0,    "U1", "/h.conf",
+			    "default", NULL, 0,	   "hosta web1 keep" };
+	struct record *recs;
+	size_t n;
+
+	ck_assert_int_eq(record_save(dir, "hostb", &a), 0);
+	ck_assert_int_eq(record_load(dir, "hostb", &recs, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(recs[0].move, "hosta web1 keep");
+	record_release(&recs[0]);
+	free(recs);
+	a.move = NULL;
+	ck_assert_int_eq(record_save(dir, "hostb", &a), 0);
+	ck_assert_int_eq(record_load(dir, "hostb", &recs, &n), 0);
+	ck_assert_ptr_null(recs[0].move);
+	record_release(&recs[0]);
+	free(recs);
+}
+END_TEST
+
 START_TEST(test_bad_files)
 {
 	struct record_disk disks[] = { { "vda.raw", "lv:abc" } };
-	struct record good = { "ok1", 0, "U", "/h", "default", disks, 1 };
+	struct record good = { "ok1", 0, "U", "/h", "default", disks, 1, NULL };
 	char big[70 * 1024], line[64], link[PATH_MAX];
 	size_t n;
 
@@ -174,7 +198,7 @@ END_TEST
 START_TEST(test_v1_and_modes)
 {
 	char path[PATH_MAX], text[128];
-	struct record r = { "g", 0, "U", "/h", "default", NULL, 0 };
+	struct record r = { "g", 0, "U", "/h", "default", NULL, 0, NULL };
 	struct stat sb;
 	size_t n;
 	int len;
@@ -197,7 +221,7 @@ END_TEST
 
 START_TEST(test_unwritable)
 {
-	struct record r = { "g", 0, "U", "/h", "default", NULL, 0 };
+	struct record r = { "g", 0, "U", "/h", "default", NULL, 0, NULL };
 	char file[PATH_MAX];
 
 	/* The state "directory" is a file: the error names the path. */
@@ -216,6 +240,7 @@ Suite *record_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_move_line);
 	tcase_add_test(tc, test_bad_files);
 	tcase_add_test(tc, test_v1_and_modes);
 	tcase_add_test(tc, test_unwritable);

@@ -199,7 +199,8 @@ int stage_try_define(struct stage_host *sh, struct stage *st)
 			    host, st->guest, st->files[j]->volume);
 	/* The volumes are the guest's now. */
 	stage_folder_defined(sh, st);
-	stage_record_drop(sh, st);
+	if (!st->move)
+		stage_record_drop(sh, st);
 	r = d == 0 ? 0 : -1;
 	if (d == -2) {
 		char why[1024];

@@ -65,6 +65,7 @@ void stage_folder_free(struct stage *st)
 		stage_file_put(st->files[i]);
 	free(st->files);
 	free(st->guest);
+	free(st->move);
 	free(st);
 }
 
@@ -306,7 +307,7 @@ out:
 	return r;
 }
 
-int stage_mkdir(struct stage_host *sh, const char *guest)
+int stage_mkdir_move(struct stage_host *sh, const char *guest, const char *move)
 {
 	struct stage *st = NULL;
 	int r = -1, exists;
@@ -337,7 +338,8 @@ int stage_mkdir(struct stage_host *sh, const char *guest)
 		stage_folder_free(st);
 	}
 	st = calloc(1, sizeof *st);
-	if (!st || !(st->guest = strdup(guest))) {
+	if (!st || !(st->guest = strdup(guest)) ||
+	    (move && !(st->move = strdup(move)))) {
 		error_set(ENOMEM, "out of memory");
 		goto out;
 	}
@@ -355,9 +357,26 @@ out:
 	pthread_mutex_unlock(&sh->lock);
 	if (st) {
 		free(st->guest);
+		free(st->move);
 		free(st);
 	}
 	return r;
+}
+
+int stage_mkdir(struct stage_host *sh, const char *guest)
+{
+	return stage_mkdir_move(sh, guest, NULL);
+}
+
+void stage_move_done(struct stage_host *sh, const char *guest)
+{
+	struct stage *st;
+
+	pthread_mutex_lock(&sh->lock);
+	st = stage_find(sh, guest);
+	if (st && st->move)
+		stage_record_drop(sh, st);
+	pthread_mutex_unlock(&sh->lock);
 }
 
 int stage_rmdir(struct stage_host *sh, const char *guest)

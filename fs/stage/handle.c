@@ -375,7 +375,6 @@ int stage_adopt(struct stage_host *sh, const char *guest)
 	if (!st)
 		return -1;
 	stage_folder_defined(sh, st);
-	stage_record_drop(sh, st);
 	log_info("%s/%s: defined by a move", sh->host->name, guest);
 	return 0;
 }

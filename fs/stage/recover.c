@@ -36,6 +36,7 @@ int stage_record_save_with(struct stage_host *sh, struct stage *st,
 	struct record_disk *disks;
 	char host_id[VHOST_ID_MAX];
 	struct record rec = { .guest = st->guest,
+			      .move = st->move,
 			      .host_id = host_id,
 			      .hosts_file = (char *)sh->opt.hosts_file,
 			      .pool = (char *)hc->pool };
@@ -243,6 +244,56 @@ nomem:
 	return -1;
 }
 
+/* A move that did not reach its define when its daemon died: the guest
+ * is still where it came from; the volumes the move created here (their
+ * identity unchanged) are deleted, and the record.  0, or -1 (the host
+ * could not tell: tried again later).  Stage lock held. */
+static int undo_move(struct stage_host *sh, const struct record *rec)
+{
+	const char *host = sh->host->name;
+	size_t removed = 0;
+
+	for (size_t i = 0; i < rec->n; i++) {
+		const struct record_disk *rd = &rec->disks[i];
+		char *volume = NULL, *id = NULL;
+		int r;
+
+		if (asprintf(&volume, "%s-%s", rec->guest, rd->name) < 0) {
+			error_set(ENOMEM, "out of memory");
+			return -1;
+		}
+		r = HOST_CALL(sh, vol_identity, volume, &id);
+		if (r < 0 && error_errno() == ENOENT) {
+			free(volume);
+			continue; /* never made, or gone */
+		}
+		if (r < 0) {
+			free(volume);
+			return -1;
+		}
+		if (!rd->id || strcmp(id, rd->id) != 0) {
+			log_warning("%s/%s: volume %s is not the one the move "
+				    "created (identity %s, now %s): left alone",
+				    host, rec->guest, volume,
+				    rd->id ? rd->id : "never taken", id);
+		} else if (HOST_CALL(sh, vol_delete, volume) < 0) {
+			log_warning("%s/%s: volume %s: %s", host, rec->guest,
+				    volume, error_msg());
+		} else {
+			removed++;
+		}
+		free(id);
+		free(volume);
+	}
+	log_warning("%s/%s: the move from %s did not finish (kvmmigfs pid %d "
+		    "ended): the guest stays where it was; %zu volume%s the "
+		    "move created here removed",
+		    host, rec->guest, rec->move, (int)rec->pid, removed,
+		    removed == 1 ? "" : "s");
+	record_delete(sh->opt.state_dir, host, rec->guest);
+	return 0;
+}
+
 /* Read the records earlier daemons left for this host, once: a record
  * whose guest now exists (defined just before the daemon died) is
  * dropped; one that another running kvmmigfs owns, or for another pool,
@@ -322,7 +373,14 @@ void stage_records_load(struct stage_host *sh)
 			log_info("%s/%s: defined before kvmmigfs pid %d ended; "
 				 "its staging record is dropped",
 				 hc->name, rec->guest, (int)rec->pid);
+			if (rec->move && sh->opt.move_recover)
+				sh->opt.move_recover(sh->opt.verify_ctx,
+						     hc->name, rec->guest,
+						     rec->move);
 			record_delete(sh->opt.state_dir, hc->name, rec->guest);
+		} else if (rec->move) {
+			if (undo_move(sh, rec) < 0)
+				done = false;
 		} else if (recover(sh, rec) < 0) {
 			done = false;
 		}

@@ -97,6 +97,9 @@ struct staged_file {
 
 struct stage {
 	char *guest;
+	char *move;   /* a move's folder: its record's move line (record.h);
+			 the record stays after the define, until the move
+			 has removed the guest's old host's side */
 	bool defined; /* defined on the host: only metadata calls accepted */
 	struct staged_file **files;
 	size_t n;

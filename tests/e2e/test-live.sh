@@ -90,7 +90,7 @@ ok "the count goes on on hostb ($(last_count)), 1, 2, 3... with no gap, one boot
 # Everything it wrote is on hostb's volume: stop it and read every block.
 onhost hostb "${VIRSH[@]}" destroy live1 </dev/null >/dev/null
 last=$(last_count)
-onhost hostb python3 - "$IMG/live1-vda.raw" "$last" <<'PY' </dev/null || fail "hostb's volume lacks counts"
+onhost hostb python3 - "$IMG/live1-vda.raw" "$last" <<'PY' || fail "hostb's volume lacks counts"
 import sys
 f = open(sys.argv[1], "rb"); last = int(sys.argv[2])
 def block(i):

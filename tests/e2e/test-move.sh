@@ -111,6 +111,7 @@ ok "mv: hosta has no mv1; its volumes vda, vdb deleted; backing file, shared vdc
 log_grep -F "hosta/mv1 -> hostb/mv1: hosta:$IMG/shared-vdc.raw stays: another guest or volume uses it" >/dev/null ||
 	fail "no log line for the shared disk: $(log_since_mark | tail -5)"
 log_grep -F "hosta/mv1 -> hostb/mv1: moved in " >/dev/null || fail "no 'moved' log line"
+[ ! -e "$KMF_STATE/hostb/mv1" ] || fail "the move's record stays: $(cat "$KMF_STATE/hostb/mv1")"
 cat "$MNT/.status.json" >"$WORK/st1.json"
 [ "$(status_field "$WORK/st1.json" move hosta mv1 - result)" = ok ] &&
 	[ "$(status_field "$WORK/st1.json" move hosta mv1 - done)" -gt 0 ] ||

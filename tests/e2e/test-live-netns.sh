@@ -1,0 +1,160 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Live move between hosts that cannot reach each other: a pair of test
+# hosts of its own, each in a network namespace of its own with only lo
+# (tools/testhosts with TESTHOSTS_NETNS=1), reached from this machine only
+# through their sshd.  hosta cannot connect to hostb's sshd nor to this
+# machine's addresses; mv of the running counter guest (tools/mkguest) to
+# hostb still migrates it live, with its disk, through the ssh forwards
+# kvmmigfs sets up: it runs on hostb, was not rebooted, and every count is
+# on hostb's volume.
+. "$(dirname "$0")/lib.sh"
+
+NS=$WORK/ns
+NSMNT=$WORK/ns-mnt
+NSLOG=$WORK/ns-mount.log
+NSMNT_PID=
+HOSTS_STATE=$STATE
+
+cleanup() {
+	if mountpoint -q "$NSMNT" 2>/dev/null; then
+		fusermount3 -u "$NSMNT" 2>/dev/null || umount -l "$NSMNT" || :
+	fi
+	if [ -n "$NSMNT_PID" ]; then
+		kill "$NSMNT_PID" 2>/dev/null || :
+		wait "$NSMNT_PID" 2>/dev/null || :
+	fi
+	"$TOP/tools/testhosts" stop "$NS" >/dev/null 2>&1 || :
+}
+trap cleanup EXIT
+
+VIRSH=(virsh -q -c qemu:///system)
+IMG=/var/lib/libvirt/images
+SERIAL=$WORK/live1.serial
+
+# counts: the counter lines of the serial log, as numbers.
+counts() {
+	sed -n 's/^counter \([0-9][0-9]*\)\r\{0,1\}$/\1/p' "$SERIAL"
+}
+last_count() {
+	counts | tail -1
+}
+count_reaches() {
+	local n
+	n=$(last_count)
+	[ -n "$n" ] && [ "$n" -ge "$1" ]
+}
+# The serial log's counts go 1, 2, 3... with no gap and no repeat, and the
+# guest booted once.
+check_serial() {
+	local label=$1 boots
+	counts | awk 'NR != $1 { print "count " NR " is " $1; bad = 1; exit } END { exit bad }' ||
+		fail "$label: the serial counts are not 1, 2, 3...: $(counts | tr '\n' ' ' | tail -c 300)"
+	boots=$(grep -c "^counter-guest: .* up " "$SERIAL" || true)
+	[ "$boots" = 1 ] || fail "$label: the guest booted $boots times"
+}
+
+# sshd_addr STATE HOST: the address HOST's sshd listens on.
+sshd_addr() {
+	awk '$1 == "ListenAddress" { print $2 }' "$1/$2/sshd_config"
+}
+# connects_from HOST ADDR: from inside this test's HOST (its network
+# namespace), a TCP connection to ADDR:22 succeeds within 5 s.
+connects_from() {
+	"$TOP/tools/testhosts" exec "$NS" "$1" \
+		timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/22"' "$2" </dev/null 2>/dev/null
+}
+connects_here() {
+	timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/22"' "$1" 2>/dev/null
+}
+
+# The hosts.  Their addresses are private to their network namespaces:
+# hostb's may well be the one the runner's hostb listens on here.
+TESTHOSTS_NETNS=1 "$TOP/tools/testhosts" start "$NS" 2 >"$WORK/ns-start.log" 2>&1 ||
+	fail "netns hosts did not start: $(tail -5 "$WORK/ns-start.log")"
+grep_q -x "hosta: up at .* in its own network namespace" "$WORK/ns-start.log" ||
+	fail "testhosts start: $(cat "$WORK/ns-start.log")"
+ok "two hosts, each in its own network namespace: $(tr '\n' ' ' <"$WORK/ns-start.log")"
+
+# 1. Isolation: hosta reaches its own sshd, not hostb's, nor the runner's
+# hostb that this machine reaches (the probe works both ways).
+A=$(sshd_addr "$NS" hosta)
+B=$(sshd_addr "$NS" hostb)
+MAINB=$(sshd_addr "$HOSTS_STATE" hostb)
+connects_from hosta "$A" || fail "hosta cannot connect to its own sshd at $A:22"
+connects_from hosta "$B" && fail "hosta connects to hostb's sshd at $B:22"
+connects_here "$MAINB" || fail "this machine cannot connect to the runner's hostb at $MAINB:22"
+connects_from hosta "$MAINB" && fail "hosta connects to $MAINB:22 (the runner's hostb, on this machine)"
+ok "from hosta: its own sshd $A:22 answers; hostb's $B:22 and this machine's $MAINB:22 do not"
+
+# The mount: ssh, and libvirt's qemu+ssh://, must go through this test's
+# ssh wrapper (its ssh_config has the relay into each host's namespace);
+# the runner's wrapper, for hosts of the same names, is in PATH as well.
+mkdir -p "$NSMNT"
+PATH=$NS/bin:$PATH "$TOP/kvmmigfs" -f -o hosts="$NS/hosts.conf" -o zeroscan="$ZEROSCAN" \
+	-o crc="$CRCTOOL" -o state="$WORK/ns-state" "$NSMNT" 2>"$NSLOG" &
+NSMNT_PID=$!
+for _ in $(seq 100); do
+	mountpoint -q "$NSMNT" && break
+	sleep 0.1
+done
+mountpoint -q "$NSMNT" || fail "mount of the netns hosts failed: $(cat "$NSLOG")"
+
+# From here on lib.sh's helpers (onhost, defined, volumes, log_mark...)
+# work on this test's hosts and mount.
+STATE=$NS MNT=$NSMNT MNTLOG=$NSLOG
+
+# 2. live1: the counter guest on hosta, a 64 MiB disk, under TCG.
+onhost hosta truncate -s 64M "$IMG/live1-vda.raw" </dev/null
+: >"$SERIAL"
+"$TOP/tools/mkguest" --xml live1 "$GUESTIMG" "$IMG/live1-vda.raw" "$SERIAL" qemu |
+	onhost hosta "${VIRSH[@]}" define /dev/stdin >/dev/null
+onhost hosta "${VIRSH[@]}" pool-refresh default </dev/null >/dev/null
+onhost hosta "${VIRSH[@]}" start live1 </dev/null >/dev/null
+wait_until 120 count_reaches 3
+ok "live1 runs Linux on hosta and counts ($(last_count) so far)"
+wait_until 10 listed "$MNT/hosta" live1
+
+# 3. mv moves it live, although hosta and hostb cannot reach each other.
+before=$(last_count)
+log_mark
+t0=$(now)
+mv "$MNT/hosta/live1" "$MNT/hostb/" || fail "mv hosta/live1 hostb/: $(log_since_mark | tail -3)"
+secs=$(echo "$(now) - $t0" | bc)
+after=$(last_count)
+[ "$(onhost hostb "${VIRSH[@]}" domstate --reason live1 </dev/null)" = "running (migrated)" ] ||
+	fail "live1 on hostb: $(onhost hostb "${VIRSH[@]}" domstate --reason live1 </dev/null)"
+onhost hostb "${VIRSH[@]}" dominfo live1 </dev/null | grep_q -E "^Persistent: +yes" ||
+	fail "live1 is not persistent on hostb"
+defined hosta live1 && fail "live1 is still defined on hosta"
+volumes hosta
+case " $VOLS " in *" live1-vda.raw "*) fail "live1-vda.raw stays on hosta: $VOLS" ;; esac
+volumes hostb
+case " $VOLS " in *" live1-vda.raw "*) ;; *) fail "no live1-vda.raw on hostb: $VOLS" ;; esac
+ok "mv took $secs s (counts $before -> $after meanwhile); live1 runs on hostb, persistent; hosta has neither it nor its volume"
+log_grep -F "hosta/live1 -> hostb/live1: moved" >/dev/null || fail "no 'moved' log line"
+cat "$MNT/.status.json" >"$WORK/st.json"
+[ "$(status_field "$WORK/st.json" move hosta live1 - result)" = ok ] &&
+	[ "$(status_field "$WORK/st.json" move hosta live1 - done)" -gt 0 ] ||
+	fail "no move line ended ok in .status: $(cat "$WORK/st.json")"
+# Still apart after the move.
+connects_from hosta "$B" && fail "after the move, hosta connects to hostb's sshd at $B:22"
+
+# It goes on counting where it was: not rebooted.
+wait_until 60 count_reaches $((after + 4))
+check_serial "after the move"
+ok "the count goes on on hostb ($(last_count)), 1, 2, 3... with no gap, one boot"
+
+# Everything it wrote is on hostb's volume: stop it and read every block.
+onhost hostb "${VIRSH[@]}" destroy live1 </dev/null >/dev/null
+last=$(last_count)
+onhost hostb python3 - "$IMG/live1-vda.raw" "$last" <<'PY' || fail "hostb's volume lacks counts"
+import sys
+f = open(sys.argv[1], "rb"); last = int(sys.argv[2])
+def block(i):
+    f.seek(i * 4096); return f.read(4096).rstrip(b"\0").decode()
+assert block(0) == "counter %d\n" % last, "block 0: %r, want %d" % (block(0), last)
+for n in range(1, last + 1):
+    assert block(n) == "counter %d\n" % n, "block %d: %r" % (n, block(n))
+PY
+ok "hostb's volume holds every count, 1 to $last, each in its block"
