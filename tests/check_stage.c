@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../fs/stage.h"
+#include "../fs/virt.h"
 #include "../common/error.h"
 #include "fakehost.h"
 #include "suites.h"
@@ -157,6 +158,60 @@ START_TEST(test_xml_first)
 	assert_volume("web1-vda.raw", d, 64 * KiB);
 	ck_assert_ptr_nonnull(strstr(fh.defined_xml, fh.dir));
 	ck_assert_ptr_nonnull(strstr(fh.defined_xml, "web1-vda.raw"));
+	free(x);
+	free(d);
+}
+END_TEST
+
+/* A pool of block devices holds raw data only: a vda.qcow2 written there
+ * is stored raw, in volume GUEST-vda.raw, listed under its writer's name
+ * until the guest is defined, which gets it as a raw disk; the record
+ * names the volume as it is stored. */
+START_TEST(test_block_pool_stores_raw)
+{
+	char *plain = guest_xml("web1", 0), *x, *d = data(64 * KiB, 3);
+	char *at = strstr(plain, "type=\"raw\"/><source"), rec[PATH_MAX];
+	struct strvec names = STRVEC_INIT;
+	FILE *f;
+	char line[256];
+	bool named = false;
+
+	fh.kind = POOL_BLOCKS;
+	/* The served XML says vda is a qcow2 file. */
+	ck_assert_ptr_nonnull(at);
+	*at = '\0';
+	ck_assert_int_ge(asprintf(&x, "%stype=\"qcow2\"/><source%s", plain,
+				  at + strlen("type=\"raw\"/><source")),
+			 0);
+	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
+	ck_assert_int_eq(put_xml("web1", x), 0);
+	{
+		struct stage_open *so = stage_create(sh, "web1", "vda.qcow2");
+
+		ck_assert_msg(so, "create: %s", error_msg());
+		ck_assert_int_eq(stage_write(so, d, 64 * KiB, 0),
+				 (ssize_t)(64 * KiB));
+		ck_assert(fakehost_has_volume(&fh, "web1-vda.raw"));
+		ck_assert(!fakehost_has_volume(&fh, "web1-vda.qcow2"));
+		ck_assert_int_eq(stage_list_files(sh, "web1", &names), 0);
+		ck_assert_int_ge(strvec_find(&names, "vda.qcow2"), 0);
+		ck_assert_int_lt(strvec_find(&names, "vda.raw"), 0);
+		snprintf(rec, sizeof rec, "%s/h/web1", state);
+		f = fopen(rec, "r");
+		ck_assert_ptr_nonnull(f);
+		while (fgets(line, sizeof line, f))
+			named |= strncmp(line, "disk vda.raw ", 13) == 0;
+		fclose(f);
+		ck_assert_msg(named, "the record does not name vda.raw");
+		ck_assert_int_eq(stage_flush(so, getpid()), 0);
+		stage_release(so);
+	}
+	ck_assert_int_eq(fh.defines, 1);
+	ck_assert_ptr_nonnull(strstr(fh.defined_xml, "web1-vda.raw"));
+	ck_assert_ptr_nonnull(strstr(fh.defined_xml, "type=\"raw\""));
+	ck_assert_ptr_null(strstr(fh.defined_xml, "qcow2"));
+	strvec_release(&names);
+	free(plain);
 	free(x);
 	free(d);
 }
@@ -657,6 +712,7 @@ Suite *stage_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_xml_first);
+	tcase_add_test(tc, test_block_pool_stores_raw);
 	tcase_add_test(tc, test_disks_first);
 	tcase_add_test(tc, test_verify);
 	tcase_add_test(tc, test_resume);

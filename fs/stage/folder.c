@@ -50,6 +50,7 @@ void stage_file_put(struct staged_file *sf)
 	pthread_mutex_destroy(&sf->io_lock);
 	free(sf->name);
 	free(sf->final);
+	free(sf->stored);
 	free(sf->xml);
 	free(sf->dev);
 	free(sf->fmt);

@@ -164,7 +164,7 @@ static int create_volume(struct stage_host *sh, struct stage *st,
 	int exists;
 
 	if (stage_space_check(sh, st, sf->dev) < 0 ||
-	    stage_block_target(sh, sf) < 0)
+	    stage_block_target(sh, st->guest, sf) < 0)
 		return -1;
 	sf->capacity = stage_first_capacity(st, sf);
 	/* The record names the volume before it exists, so that a daemon
@@ -315,7 +315,7 @@ int stage_add_volume(struct stage_host *sh, const char *guest, const char *name,
 		error_set(EINVAL, "not a disk: %s", name);
 		goto err;
 	}
-	if (clash(st, name, sf) < 0 || stage_block_target(sh, sf) < 0)
+	if (clash(st, name, sf) < 0 || stage_block_target(sh, guest, sf) < 0)
 		goto err;
 	exists = HOST_CALL(sh, vol_exists, sf->volume);
 	if (exists != 0) {

@@ -56,11 +56,15 @@ int stage_record_save_with(struct stage_host *sh, struct stage *st,
 	for (size_t i = 0; i < st->n; i++)
 		if (st->files[i]->volume)
 			disks[rec.n++] =
-			    (struct record_disk){ st->files[i]->final,
+			    (struct record_disk){ st->files[i]->stored
+						      ? st->files[i]->stored
+						      : st->files[i]->final,
 						  st->files[i]->ident };
 	if (extra)
 		disks[rec.n++] =
-		    (struct record_disk){ extra->final, extra->ident };
+		    (struct record_disk){ extra->stored ? extra->stored
+							: extra->final,
+						  extra->ident };
 	rec.disks = disks;
 	r = record_save(sh->opt.state_dir, hc->name, &rec);
 	free(disks);
@@ -433,7 +437,7 @@ int stage_volume_renew(struct stage_host *sh, struct stage *st,
 		return -1;
 	free(sf->ident);
 	sf->ident = NULL;
-	if (stage_block_target(sh, sf) < 0)
+	if (stage_block_target(sh, st->guest, sf) < 0)
 		return -1;
 	sf->capacity = stage_first_capacity(st, sf);
 	if (HOST_CALL(sh, vol_create, sf->volume, sf->fmt, sf->capacity,

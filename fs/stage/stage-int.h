@@ -67,6 +67,9 @@ struct staged_file {
 	time_t mtime;
 	/* Disks only; set at creation, then constant. */
 	char *dev, *fmt, *volume, *path;
+	char *stored; /* "DEV.raw" when a pool of block devices stores a disk
+			 of another format raw (fmt is then "raw"): the
+			 record's name for it; NULL: final */
 	char *ident; /* the volume's identity (vhost_vol_identity), taken
 			when staging created it: a volume with another is not
 			ours and is never touched */
@@ -189,7 +192,8 @@ bool stage_overlaps_written(const struct extent_map *m, uint64_t offset,
 			    uint64_t count);
 
 /* volume.c */
-int stage_block_target(struct stage_host *sh, struct staged_file *sf);
+int stage_block_target(struct stage_host *sh, const char *guest,
+		       struct staged_file *sf);
 uint64_t stage_first_capacity(struct stage *st, struct staged_file *sf);
 uint64_t stage_final_capacity(const char *fmt, uint64_t size);
 int stage_connect_locked(struct stage_host *sh, const char *guest,

@@ -30,22 +30,43 @@ static uint64_t initial_capacity(const char *fmt)
 }
 
 /* Does the pool hold block volumes?  Then sf is one, and raw: a logical
- * volume holds the guest's bytes, not an image format.  Stage lock
- * held. */
-int stage_block_target(struct stage_host *sh, struct staged_file *sf)
+ * volume holds the guest's bytes, not an image format, so a disk of
+ * another format (vdb.qcow2) is stored raw, in volume GUEST-DEV.raw; its
+ * file keeps the name its writer gave it until the guest is defined, then
+ * lists as DEV.raw.  Stage lock held. */
+int stage_block_target(struct stage_host *sh, const char *guest,
+		       struct staged_file *sf)
 {
 	int kind = HOST_CALL(sh, pool_kind);
+	char *fmt, *volume = NULL, *stored = NULL;
 
 	if (kind < 0)
 		return -1;
 	sf->block = kind == POOL_BLOCKS;
-	if (sf->block && strcmp(sf->fmt, "raw") != 0) {
-		error_set(EINVAL,
-			  "pool %s holds block devices, raw only: name the "
-			  "file %s.raw",
-			  sh->host->pool, sf->dev);
+	if (!sf->block || strcmp(sf->fmt, "raw") == 0)
+		return 0;
+	fmt = strdup("raw");
+	if (asprintf(&stored, "%s.raw", sf->dev) < 0)
+		stored = NULL;
+	if (stored && asprintf(&volume, "%s-%s", guest, stored) < 0)
+		volume = NULL;
+	if (!fmt || !stored || !volume) {
+		free(fmt);
+		free(stored);
+		free(volume);
+		error_set(ENOMEM, "out of memory");
 		return -1;
 	}
+	log_info("%s/%s/%s: pool %s holds block devices, raw data only: the "
+		 "disk is stored raw (%s, not %s), in volume %s",
+		 sh->host->name, guest, sf->name, sh->host->pool, fmt, sf->fmt,
+		 volume);
+	free(sf->fmt);
+	free(sf->volume);
+	free(sf->stored);
+	sf->fmt = fmt;
+	sf->volume = volume;
+	sf->stored = stored;
 	return 0;
 }
 
