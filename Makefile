@@ -42,7 +42,7 @@ STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
 	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
 	fs/stage/complete.c
 CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/domneeds.c fs/virt.c fs/virt-pool.c \
-	fs/virt-guest.c fs/virt-migrate.c fs/log.c $(STAGE_SRC) \
+	fs/virt-guest.c fs/virt-migrate.c fs/preflight.c fs/log.c $(STAGE_SRC) \
 	fs/record.c fs/host-libvirt.c fs/status.c fs/diskcrc.c fs/verify.c \
 	fs/rewrite.c \
 	$(COMMON_SRC) $(NBD_SRC)

@@ -158,6 +158,8 @@ int domxml_needs(const char *xml, size_t len, struct domxml_needs *out)
 		return -1;
 	}
 	out->type = get(root, "type", &nomem);
+	out->name = text(child(root, "name"), &nomem);
+	out->uuid = text(child(root, "uuid"), &nomem);
 	os = child(root, "os");
 	if (os) {
 		const xmlNode *t = child(os, "type");
@@ -189,6 +191,8 @@ int domxml_needs(const char *xml, size_t len, struct domxml_needs *out)
 
 void domxml_needs_release(struct domxml_needs *n)
 {
+	free(n->name);
+	free(n->uuid);
 	free(n->type);
 	free(n->arch);
 	free(n->machine);

@@ -173,6 +173,8 @@ int domxml_file_name(const struct disk *d, char *buf, size_t len);
  * move's pre-flight checks).  Strings malloc'd, NULL where the XML says
  * nothing. */
 struct domxml_needs {
+	char *name;	/* <name> */
+	char *uuid;	/* <uuid> */
 	char *type;	/* <domain type>: "kvm", "qemu" */
 	char *arch;	/* <os><type arch> */
 	char *machine;	/* <os><type machine> */

@@ -15,6 +15,7 @@
 #include "../nbd/hostcmd.h"
 #include "diskcrc.h"
 #include "host.h"
+#include "preflight.h"
 #include "virt.h"
 
 struct libvirt_host {
@@ -181,6 +182,11 @@ static int define(void *h, const char *xml, bool start)
 	return vhost_define(lh(h)->vh, xml, start);
 }
 
+static int can_host(void *h, const char *xml, size_t len, bool keep_uuid)
+{
+	return preflight_xml(lh(h)->vh, xml, len, keep_uuid, path_exists, h);
+}
+
 static const struct host_ops libvirt_ops = {
 	.pool_kind = pool_kind,
 	.pool_space = pool_space,
@@ -196,6 +202,7 @@ static const struct host_ops libvirt_ops = {
 	.path_exists = path_exists,
 	.host_id = host_id,
 	.guest_exists = guest_exists,
+	.can_host = can_host,
 	.define = define,
 };
 

@@ -54,6 +54,9 @@ struct host_ops {
 	int (*host_id)(void *h, char *out, size_t len);
 	/* Whether a guest NAME is defined now: 1, 0 or -1. */
 	int (*guest_exists)(void *h, const char *name);
+	/* Can the host take a guest of this domain XML (preflight.h)?
+	 * keep_uuid: it keeps its UUID there (not a clone).  0 or -1. */
+	int (*can_host)(void *h, const char *xml, size_t len, bool keep_uuid);
 	/* Define (and start): 0, -1, or -2 defined but not started. */
 	int (*define)(void *h, const char *xml, bool start);
 };

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "move.h"
 #include "ops.h"
+#include "preflight.h"
 #include "rewrite.h"
 
 struct move {
@@ -64,11 +65,10 @@ static int move_fail(struct move *m, int errnum, const char *fmt, ...)
 static int check_names(struct move *m)
 {
 	struct stage_stat ss;
-	char other[PATH_NAME_MAX + 1];
 	int r;
 
 	stage_stat(m->dsh, m->to->guest, NULL, &ss);
-	if (ss.kind != STAGE_NONE)
+	if (ss.kind == STAGE_DIR)
 		return move_fail(m, EEXIST, "%s has a staging folder %s",
 				 m->to->host, m->to->guest);
 	r = vhost_guest_exists(m->dst, m->to->guest);
@@ -78,18 +78,6 @@ static int check_names(struct move *m)
 	if (r)
 		return move_fail(m, EEXIST, "%s has a guest named %s already",
 				 m->to->host, m->to->guest);
-	if (!m->g->info.uuid)
-		return 0;
-	r = vhost_guest_by_uuid(m->dst, m->g->info.uuid, other, sizeof other);
-	if (r < 0)
-		return move_fail(m, error_errno(), "%s: %s", m->to->host,
-				 error_msg());
-	/* Not EEXIST: mv takes that for "the target name exists". */
-	if (r)
-		return move_fail(m, ENOTUNIQ,
-				 "%s has a guest with this guest's UUID %s "
-				 "already: %s",
-				 m->to->host, m->g->info.uuid, other);
 	return 0;
 }
 
@@ -135,46 +123,11 @@ static int check_disks(struct move *m)
 	return r;
 }
 
-static int check_host(struct move *m, const struct domxml_needs *n)
+static int path_exists(void *opaque, const char *path)
 {
-	if (n->hostdevs.n)
-		return move_fail(m, ENODEV,
-				 "the guest has a host device (%s), which "
-				 "cannot move",
-				 n->hostdevs.v[0]);
-	for (size_t i = 0; i < n->networks.n; i++) {
-		int r = vhost_network(m->dst, n->networks.v[i]);
+	struct host *h = opaque;
 
-		if (r < 0)
-			return move_fail(m, error_errno(), "%s: %s",
-					 m->to->host, error_msg());
-		if (r == 0)
-			return move_fail(m, ENXIO,
-					 "network '%s' not defined on %s",
-					 n->networks.v[i], m->to->host);
-		if (r == 2)
-			log_warning("%s: network '%s' is defined on %s but "
-				    "not active",
-				    m->desc, n->networks.v[i], m->to->host);
-	}
-	for (size_t i = 0; i < n->bridges.n; i++) {
-		char path[PATH_NAME_MAX + 64];
-		int r;
-
-		snprintf(path, sizeof path, "/sys/class/net/%s/bridge",
-			 n->bridges.v[i]);
-		r = m->dst_host->ops->path_exists(m->dst_host->opaque, path);
-		if (r < 0)
-			return move_fail(m, error_errno(), "%s: %s",
-					 m->to->host, error_msg());
-		if (r == 0)
-			return move_fail(m, ENXIO,
-					 "bridge '%s' not found on %s",
-					 n->bridges.v[i], m->to->host);
-	}
-	if (vhost_can_run(m->dst, n) < 0)
-		return move_fail(m, error_errno(), "%s", error_msg());
-	return 0;
+	return h->ops->path_exists(h->opaque, path);
 }
 
 static int check_space(struct move *m)
@@ -200,7 +153,6 @@ static int check_space(struct move *m)
 
 static int preflight(struct move *m)
 {
-	struct domxml_needs n;
 	int r;
 
 	transfer_phase(m->xfer, "checking");
@@ -209,12 +161,9 @@ static int preflight(struct move *m)
 		r = check_state(m);
 	if (r == 0)
 		r = check_disks(m);
-	if (r < 0)
-		return r;
-	if (domxml_needs(m->g->xml, m->g->xml_len, &n) < 0)
-		return move_fail(m, error_errno(), "%s", error_msg());
-	r = check_host(m, &n);
-	domxml_needs_release(&n);
+	if (r == 0 && preflight_xml(m->dst, m->g->xml, m->g->xml_len, true,
+				    path_exists, m->dst_host) < 0)
+		r = move_fail(m, error_errno(), "%s", error_msg());
 	return r < 0 ? r : check_space(m);
 }
 
@@ -450,13 +399,6 @@ static void delete_source_volumes(struct move *m)
 /* How often a live move looks at its progress and at an interrupt. */
 #define LIVE_POLL_MS 200
 
-static int media_exists(void *opaque, const char *path)
-{
-	struct host *h = opaque;
-
-	return h->ops->path_exists(h->opaque, path);
-}
-
 /* The target's volumes, one per listed disk, in a staging folder (so
  * that they are recorded, and removed if the move fails).  A block pool
  * holds raw data: a qcow2 disk arrives raw there. */
@@ -504,7 +446,7 @@ static int target_xml(struct move *m, const char *xml,
 		.name = m->from->guest,
 		.disks = rd,
 		.ndisks = m->g->info.disks.n,
-		.media_exists = media_exists,
+		.media_exists = path_exists,
 		.opaque = m->dst_host,
 	};
 	int cloned;
@@ -691,8 +633,7 @@ static int rename_guest(struct move *m)
 			    "not a guest name: 1-200 of [A-Za-z0-9._+-], "
 			    "not starting with '.', '-' or '+'");
 	stage_stat(m->dsh, m->to->guest, NULL, &ss);
-	r = ss.kind != STAGE_NONE ? 1
-				  : vhost_guest_exists(m->dst, m->to->guest);
+	r = ss.kind == STAGE_DIR ? 1 : vhost_guest_exists(m->dst, m->to->guest);
 	if (r < 0)
 		return fail_core(m->from, "rename");
 	if (r)

@@ -217,6 +217,32 @@ START_TEST(test_block_pool_stores_raw)
 }
 END_TEST
 
+/* A host that cannot take the guest its domain.xml describes (a network
+ * missing, ...): the close of domain.xml fails with that errno and the
+ * folder's disks are refused before any volume is made, until a
+ * domain.xml the host can take is written. */
+START_TEST(test_guest_refused)
+{
+	char *x = guest_xml("web1", 0), *d = data(64 * KiB, 5);
+
+	ck_assert_int_eq(stage_mkdir(sh, "web1"), 0);
+	fh.refuse_guest = ENXIO;
+	ck_assert_int_eq(put_xml("web1", x), -1);
+	ck_assert_int_eq(error_errno(), ENXIO);
+	ck_assert_ptr_null(stage_create(sh, "web1", "vda.raw"));
+	ck_assert_int_eq(error_errno(), ENXIO);
+	ck_assert_ptr_nonnull(strstr(error_msg(), "network 'prod'"));
+	ck_assert(!fakehost_has_volume(&fh, "web1-vda.raw"));
+	fh.refuse_guest = 0;
+	ck_assert_int_eq(stage_unlink(sh, "web1", "domain.xml"), 0);
+	ck_assert_int_eq(put_xml("web1", x), 0);
+	ck_assert_int_eq(put("web1", "vda.raw", d, 64 * KiB), 0);
+	ck_assert_int_eq(fh.defines, 1);
+	free(x);
+	free(d);
+}
+END_TEST
+
 /* Verification before define (stage_options.verify): what it is asked,
  * and what its answer does. */
 static int verify_calls, verify_fail;
@@ -713,6 +739,7 @@ Suite *stage_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_xml_first);
 	tcase_add_test(tc, test_block_pool_stores_raw);
+	tcase_add_test(tc, test_guest_refused);
 	tcase_add_test(tc, test_disks_first);
 	tcase_add_test(tc, test_verify);
 	tcase_add_test(tc, test_resume);

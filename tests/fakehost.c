@@ -279,8 +279,24 @@ static int define(void *h, const char *xml, bool start)
 	return 0;
 }
 
+static int can_host(void *h, const char *xml, size_t len, bool keep_uuid)
+{
+	struct fakehost *fh = h;
+
+	(void)xml;
+	(void)len;
+	(void)keep_uuid;
+	if (fh->refuse_guest) {
+		error_set(fh->refuse_guest, "network 'prod' not defined on %s",
+			  fh->host.name);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct host_ops fake_ops = {
 	.pool_kind = pool_kind,
+	.can_host = can_host,
 	.pool_space = pool_space,
 	.vol_exists = vol_exists,
 	.vol_create = vol_create,

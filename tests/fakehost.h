@@ -26,6 +26,7 @@ struct fakehost {
 	char *defined_xml;	 /* the last XML defined */
 	int defines;		 /* define calls that defined */
 	int fail_define;	 /* errno for the next define, 0: works */
+	int refuse_guest;	 /* errno can_host answers, 0: any guest */
 	int crc_maps;		 /* vol_crc_map calls */
 	/* A slow host: while hold_create is set, vol_create waits (at most
 	 * 5 s) with in_create set, until fakehost_release_create(). */

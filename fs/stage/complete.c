@@ -276,6 +276,34 @@ static int stage_disk_complete(struct stage_host *sh, const char *guest,
 	return 0;
 }
 
+int stage_xml_check(struct stage_host *sh, struct stage *st,
+		    struct staged_file *sf)
+{
+	struct strvec devs = STRVEC_INIT;
+	char *name = NULL;
+	int r =
+	    rewrite_check(sf->xml ? sf->xml : "", sf->xml_len, &devs, &name);
+
+	/* Can the host run it?  Asked before any disk arrives (copiers
+	 * write domain.xml first): a refusal holds for the folder's next
+	 * disks, so that nothing is created for a guest that cannot run. */
+	if (r == 0)
+		r = HOST_CALL(sh, can_host, sf->xml, sf->xml_len,
+			      strcmp(name, st->guest) == 0);
+	free(st->refused);
+	st->refused = NULL;
+	if (r < 0 && (error_errno() == ENXIO || error_errno() == ENOPKG ||
+		      error_errno() == ENOEXEC || error_errno() == ENOTUNIQ ||
+		      error_errno() == ENODEV)) {
+		st->refused_errno = error_errno();
+		st->refused = strdup(error_msg());
+	}
+	strvec_release(&devs);
+	free(name);
+	sf->xml_ok = r == 0;
+	return r;
+}
+
 int stage_flush(struct stage_open *so, pid_t pid)
 {
 	struct stage_host *sh = so->sh;
@@ -299,16 +327,8 @@ int stage_flush(struct stage_open *so, pid_t pid)
 		goto out;
 	}
 	if (sf->is_xml) {
-		if (strcmp(sf->name, XML_NAME) == 0 && !sf->xml_ok) {
-			struct strvec devs = STRVEC_INIT;
-			char *name = NULL;
-
-			r = rewrite_check(sf->xml ? sf->xml : "", sf->xml_len,
-					  &devs, &name);
-			strvec_release(&devs);
-			free(name);
-			sf->xml_ok = r == 0;
-		}
+		if (strcmp(sf->name, XML_NAME) == 0 && !sf->xml_ok)
+			r = stage_xml_check(sh, so->st, sf);
 	} else if (sf->writers == 0 && !sf->complete) {
 		r = stage_disk_complete(sh, so->st->guest, sf);
 	} else if (sf->writers > 0) {

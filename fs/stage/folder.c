@@ -67,6 +67,7 @@ void stage_folder_free(struct stage *st)
 	free(st->files);
 	free(st->guest);
 	free(st->move);
+	free(st->refused);
 	free(st);
 }
 
@@ -499,16 +500,8 @@ int stage_rename(struct stage_host *sh, const char *guest, const char *from,
 	stage_view_unlock(sh);
 	free(swap);
 	r = 0;
-	if (sf->is_xml && strcmp(to, XML_NAME) == 0 && !sf->opens) {
-		struct strvec devs = STRVEC_INIT;
-		char *name = NULL;
-
-		r = rewrite_check(sf->xml ? sf->xml : "", sf->xml_len, &devs,
-				  &name);
-		strvec_release(&devs);
-		free(name);
-		sf->xml_ok = r == 0;
-	}
+	if (sf->is_xml && strcmp(to, XML_NAME) == 0 && !sf->opens)
+		r = stage_xml_check(sh, st, sf);
 	if (r == 0)
 		r = stage_try_define(sh, st);
 out:

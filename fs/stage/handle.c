@@ -163,6 +163,12 @@ static int create_volume(struct stage_host *sh, struct stage *st,
 {
 	int exists;
 
+	if (st->refused) {
+		error_set(st->refused_errno,
+			  "the host cannot take this guest: %s", st->refused);
+		return -1;
+	}
+
 	if (stage_space_check(sh, st, sf->dev) < 0 ||
 	    stage_block_target(sh, st->guest, sf) < 0)
 		return -1;

@@ -64,7 +64,7 @@ int stage_record_save_with(struct stage_host *sh, struct stage *st,
 		disks[rec.n++] =
 		    (struct record_disk){ extra->stored ? extra->stored
 							: extra->final,
-						  extra->ident };
+					  extra->ident };
 	rec.disks = disks;
 	r = record_save(sh->opt.state_dir, hc->name, &rec);
 	free(disks);

@@ -70,12 +70,12 @@ struct staged_file {
 	char *stored; /* "DEV.raw" when a pool of block devices stores a disk
 			 of another format raw (fmt is then "raw"): the
 			 record's name for it; NULL: final */
-	char *ident; /* the volume's identity (vhost_vol_identity), taken
-			when staging created it: a volume with another is not
-			ours and is never touched */
-	bool block;  /* the volume is a block device (a logical volume): it
-			may hold old data, so every byte not written is zeroed
-			at completion */
+	char *ident;  /* the volume's identity (vhost_vol_identity), taken
+			 when staging created it: a volume with another is not
+			 ours and is never touched */
+	bool block;   /* the volume is a block device (a logical volume): it
+			 may hold old data, so every byte not written is zeroed
+			 at completion */
 	/* The data path, guarded by io_lock. */
 	pthread_mutex_t io_lock;
 	struct endpoint *ep;	   /* open while being written */
@@ -100,10 +100,14 @@ struct staged_file {
 
 struct stage {
 	char *guest;
-	char *move;   /* a move's folder: its record's move line (record.h);
-			 the record stays after the define, until the move
-			 has removed the guest's old host's side */
-	bool defined; /* defined on the host: only metadata calls accepted */
+	char *move;    /* a move's folder: its record's move line (record.h);
+			  the record stays after the define, until the move
+			  has removed the guest's old host's side */
+	bool defined;  /* defined on the host: only metadata calls accepted */
+	char *refused; /* the host cannot take the guest its domain.xml
+			  describes (preflight.h): why; its next disks
+			  are refused with refused_errno */
+	int refused_errno;
 	struct staged_file **files;
 	size_t n;
 	time_t mtime;
@@ -163,6 +167,12 @@ void stage_folder_free(struct stage *st);
 struct staged_file *stage_find_file(struct stage *st, const char *name);
 struct stage *stage_folder_open(struct stage_host *sh, const char *guest);
 struct staged_file *stage_get_file(struct stage *st, const char *name);
+
+/* complete.c: check a domain.xml closed under its name: well-formed and
+ * fit (rewrite_check), and a guest the host can take (host.h can_host).
+ * 0 or -1.  Stage lock held. */
+int stage_xml_check(struct stage_host *sh, struct stage *st,
+		    struct staged_file *sf);
 
 /* recover.c */
 int stage_record_save_with(struct stage_host *sh, struct stage *st,

@@ -3,7 +3,8 @@
 # A move the new host cannot take is refused before anything is created,
 # each with its own errno and one log line naming what is missing: a name
 # or UUID taken, a network missing, a CPU feature missing, a pool too
-# small.  Ctrl-C of mv mid-copy aborts the move: the guest stays on hosta
+# small.  cp -r of the same guest is refused the same way when its
+# domain.xml arrives (copiers write it first): no volume is created.  Ctrl-C of mv mid-copy aborts the move: the guest stays on hosta
 # as it was, hostb keeps nothing.
 . "$(dirname "$0")/lib.sh"
 TINYMNT=
@@ -61,6 +62,23 @@ refused() {
 	ok "$label: refused, the log says: $why; nothing created"
 }
 
+# cp_refused LABEL ERRTEXT WHY: cp -r of ref1 onto hostb fails with ERRTEXT
+# at domain.xml, whose close the log says WHY for, and creates no volume.
+cp_refused() {
+	local label=$1 err=$2 why=$3 before
+	volumes hostb
+	before=$VOLS
+	log_mark
+	expect_fail "$err" cp -r "$MNT/hosta/ref1" "$MNT/hostb/"
+	log_grep -F "error: hostb/ref1/domain.xml: close: " | grep_q -F "$why" ||
+		fail "cp -r, $label: the log does not say '$why': $(log_since_mark | tail -3)"
+	volumes hostb
+	[ "$VOLS" = "$before" ] || fail "cp -r, $label: hostb's volumes changed: '$before' -> '$VOLS'"
+	defined hostb ref1 && fail "cp -r, $label: ref1 defined on hostb"
+	rm -r "$MNT/hostb/ref1" || fail "cp -r, $label: rm -r of the staging folder"
+	ok "cp -r, $label: refused when domain.xml arrives, no volume created"
+}
+
 ref1
 wait_until 10 listed "$MNT/hosta" ref1
 
@@ -78,11 +96,13 @@ ok "name taken: File exists"
 guest_xml twin "$(virt_type)" file /nonexistent | sed "s|<name>twin</name>|&<uuid>$UUID</uuid>|" |
 	onhost hostb "${VIRSH[@]}" define /dev/stdin >/dev/null
 refused "UUID taken" "$MNT" "Name not unique on network" "hostb has a guest with this guest's UUID $UUID already: twin"
+cp_refused "UUID taken" "Name not unique on network" "hostb has a guest with this guest's UUID $UUID already: twin"
 onhost hostb "${VIRSH[@]}" undefine twin </dev/null >/dev/null
 
 # 2. A network hostb does not have.
 ref1 "<interface type='network'><source network='prod'/><model type='virtio'/></interface>"
 refused "network" "$MNT" "No such device or address" "network 'prod' not defined on hostb"
+cp_refused "network" "No such device or address" "network 'prod' not defined on hostb"
 
 # 3. A CPU feature this machine lacks (so hostb's hypervisor CPU does too).
 feature=
@@ -92,6 +112,7 @@ done
 [ -n "$feature" ] || fail "no CPU feature missing here to test with"
 ref1 "" "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model><feature policy='require' name='$feature'/></cpu>"
 refused "CPU" "$MNT" "Exec format error" "CPU feature $feature missing on hostb"
+cp_refused "CPU" "Exec format error" "CPU feature $feature missing on hostb"
 
 # 4. A pool too small (8 MiB for 96 MiB of data).
 ref1
