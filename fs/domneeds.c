@@ -226,3 +226,38 @@ char *domxml_with_name(const char *xml, size_t len, const char *name)
 	xmlFreeDoc(doc);
 	return out;
 }
+
+int domxml_disk_cache(const char *xml, size_t len, const char *dev, char *out,
+		      size_t outlen)
+{
+	xmlDocPtr doc = domxml_read_doc(xml, len);
+	const xmlNode *devs;
+	bool nomem = false;
+	int r = 0;
+
+	if (!doc)
+		return -1;
+	out[0] = '\0';
+	devs = child(xmlDocGetRootElement(doc), "devices");
+	for (const xmlNode *c = devs ? devs->children : NULL; c && !r;
+	     c = c->next) {
+		char *target, *cache;
+
+		if (!is(c, "disk"))
+			continue;
+		target = get(child(c, "target"), "dev", &nomem);
+		if (target && strcmp(target, dev) == 0) {
+			cache = get(child(c, "driver"), "cache", &nomem);
+			snprintf(out, outlen, "%s", cache ? cache : "");
+			free(cache);
+			r = 1;
+		}
+		free(target);
+	}
+	xmlFreeDoc(doc);
+	if (nomem) {
+		error_set(ENOMEM, "out of memory");
+		return -1;
+	}
+	return r;
+}

@@ -196,6 +196,11 @@ struct domxml_needs {
 int domxml_needs(const char *xml, size_t len, struct domxml_needs *out);
 void domxml_needs_release(struct domxml_needs *n);
 
+/* The cache mode (<driver cache>, "" when not set) of disk dev: 1 found,
+ * 0 no such disk, -1 with error_set(). */
+int domxml_disk_cache(const char *xml, size_t len, const char *dev, char *out,
+		      size_t outlen);
+
 /* The XML with <name> set to name: a malloc'd document, or NULL with
  * error_set(). */
 char *domxml_with_name(const char *xml, size_t len, const char *name);

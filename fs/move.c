@@ -23,6 +23,7 @@
 
 #include "../common/clock.h"
 #include "../common/error.h"
+#include "../nbd/hostcmd.h"
 #include "forward.h"
 #include "log.h"
 #include "move.h"
@@ -42,6 +43,8 @@ struct move {
 	char desc[2 * PATH_NAME_MAX + 64];  /* "hosta/web1 -> hostb/web1" */
 	bool keep;			    /* -o keep_source */
 	char record[2 * PATH_NAME_MAX + 8]; /* the record's move line */
+	bool *shared; /* per listed disk: the same file on both hosts */
+	size_t nshared;
 };
 
 /* Log one line for the move's failure and return -errnum. */
@@ -140,14 +143,78 @@ static int check_space(struct move *m)
 				 error_msg());
 	/* Block volumes take their whole size at once. */
 	for (size_t i = 0; i < m->g->info.disks.n; i++)
-		need += kind == POOL_BLOCKS ? m->g->sizes[i].capacity
-					    : m->g->sizes[i].allocation;
+		if (!m->shared[i])
+			need += kind == POOL_BLOCKS ? m->g->sizes[i].capacity
+						    : m->g->sizes[i].allocation;
 	if (need > available)
 		return move_fail(m, ENOSPC,
 				 "pool '%s' on %s has %" PRIu64
 				 " bytes free, the guest's disks need %" PRIu64,
 				 vhost_config(m->dst)->pool, m->to->host,
 				 available, need);
+	return 0;
+}
+
+/* Shared storage: is disk d's file the very file the new host sees at the
+ * same path?  Decided by identity, not by path: a marker file made on the
+ * new host in the directory of that path is looked for, under its random
+ * name, on the old host (which is only read), then removed.  A block
+ * device, or a directory the new host lacks or cannot write, is not
+ * shared.  1, 0, or -1 with error_set(). */
+static int disk_shared(struct move *m, const struct disk *d)
+{
+	char *const *src = vhost_config(m->src)->shell.v;
+	char *const *dst = vhost_config(m->dst)->shell.v;
+	char dir[4096], marker[4096 + 64] = "", *slash;
+	char *mk[] = { "mktemp", "-p", dir, ".kvmmigfs-shared.XXXXXXXX", NULL };
+	char *test[] = { "test", "-e", marker, NULL };
+	char *rm[] = { "rm", "-f", "--", marker, NULL };
+	int r;
+
+	if (d->source_type == DISK_BLOCK || !d->path)
+		return 0;
+	snprintf(dir, sizeof dir, "%s", d->path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	r = hostcmd_output(dst, mk, m->fs->timeout_ms, marker, sizeof marker);
+	if (r < 0)
+		return -1;
+	marker[strcspn(marker, "\n")] = '\0';
+	if (r != 0 || marker[0] != '/')
+		return 0; /* no such directory there, or not writable */
+	r = hostcmd_run(src, test, m->fs->timeout_ms);
+	if (hostcmd_run(dst, rm, m->fs->timeout_ms) != 0)
+		log_warning("%s: %s:%s: not removed", m->desc, m->to->host,
+			    marker);
+	if (r < 0)
+		return -1;
+	return r == 0;
+}
+
+/* Which disks are shared; 0, or a negative errno (logged). */
+static int find_shared(struct move *m)
+{
+	size_t n = m->g->info.disks.n;
+
+	m->shared = calloc(n + 1, sizeof *m->shared);
+	if (!m->shared)
+		return move_fail(m, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct disk *d = &m->g->info.disks.v[i];
+		int r = disk_shared(m, d);
+
+		if (r < 0)
+			return move_fail(m, error_errno(), "%s", error_msg());
+		m->shared[i] = r;
+		m->nshared += r;
+		if (r)
+			log_info("%s: disk %s (%s) is shared storage, the same "
+				 "file on %s and %s: it stays where it is",
+				 m->desc, d->dev, d->path, m->from->host,
+				 m->to->host);
+	}
 	return 0;
 }
 
@@ -164,7 +231,47 @@ static int preflight(struct move *m)
 	if (r == 0 && preflight_xml(m->dst, m->g->xml, m->g->xml_len, true,
 				    path_exists, m->dst_host) < 0)
 		r = move_fail(m, error_errno(), "%s", error_msg());
+	if (r == 0)
+		r = find_shared(m);
 	return r < 0 ? r : check_space(m);
+}
+
+/* A shut-off guest whose disks are all shared: defined on the new host as
+ * it is, undefined on the old one; nothing copied, nothing deleted. */
+static int move_shared(struct move *m)
+{
+	char *live = NULL, *inactive = NULL, *xml;
+	int r = 0;
+
+	transfer_phase(m->xfer, "defining");
+	if (vhost_migratable_xml(m->src, m->from->guest, &live, &inactive) < 0)
+		return move_fail(m, error_errno(), "%s: %s", m->from->host,
+				 error_msg());
+	xml = strcmp(m->from->guest, m->to->guest) == 0
+		  ? strdup(inactive)
+		  : domxml_with_name(inactive, strlen(inactive), m->to->guest);
+	if (!xml)
+		r = move_fail(m, error_errno() ? error_errno() : ENOMEM, "%s",
+			      error_msg());
+	else if (vhost_define(m->dst, xml, false) < 0)
+		r = move_fail(m, error_errno(), "%s: %s", m->to->host,
+			      error_msg());
+	free(xml);
+	free(live);
+	free(inactive);
+	if (r == 0) {
+		log_info("%s: the guest is defined on %s", m->desc,
+			 m->to->host);
+		transfer_phase(m->xfer, "removing the source");
+		if (vhost_undefine(m->src, m->from->guest) < 0) {
+			log_error("%s: the guest is defined on %s and on %s: "
+				  "undefining it on %s: %s",
+				  m->desc, m->to->host, m->from->host,
+				  m->from->host, error_msg());
+			transfer_fail(m->xfer, error_errno(), error_msg());
+		}
+	}
+	return r;
 }
 
 /* The copy: as cp -r would do it, through the mount's own files. */
@@ -372,6 +479,8 @@ static void delete_source_volumes(struct move *m)
 		const struct disk *d = &m->g->info.disks.v[i];
 		int r;
 
+		if (m->shared && m->shared[i])
+			continue; /* the guest's disk on the new host too */
 		if (strvec_find(&in_use, d->path) >= 0) {
 			log_info("%s: %s:%s stays: another guest or volume "
 				 "uses it",
@@ -417,6 +526,15 @@ static int make_volumes(struct move *m, struct rewrite_disk *rd, char **paths,
 		const struct disk *d = &m->g->info.disks.v[i];
 		const char *fmt = kind == POOL_BLOCKS ? "raw" : d->format;
 
+		if (m->shared[i]) { /* stays where it is */
+			rd[i] = (struct rewrite_disk){
+				.dev = d->dev,
+				.path = d->path,
+				.format = d->format,
+				.block = d->source_type == DISK_BLOCK,
+			};
+			continue;
+		}
 		snprintf(names[i], PATH_NAME_MAX + 1, "%s.%s", d->dev, fmt);
 		if (strcmp(fmt, d->format) != 0)
 			log_info("%s: disk %s is stored %s on %s (its pool "
@@ -512,6 +630,7 @@ static int move_live(struct move *m)
 	const struct host_config *dc = vhost_config(m->dst);
 	struct forwards *fw = NULL;
 	bool staged = false;
+	size_t ncopy = 0;
 	uint64_t nonce;
 	int r;
 
@@ -547,19 +666,42 @@ static int move_live(struct move *m)
 	}
 	snprintf(uri, sizeof uri, "unix://%s/%s", dir, socks[0]);
 	snprintf(disks_uri, sizeof disks_uri, "unix://%s/%s", dir, socks[1]);
-	for (size_t i = 0; i < n; i++)
-		devs[i] = m->g->info.disks.v[i].dev;
-	log_info("%s: migrating the running guest, %zu disk(s)", m->desc, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *dev = m->g->info.disks.v[i].dev;
+		char cache[32];
+
+		if (!m->shared[i]) {
+			devs[ncopy++] = dev;
+			continue;
+		}
+		/* Both QEMUs open a shared disk during the switch-over: only
+		 * a cache that keeps nothing of it in the host is safe. */
+		if (domxml_disk_cache(live, strlen(live), dev, cache,
+				      sizeof cache) < 0 ||
+		    (strcmp(cache, "none") != 0 &&
+		     strcmp(cache, "directsync") != 0)) {
+			r = move_fail(m, EINVAL,
+				      "disk %s is shared storage with cache "
+				      "mode '%s': a live move needs "
+				      "cache='none' or 'directsync' for it",
+				      dev, *cache ? cache : "default");
+			goto out;
+		}
+	}
+	log_info("%s: migrating the running guest, %zu disk(s) copied, %zu "
+		 "shared",
+		 m->desc, ncopy, m->nshared);
 	if (migrate(m, &(struct migrate_params){
 			   .dest_xml = dest,
 			   .persist_xml = persist,
 			   .disks = devs,
-			   .ndisks = n,
+			   .ndisks = ncopy,
 			   .uri = uri,
 			   .disks_uri = disks_uri,
 			   .dest_name = strcmp(m->from->guest, m->to->guest)
 					    ? m->to->guest
 					    : NULL,
+			   .shared_checked = m->nshared > 0,
 		       }) < 0)
 		r = move_fail(m, error_errno(), "%s", error_msg());
 out:
@@ -592,8 +734,16 @@ static int move_offline(struct move *m)
 {
 	int r = preflight(m);
 
-	if (r == 0)
-		r = copy_guest(m);
+	if (r < 0)
+		return r;
+	if (m->nshared == m->g->info.disks.n)
+		return move_shared(m);
+	if (m->nshared)
+		return move_fail(m, EINVAL,
+				 "some of the guest's disks are shared "
+				 "storage, some not: a shut-off guest moves "
+				 "with all of its disks copied or none");
+	r = copy_guest(m);
 	if (r == 0) {
 		log_info("%s: the guest is defined on %s", m->desc,
 			 m->to->host);
@@ -698,6 +848,7 @@ int move_guest(const struct fs_path *from, struct vhost *vh,
 	log_info("%s: moving the guest (%s)", m.desc,
 		 m.state.active ? "running: live" : "shut off");
 	r = move_run(&m);
+	free(m.shared);
 	guest_put(m.g);
 	vhost_invalidate(vh);
 	vhost_invalidate(vh2);
@@ -780,7 +931,11 @@ void move_recover(void *ctx, const char *host, const char *guest,
 	log_warning("%s: kvmmigfs ended after the guest was defined on %s: "
 		    "finishing the move on %s",
 		    m.desc, host, from.host);
+	/* A disk that is shared storage is the new host's guest's disk. */
+	if (find_shared(&m) < 0)
+		m.keep = true;
 	remove_source(&m);
+	free(m.shared);
 out:
 	if (m.g)
 		guest_put(m.g);

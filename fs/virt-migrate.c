@@ -28,9 +28,11 @@ struct vmigration {
 	virConnectPtr sconn, dconn;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	virDomainPtr dom; /* the source guest, once looked up (lock) */
-	bool done;	  /* the thread ended (lock) */
-	int errnum;	  /* its result: 0 migrated */
+	virDomainPtr dom;    /* the source guest, once looked up (lock) */
+	bool done;	     /* the thread ended (lock) */
+	bool copy_disks;     /* some disks are copied */
+	bool shared_checked; /* the others are shared, checked */
+	int errnum;	     /* its result: 0 migrated */
 	char msg[1024];
 };
 
@@ -83,8 +85,15 @@ static void *migrate_thread(void *arg)
 	virDomainPtr dom, moved;
 	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PERSIST_DEST |
 			     VIR_MIGRATE_UNDEFINE_SOURCE |
-			     VIR_MIGRATE_NON_SHARED_DISK |
 			     VIR_MIGRATE_AUTO_CONVERGE;
+
+	/* Disks to copy (the others are shared storage). */
+	if (m->copy_disks)
+		flags |= VIR_MIGRATE_NON_SHARED_DISK;
+	/* Shared storage libvirt cannot tell as such (not a network or
+	 * cluster file system it knows): the caller found it shared. */
+	if (m->shared_checked)
+		flags |= VIR_MIGRATE_UNSAFE;
 
 	dom = virDomainLookupByName(m->sconn, m->name);
 	if (!dom) {
@@ -139,6 +148,8 @@ struct vmigration *vhost_migrate_start(struct vhost *src, const char *name,
 	pthread_mutex_init(&m->lock, NULL);
 	m->src = src;
 	m->dst = dst;
+	m->copy_disks = p->ndisks > 0;
+	m->shared_checked = p->shared_checked;
 	m->errnum = EIO;
 	if (virTypedParamsAddString(&m->params, &m->nparams, &max,
 				    VIR_MIGRATE_PARAM_DEST_XML,
@@ -148,9 +159,9 @@ struct vmigration *vhost_migrate_start(struct vhost *src, const char *name,
 				    p->persist_xml) < 0 ||
 	    virTypedParamsAddString(&m->params, &m->nparams, &max,
 				    VIR_MIGRATE_PARAM_URI, p->uri) < 0 ||
-	    virTypedParamsAddString(&m->params, &m->nparams, &max,
-				    VIR_MIGRATE_PARAM_DISKS_URI,
-				    p->disks_uri) < 0 ||
+	    (p->ndisks && virTypedParamsAddString(&m->params, &m->nparams, &max,
+						  VIR_MIGRATE_PARAM_DISKS_URI,
+						  p->disks_uri) < 0) ||
 	    (p->dest_name &&
 	     virTypedParamsAddString(&m->params, &m->nparams, &max,
 				     VIR_MIGRATE_PARAM_DEST_NAME,

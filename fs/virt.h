@@ -198,6 +198,11 @@ struct migrate_params {
 	const char *uri;       /* the memory stream */
 	const char *disks_uri; /* the disks' NBD stream */
 	const char *dest_name; /* its name on dst; NULL: the same */
+	/* The disks not copied are the same files on both hosts, found so by
+	 * the caller, and use a cache mode safe for that (none, directsync):
+	 * libvirt need not tell shared storage itself (VIR_MIGRATE_UNSAFE,
+	 * which skips only that check). */
+	bool shared_checked;
 };
 struct migrate_progress {
 	uint64_t disk_done, disk_total;
