@@ -6,10 +6,11 @@
 # and on its disk, twice a second: after the move it runs on hostb, was not
 # rebooted (the count goes on, no boot line again), and every count it
 # wrote before and during the move is on hostb's volume; hosta has neither
-# the guest nor its volume.  Ctrl-C mid-move: the guest still runs on hosta
-# and hostb has nothing.
+# the guest nor its volume.  Ctrl-C mid-move, and the daemon killed
+# mid-move then a new one: the guest runs on where it was, in the same
+# QEMU, and the other host keeps nothing.
 . "$(dirname "$0")/lib.sh"
-trap 'clean_host hostb; clean_live' EXIT
+trap '[ -z "${NEWMNT:-}" ] || unmount_extra; clean_host hostb; clean_live' EXIT
 
 VIRSH=(virsh -q -c qemu:///system)
 IMG=/var/lib/libvirt/images
@@ -141,3 +142,38 @@ cat "$MNT/.status.json" >"$WORK/st2.json"
 [ "$(status_field "$WORK/st2.json" move hostb live1 - result)" = EINTR ] ||
 	fail "Ctrl-C: the move line: $(cat "$WORK/st2.json")"
 ok "Ctrl-C: mv ended ${secs} s after SIGINT; live1 runs on in the same QEMU on hostb, hosta has nothing"
+
+# 3. The daemon killed (SIGKILL) mid live move (still at 2 MiB/s): libvirt
+# aborts the migration when its client goes, the guest runs on in the same
+# QEMU on hostb; the next daemon removes the volume the move made on hosta.
+SD=$WORK/state
+mount_extra -o state="$SD"
+wait_until 10 listed "$NEWMNT/hostb" live1
+moving2() {
+	cat "$NEWMNT/.status.json" >"$WORK/st3.json"
+	[ "$(status_field "$WORK/st3.json" move hostb live1 - done)" -gt 0 ] 2>/dev/null
+}
+mv "$NEWMNT/hostb/live1" "$NEWMNT/hosta/" 2>"$WORK/mv3.err" &
+mvpid=$!
+wait_until 60 moving2
+grep_q -E "^disk vda\.raw f:" "$SD/hosta/live1" || fail "the record lacks the volume: $(cat "$SD/hosta/live1")"
+kill -KILL "$NEWMNT_PID"
+rc=0
+wait "$mvpid" || rc=$?
+[ "$rc" != 0 ] || fail "mv succeeded although the daemon was killed"
+fusermount3 -u "$NEWMNT" 2>/dev/null || umount -l "$NEWMNT"
+wait_until 30 succeeds sh -c "[ \"\$(\"$TOP/tools/testhosts\" exec \"$STATE\" hostb virsh -q -c qemu:///system domstate live1 </dev/null)\" = running ]"
+[ "$(onhost hostb pgrep -f "guest=live1" </dev/null)" = "$pid0" ] || fail "SIGKILL: live1's QEMU on hostb changed"
+log_mark "$WORK/mount-extra.log"
+mount_extra -o state="$SD"
+ls "$NEWMNT/hosta" >/dev/null
+wait_until 20 fails onhost hosta virsh -q -c qemu:///system vol-info --pool default live1-vda.raw
+[ ! -e "$SD/hosta/live1" ] || fail "SIGKILL: the record stays: $(cat "$SD/hosta/live1")"
+defined hosta live1 && fail "SIGKILL: live1 defined on hosta"
+log_grep -F "hosta/live1: the move from hostb live1 did not finish" >/dev/null ||
+	fail "SIGKILL: no log line: $(log_since_mark | tail -3)"
+n=$(last_count)
+wait_until 60 count_reaches $((n + 3))
+check_serial "after SIGKILL"
+unmount_extra
+ok "daemon killed mid live move: live1 runs on in the same QEMU on hostb; the next daemon removed hosta's volume"
