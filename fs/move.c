@@ -594,8 +594,8 @@ static int migrate(struct move *m, const struct migrate_params *p)
 	if (!mig)
 		return -1;
 	while (vmigration_progress(mig, &pr)) {
-		transfer_set(m->xfer, pr.disk_done + pr.memory_done,
-			     pr.disk_total + pr.memory_total);
+		transfer_set_parts(m->xfer, pr.disk_done, pr.disk_total,
+				   pr.memory_done, pr.memory_total);
 		transfer_phase(m->xfer, pr.memory_total ? "copying memory"
 							: "copying disks");
 		if (!aborted && fuse_interrupted()) {

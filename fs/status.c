@@ -13,9 +13,13 @@
 struct transfer {
 	struct status *st;
 	enum transfer_kind kind;
-	char *host, *guest, *disk;    /* disk NULL: the whole guest */
-	uint64_t total;		      /* bytes of data expected; 0: unknown */
-	uint64_t done;		      /* atomics */
+	char *host, *guest, *disk; /* disk NULL: the whole guest */
+	uint64_t total;		   /* bytes of data expected; 0: unknown */
+	uint64_t done;		   /* atomics */
+	/* A live move's, as libvirt counts (guarded by the registry's
+	 * lock); parts: they were set. */
+	uint64_t disk_done, disk_total, memory_done, memory_total;
+	bool parts;
 	time_t started;		      /* wall clock, for people */
 	int64_t started_ms, ended_ms; /* monotonic; ended 0: running */
 	/* Guarded by the registry's lock. */
@@ -115,13 +119,20 @@ void transfer_add(struct transfer *t, uint64_t bytes)
 		__atomic_add_fetch(&t->done, bytes, __ATOMIC_RELAXED);
 }
 
-void transfer_set(struct transfer *t, uint64_t done, uint64_t total)
+void transfer_set_parts(struct transfer *t, uint64_t disk_done,
+			uint64_t disk_total, uint64_t memory_done,
+			uint64_t memory_total)
 {
 	if (!t)
 		return;
-	__atomic_store_n(&t->done, done, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->done, disk_done + memory_done, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&t->st->lock);
-	t->total = total;
+	t->total = disk_total + memory_total;
+	t->disk_done = disk_done;
+	t->disk_total = disk_total;
+	t->memory_done = memory_done;
+	t->memory_total = memory_total;
+	t->parts = true;
 	pthread_mutex_unlock(&t->st->lock);
 }
 
@@ -300,6 +311,14 @@ static void render_one(FILE *f, const struct transfer *t, bool json,
 			fprintf(f, "%ld", eta);
 		else
 			fprintf(f, "null");
+		if (t->parts)
+			fprintf(f,
+				",\"disk_done\":%llu,\"disk_total\":%llu,"
+				"\"memory_done\":%llu,\"memory_total\":%llu",
+				(unsigned long long)t->disk_done,
+				(unsigned long long)t->disk_total,
+				(unsigned long long)t->memory_done,
+				(unsigned long long)t->memory_total);
 		fprintf(f, ",\"started\":\"%s\",\"ended\":", started);
 		if (t->ended_ms)
 			fprintf(f, "\"%s\"", ended);
@@ -321,6 +340,15 @@ static void render_one(FILE *f, const struct transfer *t, bool json,
 		t->phase, a, t->total ? b : "?", r);
 	if (eta >= 0)
 		fprintf(f, "  ETA %ld:%02ld", eta / 60, eta % 60);
+	if (t->parts) {
+		char dd[32], dt[32], md[32], mt[32];
+
+		human(t->disk_done, dd, sizeof dd);
+		human(t->disk_total, dt, sizeof dt);
+		human(t->memory_done, md, sizeof md);
+		human(t->memory_total, mt, sizeof mt);
+		fprintf(f, "  (disks %s / %s, memory %s / %s)", dd, dt, md, mt);
+	}
 	fprintf(f, "  started %s", started);
 	if (t->ended_ms)
 		fprintf(f, "  ended %s", ended);

@@ -42,8 +42,13 @@ struct transfer *status_begin(struct status *st, enum transfer_kind kind,
 /* bytes of data moved; the phase it is in ("copying", "completing"...). */
 void transfer_add(struct transfer *t, uint64_t bytes);
 void transfer_phase(struct transfer *t, const char *phase);
-/* Set its bytes done and expected (a live move's, as libvirt counts). */
-void transfer_set(struct transfer *t, uint64_t done, uint64_t total);
+/* A live move's bytes of disks and memory done and expected, as libvirt
+ * counts them: the transfer's done and total are their sums, and
+ * .status shows the parts (JSON: disk_done, disk_total, memory_done,
+ * memory_total). */
+void transfer_set_parts(struct transfer *t, uint64_t disk_done,
+			uint64_t disk_total, uint64_t memory_done,
+			uint64_t memory_total);
 
 /* Its first failure (errnum and the cause the log got); later ones are
  * dropped.  The transfer goes on until transfer_end(). */

@@ -52,6 +52,42 @@ START_TEST(test_disk_transfer)
 }
 END_TEST
 
+/* A live move: the guest's line, with its disks' and memory's parts. */
+START_TEST(test_move_parts)
+{
+	struct status *st = status_new();
+	struct transfer *t =
+	    status_begin(st, TRANSFER_MOVE, "hosta", "web1", NULL, 0);
+	struct transfer *w =
+	    status_begin(st, TRANSFER_WRITE, "hostb", "web1", NULL, 0);
+	size_t len;
+	char *s;
+
+	transfer_set_parts(t, 64, 100, 5, 50);
+	s = json(st, "hosta", NULL);
+	ck_has(s, "{\"kind\":\"move\",\"host\":\"hosta\",\"guest\":\"web1\","
+		  "\"phase\":\"copying\",\"done\":69,\"total\":150,");
+	ck_has(s, "\"disk_done\":64,\"disk_total\":100,\"memory_done\":5,"
+		  "\"memory_total\":50,\"started\"");
+	free(s);
+	s = status_render(st, false, "hosta", NULL, &len);
+	ck_has(s, "move  hosta/web1  copying  69 B / 150 B");
+	ck_has(s, "(disks 64 B / 100 B, memory 5 B / 50 B)");
+	free(s);
+	/* Other lines have no parts; a move line is no staging folder's. */
+	s = json(st, "hostb", NULL);
+	ck_lacks(s, "disk_done");
+	free(s);
+	status_guest_fail(st, "hosta", "web1", EIO, "x");
+	transfer_end(t);
+	s = json(st, "hosta", NULL);
+	ck_has(s, "\"result\":\"ok\"");
+	free(s);
+	transfer_end(w);
+	status_free(st);
+}
+END_TEST
+
 START_TEST(test_disk_failure_first_kept)
 {
 	struct status *st = status_new();
@@ -158,6 +194,7 @@ Suite *status_suite(void)
 	TCase *tc = tcase_create("registry");
 
 	tcase_add_test(tc, test_disk_transfer);
+	tcase_add_test(tc, test_move_parts);
 	tcase_add_test(tc, test_disk_failure_first_kept);
 	tcase_add_test(tc, test_guest_line);
 	tcase_add_test(tc, test_filter);

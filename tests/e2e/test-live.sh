@@ -81,6 +81,9 @@ cat "$MNT/.status.json" >"$WORK/st.json"
 [ "$(status_field "$WORK/st.json" move hosta live1 - result)" = ok ] &&
 	[ "$(status_field "$WORK/st.json" move hosta live1 - done)" -gt 0 ] ||
 	fail "no move line ended ok in .status: $(cat "$WORK/st.json")"
+[ "$(status_field "$WORK/st.json" move hosta live1 - disk_total)" -gt 0 ] &&
+	[ "$(status_field "$WORK/st.json" move hosta live1 - memory_done)" -gt 0 ] ||
+	fail "the move line lacks its disks' and memory's bytes: $(cat "$WORK/st.json")"
 
 # It goes on counting where it was: not rebooted.
 wait_until 60 count_reaches $((after + 4))
