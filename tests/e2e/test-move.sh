@@ -118,7 +118,9 @@ cat "$MNT/.status.json" >"$WORK/st1.json"
 	fail "no move line ended ok in .status: $(cat "$WORK/st1.json")"
 [ "$(status_field "$WORK/st1.json" verify hostb mv1 vda.raw result)" = ok ] ||
 	fail "the moved vda was not verified: $(cat "$WORK/st1.json")"
-ok "mv: logged, verified, and a move line in MOUNT/.status"
+"$TOP/tools/kvmmigfs-status" "$MNT" hosta/mv1 >"$WORK/ks.out" || fail "kvmmigfs-status hosta/mv1"
+grep_q -E "^move +hosta/mv1 .* ok$" "$WORK/ks.out" || fail "kvmmigfs-status shows no move line: $(cat "$WORK/ks.out")"
+ok "mv: logged, verified, and a move line in MOUNT/.status (kvmmigfs-status shows it)"
 
 # 2. gio move back onto hosta.
 wait_until 10 listed "$MNT/hostb" mv1
