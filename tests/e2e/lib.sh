@@ -311,3 +311,54 @@ for line in open(f):
 print("" if val is None else val)
 PY
 }
+
+# The counter guest for live moves (tools/mkguest): Linux under TCG that
+# counts twice a second on its serial console ($SERIAL, a file the caller
+# names) and on its disk.  counter_guest HOST NAME DISK: define and start
+# NAME on HOST with a new 64 MiB sparse disk at DISK (a path on HOST), and
+# wait until it has counted to 3.  counts: the serial log's counts;
+# last_count; count_reaches N; check_serial LABEL: the counts go N, N+1,
+# N+2... with no gap and no repeat, and the guest booted once.
+counter_guest() {
+	onhost "$1" truncate -s 64M "$3" </dev/null
+	: >"$SERIAL"
+	"$TOP/tools/mkguest" --xml "$2" "$GUESTIMG" "$3" "$SERIAL" qemu |
+		onhost "$1" virsh -q -c qemu:///system define /dev/stdin >/dev/null
+	onhost "$1" virsh -q -c qemu:///system pool-refresh default </dev/null >/dev/null
+	onhost "$1" virsh -q -c qemu:///system start "$2" </dev/null >/dev/null
+	wait_until 120 count_reaches 3
+}
+counts() {
+	sed -n 's/^counter \([0-9][0-9]*\)\r\{0,1\}$/\1/p' "$SERIAL"
+}
+last_count() {
+	counts | tail -1
+}
+count_reaches() {
+	local n
+	n=$(last_count)
+	[ -n "$n" ] && [ "$n" -ge "$1" ]
+}
+check_serial() {
+	local label=$1 boots
+	counts | awk 'NR == 1 { f = $1 } $1 != f + NR - 1 { print "count " NR " is " $1; bad = 1; exit } END { exit bad }' ||
+		fail "$label: the serial counts are not N, N+1, N+2...: $(counts | tr '\n' ' ' | tail -c 300)"
+	boots=$(grep -c "^counter-guest: .* up " "$SERIAL" || true)
+	[ "$boots" = 1 ] || fail "$label: the guest booted $boots times"
+}
+
+# moved_live FROM TO NAME: after a live mv, NAME runs on TO ("running
+# (migrated)"), persistent, and FROM has neither it nor its volume
+# NAME-vda.raw, which TO has.
+moved_live() {
+	local from=$1 to=$2 name=$3 st
+	st=$(onhost "$to" virsh -q -c qemu:///system domstate --reason "$name" </dev/null)
+	[ "$st" = "running (migrated)" ] || fail "$name on $to: $st"
+	onhost "$to" virsh -q -c qemu:///system dominfo "$name" </dev/null |
+		grep_q -E "^Persistent: +yes" || fail "$name is not persistent on $to"
+	defined "$from" "$name" && fail "$name is still defined on $from"
+	volumes "$from"
+	case " $VOLS " in *" $name-vda.raw "*) fail "$name-vda.raw stays on $from: $VOLS" ;; esac
+	volumes "$to"
+	case " $VOLS " in *" $name-vda.raw "*) ;; *) fail "no $name-vda.raw on $to: $VOLS" ;; esac
+}

@@ -26,36 +26,8 @@ clean_live() {
 	)
 }
 
-# counts: the counter lines of the serial log, as numbers.
-counts() {
-	sed -n 's/^counter \([0-9][0-9]*\)\r\{0,1\}$/\1/p' "$SERIAL"
-}
-last_count() {
-	counts | tail -1
-}
-count_reaches() {
-	local n
-	n=$(last_count)
-	[ -n "$n" ] && [ "$n" -ge "$1" ]
-}
-# The serial log's counts go N, N+1, N+2... with no gap and no repeat, and
-# the guest booted once.
-check_serial() {
-	local label=$1 boots
-	counts | awk 'NR == 1 { f = $1 } $1 != f + NR - 1 { print "count " NR " is " $1; bad = 1; exit } END { exit bad }' ||
-		fail "$label: the serial counts are not N, N+1, N+2...: $(counts | tr '\n' ' ' | tail -c 300)"
-	boots=$(grep -c "^counter-guest: .* up " "$SERIAL" || true)
-	[ "$boots" = 1 ] || fail "$label: the guest booted $boots times"
-}
-
 # live1: the counter guest on hosta, a 64 MiB disk, under TCG.
-onhost hosta truncate -s 64M "$IMG/live1-vda.raw" </dev/null
-: >"$SERIAL"
-"$TOP/tools/mkguest" --xml live1 "$GUESTIMG" "$IMG/live1-vda.raw" "$SERIAL" qemu |
-	onhost hosta "${VIRSH[@]}" define /dev/stdin >/dev/null
-onhost hosta "${VIRSH[@]}" pool-refresh default </dev/null >/dev/null
-onhost hosta "${VIRSH[@]}" start live1 </dev/null >/dev/null
-wait_until 120 count_reaches 3
+counter_guest hosta live1 "$IMG/live1-vda.raw"
 ok "live1 runs Linux on hosta and counts ($(last_count) so far)"
 wait_until 10 listed "$MNT/hosta" live1
 
@@ -66,15 +38,7 @@ t0=$(now)
 mv "$MNT/hosta/live1" "$MNT/hostb/" || fail "mv hosta/live1 hostb/: $(log_since_mark | tail -3)"
 secs=$(echo "$(now) - $t0" | bc)
 after=$(last_count)
-[ "$(onhost hostb "${VIRSH[@]}" domstate --reason live1 </dev/null)" = "running (migrated)" ] ||
-	fail "live1 on hostb: $(onhost hostb "${VIRSH[@]}" domstate --reason live1 </dev/null)"
-onhost hostb "${VIRSH[@]}" dominfo live1 </dev/null | grep_q -E "^Persistent: +yes" ||
-	fail "live1 is not persistent on hostb"
-defined hosta live1 && fail "live1 is still defined on hosta"
-volumes hosta
-case " $VOLS " in *" live1-vda.raw "*) fail "live1-vda.raw stays on hosta: $VOLS" ;; esac
-volumes hostb
-case " $VOLS " in *" live1-vda.raw "*) ;; *) fail "no live1-vda.raw on hostb: $VOLS" ;; esac
+moved_live hosta hostb live1
 ok "mv took $secs s (counts $before -> $after meanwhile); live1 runs on hostb, persistent; hosta has neither it nor its volume"
 log_grep -F "hosta/live1 -> hostb/live1: moved in " >/dev/null || fail "no 'moved' log line"
 cat "$MNT/.status.json" >"$WORK/st.json"
