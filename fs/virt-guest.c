@@ -82,7 +82,11 @@ out:
 	return r;
 }
 
-int vhost_undefine(struct vhost *vh, const char *name)
+/* A change to guest name: change(dom, arg) < 0 is libvirt's failure,
+ * what says what it did.  The cache is dropped.  0 or -1. */
+static int change_guest(struct vhost *vh, const char *name, const char *what,
+			int (*change)(virDomainPtr dom, const void *arg),
+			const void *arg)
 {
 	virDomainPtr dom;
 	int64_t start = now_ms();
@@ -91,10 +95,8 @@ int vhost_undefine(struct vhost *vh, const char *name)
 	pthread_mutex_lock(&vh->lock);
 	dom = vhost_domain_locked(vh, name, start);
 	if (dom) {
-		/* Its UEFI variables stay (nothing is lost with them). */
-		if (virDomainUndefineFlags(dom,
-					   VIR_DOMAIN_UNDEFINE_KEEP_NVRAM) < 0)
-			vhost_error(vh, start, "undefining the guest");
+		if (change(dom, arg) < 0)
+			vhost_error(vh, start, what);
 		else
 			r = 0;
 		virDomainFree(dom);
@@ -102,46 +104,39 @@ int vhost_undefine(struct vhost *vh, const char *name)
 	pthread_mutex_unlock(&vh->lock);
 	vhost_invalidate(vh);
 	return r;
+}
+
+static int undefine(virDomainPtr dom, const void *arg)
+{
+	(void)arg;
+	/* Its UEFI variables stay (nothing is lost with them). */
+	return virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_KEEP_NVRAM);
+}
+
+static int destroy(virDomainPtr dom, const void *arg)
+{
+	(void)arg;
+	return virDomainDestroy(dom);
+}
+
+static int rename_to(virDomainPtr dom, const void *arg)
+{
+	return virDomainRename(dom, arg, 0);
+}
+
+int vhost_undefine(struct vhost *vh, const char *name)
+{
+	return change_guest(vh, name, "undefining the guest", undefine, NULL);
 }
 
 int vhost_destroy(struct vhost *vh, const char *name)
 {
-	virDomainPtr dom;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	dom = vhost_domain_locked(vh, name, start);
-	if (dom) {
-		if (virDomainDestroy(dom) < 0)
-			vhost_error(vh, start, "stopping the guest");
-		else
-			r = 0;
-		virDomainFree(dom);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	vhost_invalidate(vh);
-	return r;
+	return change_guest(vh, name, "stopping the guest", destroy, NULL);
 }
 
 int vhost_rename(struct vhost *vh, const char *name, const char *newname)
 {
-	virDomainPtr dom;
-	int64_t start = now_ms();
-	int r = -1;
-
-	pthread_mutex_lock(&vh->lock);
-	dom = vhost_domain_locked(vh, name, start);
-	if (dom) {
-		if (virDomainRename(dom, newname, 0) < 0)
-			vhost_error(vh, start, "renaming the guest");
-		else
-			r = 0;
-		virDomainFree(dom);
-	}
-	pthread_mutex_unlock(&vh->lock);
-	vhost_invalidate(vh);
-	return r;
+	return change_guest(vh, name, "renaming the guest", rename_to, newname);
 }
 
 int vhost_network(struct vhost *vh, const char *name)
