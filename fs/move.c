@@ -668,7 +668,7 @@ static int move_live(struct move *m)
 	snprintf(disks_uri, sizeof disks_uri, "unix://%s/%s", dir, socks[1]);
 	for (size_t i = 0; i < n; i++) {
 		const char *dev = m->g->info.disks.v[i].dev;
-		char cache[32];
+		char cache[32] = "";
 
 		if (!m->shared[i]) {
 			devs[ncopy++] = dev;
