@@ -164,7 +164,8 @@ deps:
 demo: kvmmigfs $(FILTER)
 	tools/demo
 
-# Copy speed against nbdcopy and dd | ssh dd (see tools/bench).
+# Copy speed against nbdcopy and dd | ssh dd, a live move against virsh
+# migrate (see tools/bench).
 bench: kvmmigfs $(FILTER)
 	tools/bench
 
