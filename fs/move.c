@@ -226,11 +226,12 @@ static int preflight(struct move *m)
 	r = check_names(m);
 	if (r == 0)
 		r = check_state(m);
-	if (r == 0)
-		r = check_disks(m);
+	/* What the new host lacks first: a host device is ENODEV there. */
 	if (r == 0 && preflight_xml(m->dst, m->g->xml, m->g->xml_len, true,
 				    path_exists, m->dst_host) < 0)
 		r = move_fail(m, error_errno(), "%s", error_msg());
+	if (r == 0)
+		r = check_disks(m);
 	if (r == 0)
 		r = find_shared(m);
 	return r < 0 ? r : check_space(m);
@@ -541,11 +542,15 @@ static int make_volumes(struct move *m, struct rewrite_disk *rd, char **paths,
 				 "holds raw data only), %s on %s",
 				 m->desc, d->dev, fmt, m->to->host, d->format,
 				 m->from->host);
+		/* Not EINVAL, which mv reads as "into itself". */
 		if (stage_add_volume(m->dsh, m->to->guest, names[i],
 				     m->g->sizes[i].capacity, &paths[i]) < 0)
-			return move_fail(m, error_errno(), "%s/%s/%s: %s",
-					 m->to->host, m->to->guest, names[i],
-					 error_msg());
+			return move_fail(m,
+					 error_errno() == EINVAL
+					     ? EMEDIUMTYPE
+					     : error_errno(),
+					 "%s/%s/%s: %s", m->to->host,
+					 m->to->guest, names[i], error_msg());
 		rd[i] = (struct rewrite_disk){ .dev = d->dev,
 					       .path = paths[i],
 					       .format = fmt,
@@ -680,7 +685,7 @@ static int move_live(struct move *m)
 				      sizeof cache) < 0 ||
 		    (strcmp(cache, "none") != 0 &&
 		     strcmp(cache, "directsync") != 0)) {
-			r = move_fail(m, EINVAL,
+			r = move_fail(m, EMEDIUMTYPE,
 				      "disk %s is shared storage with cache "
 				      "mode '%s': a live move needs "
 				      "cache='none' or 'directsync' for it",
@@ -739,7 +744,7 @@ static int move_offline(struct move *m)
 	if (m->nshared == m->g->info.disks.n)
 		return move_shared(m);
 	if (m->nshared)
-		return move_fail(m, EINVAL,
+		return move_fail(m, EMEDIUMTYPE,
 				 "some of the guest's disks are shared "
 				 "storage, some not: a shut-off guest moves "
 				 "with all of its disks copied or none");

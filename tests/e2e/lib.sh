@@ -362,3 +362,49 @@ moved_live() {
 	volumes "$to"
 	case " $VOLS " in *" $name-vda.raw "*) ;; *) fail "no $name-vda.raw on $to: $VOLS" ;; esac
 }
+
+# live_mv FROM TO NAME: mv the running counter guest NAME from FROM to TO
+# through $MNT; it must end moved_live, logged, with a move line ended ok
+# in .status that counts its disks' and memory's bytes.
+live_mv() {
+	local from=$1 to=$2 name=$3 before after t0 secs st=$WORK/live-mv.json
+	before=$(last_count)
+	log_mark
+	t0=$(now)
+	mv "$MNT/$from/$name" "$MNT/$to/" || fail "mv $from/$name $to/: $(log_since_mark | tail -3)"
+	secs=$(echo "$(now) - $t0" | bc)
+	after=$(last_count)
+	moved_live "$from" "$to" "$name"
+	ok "mv took $secs s (counts $before -> $after meanwhile); $name runs on $to, persistent; $from has neither it nor its volume"
+	log_grep -F "$from/$name -> $to/$name: moved in " >/dev/null || fail "no 'moved' log line"
+	cat "$MNT/.status.json" >"$st"
+	[ "$(status_field "$st" move "$from" "$name" - result)" = ok ] &&
+		[ "$(status_field "$st" move "$from" "$name" - done)" -gt 0 ] ||
+		fail "no move line ended ok in .status: $(cat "$st")"
+	[ "$(status_field "$st" move "$from" "$name" - disk_total)" -gt 0 ] &&
+		[ "$(status_field "$st" move "$from" "$name" - memory_done)" -gt 0 ] ||
+		fail "the move line lacks its disks' and memory's bytes: $(cat "$st")"
+}
+
+# counted_on HOST NAME DISK: the counter guest NAME, moved to HOST, goes on
+# counting from 1 with no gap and one boot; then it is stopped and DISK on
+# HOST must hold every count it wrote, each in its block.
+counted_on() {
+	local host=$1 name=$2 disk=$3 last
+	wait_until 60 count_reaches $(($(last_count) + 4))
+	check_serial "after the move"
+	[ "$(counts | head -1)" = 1 ] || fail "the first count is $(counts | head -1)"
+	ok "the count goes on on $host ($(last_count)), 1, 2, 3... with no gap, one boot"
+	onhost "$host" virsh -q -c qemu:///system destroy "$name" </dev/null >/dev/null
+	last=$(last_count)
+	onhost "$host" python3 - "$disk" "$last" <<'PY' || fail "$host's volume lacks counts"
+import sys
+f = open(sys.argv[1], "rb"); last = int(sys.argv[2])
+def block(i):
+    f.seek(i * 4096); return f.read(4096).rstrip(b"\0").decode()
+assert block(0) == "counter %d\n" % last, "block 0: %r, want %d" % (block(0), last)
+for n in range(1, last + 1):
+    assert block(n) == "counter %d\n" % n, "block %d: %r" % (n, block(n))
+PY
+	ok "$host's volume holds every count, 1 to $last, each in its block"
+}

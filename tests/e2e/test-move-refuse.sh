@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # A move the new host cannot take is refused before anything is created,
 # each with its own errno and one log line naming what is missing: a name
-# or UUID taken, a network missing, a CPU feature missing, a pool too
-# small.  cp -r of the same guest is refused the same way when its
+# or UUID taken, a network or bridge missing, a host device, a saved
+# state, a CPU feature missing, a pool too small.  cp -r of the same guest is refused the same way when its
 # domain.xml arrives (copiers write it first): no volume is created.  Ctrl-C of mv mid-copy aborts the move: the guest stays on hosta
 # as it was, hostb keeps nothing.
 . "$(dirname "$0")/lib.sh"
@@ -103,6 +103,17 @@ onhost hostb "${VIRSH[@]}" undefine twin </dev/null >/dev/null
 ref1 "<interface type='network'><source network='prod'/><model type='virtio'/></interface>"
 refused "network" "$MNT" "No such device or address" "network 'prod' not defined on hostb"
 cp_refused "network" "No such device or address" "network 'prod' not defined on hostb"
+
+# A bridge hostb does not have, a host device, a saved state.
+ref1 "<interface type='bridge'><source bridge='kmfnobr0'/><model type='virtio'/></interface>"
+refused "bridge" "$MNT" "No such device or address" "bridge 'kmfnobr0' not found on hostb"
+ref1 "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x7'/></source></hostdev>"
+refused "host device" "$MNT" "No such device" "the guest has a host device (hostdev), which cannot move"
+ref1
+onhost hosta "${VIRSH[@]}" start ref1 </dev/null >/dev/null
+onhost hosta "${VIRSH[@]}" managedsave ref1 </dev/null >/dev/null
+refused "saved state" "$MNT" "Device or resource busy" "the guest has a saved state on hosta"
+onhost hosta "${VIRSH[@]}" managedsave-remove ref1 </dev/null >/dev/null
 
 # 3. A CPU feature this machine lacks (so hostb's hypervisor CPU does too).
 feature=
