@@ -54,7 +54,7 @@ UNIT_SRC := tests/check_main.c tests/check_hosts.c tests/check_path.c \
 	tests/check_domxml.c tests/check_extents.c tests/check_hostcmd.c \
 	tests/check_rewrite.c tests/check_copy.c \
 	tests/check_endpoint.c tests/check_record.c tests/check_stage.c \
-	tests/check_status.c tests/check_crc.c \
+	tests/check_status.c tests/check_crc.c tests/check_virt.c \
 	tests/fakehost.c
 UNIT_OBJ := $(UNIT_SRC:.c=.o)
 

@@ -341,6 +341,16 @@ static int fetch_names(struct vhost *vh)
 	strvec_release(&vh->names);
 	vh->names = names;
 	vh->names_ms = now_ms();
+	/* A guest the listing no longer has is not found by a lookup either
+	 * (mkdir of its name right after must not see the old snapshot). */
+	for (size_t i = 0; i < vh->nguests;) {
+		if (strvec_find(&vh->names, vh->guests[i]->name) < 0) {
+			guest_put(vh->guests[i]);
+			vh->guests[i] = vh->guests[--vh->nguests];
+		} else {
+			i++;
+		}
+	}
 	return 0;
 }
 

@@ -3,7 +3,7 @@
  * The unit test runner: every suite, or the one named by argv[1].
  *
  *	tests/check_kvmmigfs [hosts|path|domxml|extents|hostcmd|rewrite|copy|
- *			      endpoint|record|stage]
+ *			      endpoint|record|stage|status|crc|virt]
  *
  * Exit status 0 if every test passed, 1 if one failed, 2 for bad usage.
  * CK_FORK=no runs the tests in this process (for valgrind); CK_VERBOSITY
@@ -30,6 +30,7 @@ static const struct {
 	{ "copy", copy_suite },	      { "endpoint", endpoint_suite },
 	{ "record", record_suite },   { "stage", stage_suite },
 	{ "status", status_suite },   { "crc", crc_suite },
+	{ "virt", virt_suite },
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

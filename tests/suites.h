@@ -23,5 +23,6 @@ Suite *record_suite(void);
 Suite *stage_suite(void);
 Suite *status_suite(void);
 Suite *crc_suite(void);
+Suite *virt_suite(void);
 
 #endif
