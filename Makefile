@@ -37,7 +37,7 @@ ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 COMMON_SRC := common/error.c common/strvec.c
 NBD_SRC := nbd/extents.c nbd/hostcmd.c \
 	nbd/server.c nbd/connection.c nbd/read.c nbd/write.c nbd/status.c \
-	nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c nbd/crc.c
+	nbd/nbdkit-file.c nbd/qemu-nbd.c nbd/copy.c nbd/crc.c nbd/rate.c
 STAGE_SRC := fs/stage/names.c fs/stage/folder.c fs/stage/recover.c \
 	fs/stage/handle.c fs/stage/xml.c fs/stage/write.c fs/stage/volume.c \
 	fs/stage/complete.c
@@ -101,7 +101,7 @@ check-unit: tests/check_kvmmigfs $(FILTER)
 # A libFuzzer target (clang) over domain XML, paths, disk names and hosts
 # files, with ASan and UBSan; check-fuzz runs it FUZZ_SECONDS from the seeds.
 FUZZ_SRC := tests/fuzz.c fs/domxml.c fs/rewrite.c fs/path.c fs/hosts.c \
-	common/error.c common/strvec.c nbd/hostcmd.c
+	common/error.c common/strvec.c nbd/hostcmd.c nbd/rate.c
 FUZZ_SECONDS ?= 60
 FUZZ_LIBS := libxml-2.0 inih
 

@@ -136,6 +136,7 @@ static int over_nbd(const struct disk_crc_spec *s, struct crc_map *out)
 		.filter = s->filter,
 		.desc = s->desc,
 		.timeout_ms = s->timeout_ms,
+		.rate = s->rate,
 	};
 	struct endpoint *ep;
 	struct crc_source src = { .extent = ep_extent, .pread = ep_pread };

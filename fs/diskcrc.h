@@ -14,6 +14,8 @@
 
 #include "../nbd/crc.h"
 
+struct rate;
+
 struct disk_crc_spec {
 	const char *host;   /* the host's folder name (cache key) */
 	char *const *shell; /* its shell prefix; NULL/empty: this machine */
@@ -25,6 +27,8 @@ struct disk_crc_spec {
 	const char *desc;   /* "hosta/web1/vda.raw", for messages */
 	int timeout_ms;	    /* longest silence of the host */
 	uint64_t length;    /* only the first length bytes; 0: all */
+	struct rate *rate;  /* the host's bandwidth limit, for the NBD
+			     * fallback (data then comes here); NULL: none */
 };
 
 /* The whole disk's CRC into *crc.  Returns 0 or -1 with error_set():

@@ -366,6 +366,7 @@ static int open_disk(struct kvmmigfs *fs, const struct fs_path *p,
 		.filter = fs->zeroscan,
 		.desc = of->desc,
 		.timeout_ms = fs->timeout_ms,
+		.rate = vhost_rate(vh),
 	};
 
 	if (active < 0)
@@ -682,6 +683,7 @@ static int64_t skip_resumed(struct open_file *in, struct open_file *out,
 			    .shared = in->spec.shared,
 			    .desc = in->desc,
 			    .timeout_ms = fs_get()->timeout_ms,
+			    .rate = vhost_rate(in->vh),
 			},
 			&in->srcmap) == 0)
 			in->crc_ok = true;
@@ -840,6 +842,7 @@ int files_getxattr(const char *path, const char *name, char *value, size_t size)
 		    .shared = active,
 		    .desc = desc,
 		    .timeout_ms = fs->timeout_ms,
+		    .rate = vhost_rate(vh),
 		},
 		&crc) < 0)
 		return fail_core(&p, "getxattr");

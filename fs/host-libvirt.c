@@ -130,6 +130,7 @@ static struct endpoint *vol_open(void *h, const struct endpoint_spec *spec)
 	struct endpoint_spec s = *spec;
 
 	s.shell = vhost_config(lh(h)->vh)->shell.v;
+	s.rate = vhost_rate(lh(h)->vh);
 	return endpoint_open(&s);
 }
 
@@ -148,7 +149,8 @@ static int vol_crc_map(void *h, const char *path, const char *format,
 				     .path = path,
 				     .format = format,
 				     .desc = desc,
-				     .timeout_ms = l->timeout_ms },
+				     .timeout_ms = l->timeout_ms,
+				     .rate = vhost_rate(l->vh) },
 	    out);
 }
 

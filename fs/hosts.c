@@ -9,6 +9,7 @@
 
 #include "../common/error.h"
 #include "hosts.h"
+#include "../nbd/rate.h"
 
 #define BAD_NAME                                                               \
 	"bad host name \"%s\" (use letters, digits, '.', '_', '-'; at most "   \
@@ -175,7 +176,16 @@ static int handler(void *user, const char *section, const char *key,
 			return fail(st, "shell: %s", error_msg());
 		return 1;
 	}
-	return fail(st, "unknown key \"%s\" (known: libvirt, shell, pool)",
+	if (strcmp(key, "bwlimit") == 0) {
+		if (h->bwlimit_given++)
+			return fail(st, "key \"%s\" given twice", key);
+		if (rate_parse(value, &h->bwlimit) < 0)
+			return fail(st, "bwlimit: %s", error_msg());
+		return 1;
+	}
+	return fail(st,
+		    "unknown key \"%s\" (known: libvirt, shell, pool, "
+		    "bwlimit)",
 		    key);
 }
 

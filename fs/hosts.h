@@ -13,6 +13,7 @@
 #define KVMMIGFS_HOSTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/strvec.h"
 
@@ -25,6 +26,9 @@ struct host_config {
 	struct strvec shell; /* command prefix running a shell command line
 				on the host; n == 0 means this machine */
 	char *pool;	     /* storage pool for new volumes */
+	uint64_t bwlimit;    /* bytes per second; 0: none (bwlimit_given)
+				or the mount's -o bwlimit */
+	int bwlimit_given;   /* "bwlimit" was in the section */
 	int line;	     /* line of the section header */
 	int shell_given;     /* parser's: "shell" was seen in the section */
 };

@@ -26,6 +26,7 @@
 #include <libvirt/libvirt.h>
 
 #include "../common/error.h"
+#include "../nbd/rate.h"
 #include "kvmmigfs.h"
 #include "log.h"
 #include "verify.h"
@@ -42,6 +43,7 @@ struct options {
 	char *uid;
 	char *gid;
 	char *umask;
+	char *bwlimit;
 	int allow_running;
 	int start;
 	int keep_source;
@@ -77,6 +79,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
 	OPT("umask=%s", umask),
+	OPT("bwlimit=%s", bwlimit),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -146,6 +149,12 @@ static void usage(const char *prog)
 	    "                           (default 10)\n"
 	    "    -o cache=SECONDS       how long listings are cached "
 	    "(default 2)\n"
+	    "    -o bwlimit=RATE        cap each host's transfers at RATE "
+	    "bytes/s\n"
+	    "                           (K, M, G: KiB, MiB, GiB; a host's "
+	    "bwlimit\n"
+	    "                           key in the hosts file overrides "
+	    "it)\n"
 	    "    -o zeroscan=PATH       the zero-scan nbdkit filter on the "
 	    "hosts\n"
 	    "                           (default %s;\n"
@@ -394,6 +403,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct options o = { .timeout = 10, .cache = 2 };
 	struct kvmmigfs fs = { 0 };
+	uint64_t bwlimit = 0;
 	char *mountpoint = NULL;
 	int ret = 1;
 
@@ -422,6 +432,10 @@ int main(int argc, char *argv[])
 	    o.cache > 3600) {
 		fprintf(stderr, "kvmmigfs: timeout must be 1-3600 seconds, "
 				"cache 0-3600 seconds\n");
+		goto out;
+	}
+	if (o.bwlimit && rate_parse(o.bwlimit, &bwlimit) < 0) {
+		fprintf(stderr, "kvmmigfs: bwlimit: %s\n", error_msg());
 		goto out;
 	}
 	if (load_hosts(&o, &fs) < 0)
@@ -459,8 +473,16 @@ int main(int argc, char *argv[])
 	if (!fs.vhosts || !fs.stages || !fs.hostifs || !fs.status)
 		goto out;
 	for (size_t i = 0; i < fs.hosts.n; i++) {
-		fs.vhosts[i] =
-		    vhost_new(&fs.hosts.hosts[i], fs.timeout_ms, fs.cache_ms);
+		const struct host_config *hc = &fs.hosts.hosts[i];
+
+		fs.vhosts[i] = vhost_new(hc, fs.timeout_ms, fs.cache_ms);
+		if (fs.vhosts[i] &&
+		    vhost_set_bwlimit(fs.vhosts[i], hc->bwlimit_given
+							? hc->bwlimit
+							: bwlimit) < 0) {
+			fprintf(stderr, "kvmmigfs: %s\n", error_msg());
+			goto out;
+		}
 		if (fs.vhosts[i])
 			fs.hostifs[i] =
 			    host_libvirt_new(fs.vhosts[i], fs.timeout_ms,
@@ -485,6 +507,15 @@ int main(int argc, char *argv[])
 	}
 	mountpoint = mount_point(&args);
 	log_init(o.foreground, o.debug, mountpoint);
+	for (size_t i = 0; i < fs.hosts.n; i++) {
+		char r[32];
+
+		if (!vhost_rate(fs.vhosts[i]))
+			continue;
+		rate_format(rate_limit(vhost_rate(fs.vhosts[i])), r, sizeof r);
+		log_info("%s: transfers limited to %s bytes/s (bwlimit)",
+			 fs.hosts.hosts[i].name, r);
+	}
 	/* libfuse 3.14 warns about its own unset default without this. */
 	if (!o.max_idle_threads_given)
 		fuse_opt_add_arg(&args, "-omax_idle_threads=10");

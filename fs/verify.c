@@ -88,6 +88,7 @@ int verify_disk(void *ctx, const struct stage_verify *v)
 		.shared = fs->allow_running,
 		.desc = sdesc,
 		.timeout_ms = fs->timeout_ms,
+		.rate = vhost_rate(src),
 	};
 	b.spec = (struct disk_crc_spec){
 		.host = v->host,
@@ -99,6 +100,7 @@ int verify_disk(void *ctx, const struct stage_verify *v)
 		.desc = desc,
 		.timeout_ms = fs->timeout_ms,
 		.length = v->size,
+		.rate = vhost_rate(dst),
 	};
 	/* Both hosts at once. */
 	x = status_begin(fs->status, TRANSFER_VERIFY, v->host, v->guest,

@@ -27,6 +27,7 @@ struct vhost {
 	struct strvec logged;	    /* skip reasons already logged */
 	int pool_kind;		    /* enum pool_kind + 1; 0: not asked yet */
 	char host_id[VHOST_ID_MAX]; /* libvirt host UUID; "": not asked yet */
+	struct rate *rate;	    /* set before use, then constant */
 };
 
 /* A new connection of the caller's own (bounded, with keepalive); NULL

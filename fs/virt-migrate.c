@@ -17,6 +17,7 @@
 
 #include "../common/clock.h"
 #include "../common/error.h"
+#include "../nbd/rate.h"
 #include "log.h"
 #include "virt-int.h"
 
@@ -172,6 +173,26 @@ struct vmigration *vhost_migrate_start(struct vhost *src, const char *name,
 					    VIR_MIGRATE_PARAM_MIGRATE_DISKS,
 					    p->disks[i]) < 0)
 			goto nomem;
+	/* The hosts' bandwidth limits: libvirt's is in MiB/s, for memory
+	 * and the disks' mirror alike. */
+	{
+		uint64_t a = rate_limit(vhost_rate(src)),
+			 b = rate_limit(vhost_rate(dst)), lim = a;
+
+		if (!lim || (b && b < lim))
+			lim = b;
+		if (lim &&
+		    virTypedParamsAddULLong(&m->params, &m->nparams, &max,
+					    VIR_MIGRATE_PARAM_BANDWIDTH,
+					    lim >> 20 ? lim >> 20 : 1) < 0)
+			goto nomem;
+		if (lim)
+			log_info(
+			    "%s/%s: migration bandwidth limited to %llu "
+			    "MiB/s (bwlimit)",
+			    vhost_config(src)->name, name,
+			    (unsigned long long)(lim >> 20 ? lim >> 20 : 1));
+	}
 	m->sconn = vhost_open(src);
 	if (!m->sconn)
 		goto err;

@@ -15,6 +15,7 @@
 
 #include "../common/clock.h"
 #include "../common/error.h"
+#include "../nbd/rate.h"
 #include "log.h"
 #include "virt-int.h"
 
@@ -303,8 +304,23 @@ void vhost_free(struct vhost *vh)
 	strvec_release(&vh->logged);
 	if (vh->conn)
 		virConnectClose(vh->conn);
+	rate_free(vh->rate);
 	pthread_mutex_destroy(&vh->lock);
 	free(vh);
+}
+
+int vhost_set_bwlimit(struct vhost *vh, uint64_t bytes_per_sec)
+{
+	rate_free(vh->rate);
+	vh->rate = NULL;
+	if (bytes_per_sec && !(vh->rate = rate_new(bytes_per_sec)))
+		return -1;
+	return 0;
+}
+
+struct rate *vhost_rate(const struct vhost *vh)
+{
+	return vh->rate;
 }
 
 const struct host_config *vhost_config(const struct vhost *vh)

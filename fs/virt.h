@@ -30,6 +30,7 @@
 int virt_init(void);
 
 struct vhost;
+struct rate;
 
 struct disk_size {
 	uint64_t capacity;   /* virtual size: what the guest sees */
@@ -52,6 +53,13 @@ struct vhost *vhost_new(const struct host_config *cfg, int timeout_ms,
 			int cache_ms);
 void vhost_free(struct vhost *vh);
 const struct host_config *vhost_config(const struct vhost *vh);
+
+/* Limit the host's transfers to bytes_per_sec (0: none): every NBD
+ * connection to it waits for vhost_rate() (nbd/rate.h), a live move's
+ * migration is given the limit.  Call before the host is used.  0 or -1
+ * (ENOMEM). */
+int vhost_set_bwlimit(struct vhost *vh, uint64_t bytes_per_sec);
+struct rate *vhost_rate(const struct vhost *vh); /* NULL: no limit */
 
 /* Names of the host's defined guests (cached).  Appends to names. */
 int vhost_list(struct vhost *vh, struct strvec *names);

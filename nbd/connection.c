@@ -207,6 +207,7 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 		ep->ra[i].ep = ep;
 	ep->ops = endpoint_ops_for(spec->format);
 	ep->timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms : 10000;
+	ep->rate = spec->rate;
 	ep->desc = strdup(spec->desc ? spec->desc : spec->path);
 	if (!ep->desc || server_command(ep->ops, spec, &argv) < 0 ||
 	    !(ep->command = server_join(argv.v))) {

@@ -56,6 +56,16 @@ static void read_done(void *opaque, int err)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Keep the first failure's errno and message. */
+static void note_failure(bool *failed, int *err, char *msg, size_t len)
+{
+	if (*failed)
+		return;
+	*failed = true;
+	*err = error_errno();
+	snprintf(msg, len, "%s", error_msg());
+}
+
 static struct slot *free_slot(struct engine *e)
 {
 	for (int i = 0; i < COPY_SLOTS; i++)
@@ -85,10 +95,40 @@ int64_t copy_range(struct endpoint *const *src, int nsrc, uint64_t src_off,
 		e.slots[i].e = &e;
 	for (;;) {
 		struct slot *s;
-		bool issue = !failed && cursor < end &&
-			     (cursor == src_off || now_ms() < deadline);
+		bool issue, any;
 
-		/* Start reads while there are free slots. */
+		/* Hand what was read to the sink first: under a bandwidth
+		 * limit both sides then wait their turns at the same time,
+		 * rather than all reads and then all writes. */
+		for (int i = 0; i < COPY_SLOTS; i++) {
+			struct slot *r = &e.slots[i];
+			bool read;
+
+			pthread_mutex_lock(&e.lock);
+			read = r->state == SLOT_READ;
+			pthread_mutex_unlock(&e.lock);
+			if (!read)
+				continue;
+			if (!failed && r->err) {
+				error_set(r->err, "%s: read at %llu: %s",
+					  endpoint_desc(src[0]),
+					  (unsigned long long)r->offset,
+					  strerror(r->err));
+				note_failure(&failed, &err, msg, sizeof msg);
+			} else if (!failed &&
+				   sink->write(sink->opaque, r->buf, r->len,
+					       dst_off +
+						   (r->offset - src_off)) < 0) {
+				note_failure(&failed, &err, msg, sizeof msg);
+			}
+			pthread_mutex_lock(&e.lock);
+			r->state = SLOT_FREE;
+			pthread_mutex_unlock(&e.lock);
+		}
+
+		/* Then start one read, or pass on a zero extent. */
+		issue = !failed && cursor < end &&
+			(cursor == src_off || now_ms() < deadline);
 		pthread_mutex_lock(&e.lock);
 		s = issue ? free_slot(&e) : NULL;
 		pthread_mutex_unlock(&e.lock);
@@ -97,19 +137,24 @@ int64_t copy_range(struct endpoint *const *src, int nsrc, uint64_t src_off,
 			bool zero;
 
 			if (endpoint_extent(src[0], cursor, end - cursor, &n,
-					    &zero) < 0)
-				goto fail;
+					    &zero) < 0) {
+				note_failure(&failed, &err, msg, sizeof msg);
+				continue;
+			}
 			if (zero) {
 				if (sink->zero(sink->opaque, n,
 					       dst_off + (cursor - src_off)) <
 				    0)
-					goto fail;
-				cursor += n;
+					note_failure(&failed, &err, msg,
+						     sizeof msg);
+				else
+					cursor += n;
 				continue;
 			}
 			if (!s->buf && !(s->buf = malloc(COPY_CHUNK))) {
 				error_set(ENOMEM, "out of memory");
-				goto fail;
+				note_failure(&failed, &err, msg, sizeof msg);
+				continue;
 			}
 			s->offset = cursor;
 			s->len = n > COPY_CHUNK ? COPY_CHUNK : (size_t)n;
@@ -124,17 +169,18 @@ int64_t copy_range(struct endpoint *const *src, int nsrc, uint64_t src_off,
 				s->state = SLOT_FREE;
 				e.reading--;
 				pthread_mutex_unlock(&e.lock);
-				goto fail;
+				note_failure(&failed, &err, msg, sizeof msg);
+				continue;
 			}
 			next = (next + 1) % nsrc;
 			cursor += s->len;
 			continue;
 		}
-		/* Hand what was read to the sink; wait if nothing was. */
+
+		/* Nothing to start: wait for a read to end, or finish. */
 		pthread_mutex_lock(&e.lock);
 		for (;;) {
-			bool any = false;
-
+			any = false;
 			for (int i = 0; i < COPY_SLOTS; i++)
 				any |= e.slots[i].state == SLOT_READ;
 			if (any || e.reading == 0)
@@ -142,57 +188,8 @@ int64_t copy_range(struct endpoint *const *src, int nsrc, uint64_t src_off,
 			pthread_cond_wait(&e.cond, &e.lock);
 		}
 		pthread_mutex_unlock(&e.lock);
-		for (int i = 0; i < COPY_SLOTS; i++) {
-			struct slot *r = &e.slots[i];
-
-			pthread_mutex_lock(&e.lock);
-			if (r->state != SLOT_READ) {
-				pthread_mutex_unlock(&e.lock);
-				continue;
-			}
-			pthread_mutex_unlock(&e.lock);
-			if (!failed && r->err)
-				error_set(r->err, "%s: read at %llu: %s",
-					  endpoint_desc(src[0]),
-					  (unsigned long long)r->offset,
-					  strerror(r->err));
-			else if (failed ||
-				 sink->write(sink->opaque, r->buf, r->len,
-					     dst_off + (r->offset - src_off)) ==
-				     0) {
-				pthread_mutex_lock(&e.lock);
-				r->state = SLOT_FREE;
-				pthread_mutex_unlock(&e.lock);
-				continue;
-			}
-			pthread_mutex_lock(&e.lock);
-			r->state = SLOT_FREE;
-			pthread_mutex_unlock(&e.lock);
-			if (!failed) {
-				failed = true;
-				err = error_errno();
-				snprintf(msg, sizeof msg, "%s", error_msg());
-			}
-		}
-		pthread_mutex_lock(&e.lock);
-		if (e.reading == 0 && (failed || !issue)) {
-			bool left = false;
-
-			for (int i = 0; i < COPY_SLOTS; i++)
-				left |= e.slots[i].state == SLOT_READ;
-			if (!left) {
-				pthread_mutex_unlock(&e.lock);
-				break;
-			}
-		}
-		pthread_mutex_unlock(&e.lock);
-		continue;
-	fail:
-		if (!failed) {
-			failed = true;
-			err = error_errno();
-			snprintf(msg, sizeof msg, "%s", error_msg());
-		}
+		if (!any && !issue)
+			break;
 	}
 	for (int i = 0; i < COPY_SLOTS; i++)
 		free(e.slots[i].buf);

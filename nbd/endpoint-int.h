@@ -67,6 +67,7 @@
 
 #include "endpoint.h"
 #include "extents.h"
+#include "rate.h"
 
 /* Largest request sent; qemu-nbd and nbdkit both accept 32 MiB. */
 #define MAX_REQUEST (32u << 20)
@@ -117,6 +118,7 @@ struct endpoint {
 	char *desc;
 	char *command; /* for logs */
 	int timeout_ms;
+	struct rate *rate; /* NULL: no limit */
 	uint64_t size;
 	bool has_status; /* server answers base:allocation */
 	bool can_flush;

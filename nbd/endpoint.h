@@ -28,6 +28,8 @@
 
 #include "../common/strvec.h"
 
+struct rate;
+
 struct endpoint_spec {
 	char *const *shell; /* the host's shell prefix; NULL/empty: local */
 	const char *path;   /* the disk's path on the host */
@@ -38,6 +40,9 @@ struct endpoint_spec {
 			     * exists there (the zero scan); NULL/"": none */
 	const char *desc;   /* for messages, e.g. "hosta/web1/vda.raw" */
 	int timeout_ms;	    /* bound of every wait */
+	struct rate *rate;  /* the host's bandwidth limit (rate.h), waited
+			     * for before each read or write is sent;
+			     * NULL: none */
 };
 
 struct endpoint_ops {

@@ -22,6 +22,11 @@ static int read_now(struct endpoint *ep, void *buf, size_t count,
 {
 	struct req r = { .ep = ep };
 
+	if (ep->rate) { /* its turn, before it counts as in flight */
+		pthread_mutex_unlock(&ep->lock);
+		rate_wait(ep->rate, count);
+		pthread_mutex_lock(&ep->lock);
+	}
 	ep_begin(ep);
 	pthread_mutex_unlock(&ep->lock);
 	if (ep_issued(ep,
@@ -80,6 +85,7 @@ int endpoint_aio_pread(struct endpoint *ep, void *buf, size_t count,
 		return -1;
 	}
 	*a = (struct areq){ ep, cb, opaque };
+	rate_wait(ep->rate, count);
 	pthread_mutex_lock(&ep->lock);
 	if (ep_check_alive(ep, "read") < 0) {
 		pthread_mutex_unlock(&ep->lock);
@@ -177,6 +183,10 @@ static void readahead(struct endpoint *ep, uint64_t offset)
 		len = e->offset + e->length - ep->ra_pos;
 		if (len > RA_SLOT)
 			len = RA_SLOT;
+		/* Under a bandwidth limit, only as far as the host's time
+		 * is free now: the reader is not held up for data ahead. */
+		if (!rate_try(ep->rate, (size_t)len))
+			return;
 		s->state = RA_BUSY;
 		s->offset = ep->ra_pos;
 		s->len = (size_t)len;

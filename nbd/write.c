@@ -97,6 +97,7 @@ int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
 		w->count = n;
 		w->prev = NULL;
 		memcpy(w->data, (const char *)buf + done, n);
+		rate_wait(ep->rate, n);
 		pthread_mutex_lock(&ep->lock);
 		/* NBD may reorder requests in flight: never two writes to
 		 * the same bytes at once. */

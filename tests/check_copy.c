@@ -15,7 +15,9 @@
 
 #include "../common/error.h"
 #include "../nbd/copy.h"
+#include "../common/clock.h"
 #include "../nbd/endpoint.h"
+#include "../nbd/rate.h"
 #include "suites.h"
 
 #define MiB	 (1u << 20)
@@ -73,9 +75,12 @@ static void remove_image(void)
 	free(saved_path);
 }
 
+static struct rate *img_rate; /* the host's limit for open_img */
+
 static struct endpoint *open_img(const char *with_filter)
 {
 	struct endpoint_spec spec = {
+		.rate = img_rate,
 		.path = img,
 		.format = "raw",
 		.readonly = true,
@@ -275,6 +280,95 @@ START_TEST(source_error_fails_the_copy)
 }
 END_TEST
 
+/* The image's 5.5 MiB of data at 8 MiB/s, over two connections that share
+ * the host's limit: the last request cannot start before 4.5 MiB of it
+ * had their time (0.56 s), whatever the machine's speed. */
+START_TEST(bwlimit_paces_the_copy)
+{
+	struct endpoint *eps[2];
+	struct mem_sink m;
+	int64_t t0;
+	int calls;
+
+	img_rate = rate_new(8 * MiB);
+	ck_assert_ptr_nonnull(img_rate);
+	eps[0] = open_img(filter);
+	eps[1] = open_img(filter);
+	t0 = now_ms();
+	m = copy_all(eps, 2, 60000, &calls);
+	ck_assert_int_ge(now_ms() - t0, 560);
+	ck_assert_msg(memcmp(m.buf, want, IMG_SIZE) == 0, "copy differs");
+	for (int i = 0; i < 2; i++)
+		endpoint_close(eps[i]);
+	free(m.buf);
+	rate_free(img_rate);
+	img_rate = NULL;
+}
+END_TEST
+
+/* The same for a reader (the mount's read path, with its readahead):
+ * the 3 MiB at the start at 4 MiB/s take at least 0.5 s. */
+START_TEST(bwlimit_paces_reads)
+{
+	unsigned char *buf = malloc(3 * MiB);
+	struct endpoint *ep;
+	int64_t t0;
+
+	ck_assert_ptr_nonnull(buf);
+	img_rate = rate_new(4 * MiB);
+	ep = open_img(filter);
+	t0 = now_ms();
+	for (size_t off = 0; off < 3 * MiB; off += 128 << 10)
+		ck_assert_int_eq(endpoint_pread(ep, buf + off, 128 << 10, off),
+				 128 << 10);
+	ck_assert_int_ge(now_ms() - t0, 500);
+	ck_assert(memcmp(buf, want, 3 * MiB) == 0);
+	endpoint_close(ep);
+	free(buf);
+	rate_free(img_rate);
+	img_rate = NULL;
+}
+END_TEST
+
+START_TEST(rate_text)
+{
+	static const struct {
+		const char *text;
+		uint64_t bps;
+		const char *back;
+	} good[] = {
+		{ "0", 0, "0" },
+		{ "100", 100, "100" },
+		{ "1536K", 1536 << 10, "1536K" },
+		{ "2048k", 2 << 20, "2M" },
+		{ "20M", 20 << 20, "20M" },
+		{ "20MiB", 20 << 20, "20M" },
+		{ "1G", 1u << 30, "1G" },
+		{ "1024G", 1ULL << 40, "1024G" },
+	};
+	static const char *const bad[] = {
+		"",	 "M",	 "-1",
+		"1.5M",	 "10 M", "10MB",
+		"1025G", "10T",	 "99999999999999999999"
+	};
+	char buf[32];
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		ck_assert_msg(rate_parse(good[i].text, &v) == 0, "%s: %s",
+			      good[i].text, error_msg());
+		ck_assert_uint_eq(v, good[i].bps);
+		rate_format(v, buf, sizeof buf);
+		ck_assert_str_eq(buf, good[i].back);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_msg(rate_parse(bad[i], &v) == -1, "parsed %s",
+			      bad[i]);
+		ck_assert_int_eq(error_errno(), EINVAL);
+	}
+}
+END_TEST
+
 Suite *copy_suite(void)
 {
 	Suite *s = suite_create("copy");
@@ -290,6 +384,9 @@ Suite *copy_suite(void)
 	tcase_add_test(tc, several_connections);
 	tcase_add_test(tc, sink_error_fails_the_copy);
 	tcase_add_test(tc, source_error_fails_the_copy);
+	tcase_add_test(tc, bwlimit_paces_the_copy);
+	tcase_add_test(tc, bwlimit_paces_reads);
+	tcase_add_test(tc, rate_text);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -162,14 +162,14 @@ START_TEST(test_unknown_key)
 {
 	expect_error("[h]\nlibvirt = x\nuri = y\n",
 		     "t.conf:3: unknown key \"uri\" (known: libvirt, shell, "
-		     "pool)");
+		     "pool, bwlimit)");
 	expect_error("[h]\n= x\nlibvirt = x\n",
 		     "t.conf:2: unknown key \"\" (known: libvirt, shell, "
-		     "pool)");
+		     "pool, bwlimit)");
 	/* Keys are case-sensitive. */
 	expect_error("[h]\nLibvirt = x\n",
 		     "t.conf:2: unknown key \"Libvirt\" (known: libvirt, "
-		     "shell, pool)");
+		     "shell, pool, bwlimit)");
 }
 END_TEST
 
@@ -206,6 +206,34 @@ START_TEST(test_duplicate_key)
 	/* An empty shell counts as given. */
 	expect_error("[h]\nshell =\nlibvirt = x\nshell = ssh i\n",
 		     "t.conf:4: key \"shell\" given twice");
+}
+END_TEST
+
+/* bwlimit: bytes per second, K/M/G suffixes; 0 is "none" but given (it
+ * overrides the mount's -o bwlimit). */
+START_TEST(test_bwlimit)
+{
+	struct hosts_file hf;
+
+	ck_assert_int_eq(hosts_parse_string("[a]\nlibvirt = x\nbwlimit = 20M\n"
+					    "[b]\nlibvirt = y\nbwlimit = 0\n"
+					    "[c]\nlibvirt = z\n",
+					    "t.conf", &hf),
+			 0);
+	ck_assert_uint_eq(hf.n, 3);
+	ck_assert_uint_eq(hf.hosts[0].bwlimit, 20u << 20);
+	ck_assert_int_eq(hf.hosts[0].bwlimit_given, 1);
+	ck_assert_uint_eq(hf.hosts[1].bwlimit, 0);
+	ck_assert_int_eq(hf.hosts[1].bwlimit_given, 1);
+	ck_assert_int_eq(hf.hosts[2].bwlimit_given, 0);
+	hosts_release(&hf);
+
+	expect_error("[h]\nlibvirt = x\nbwlimit = 10M\nbwlimit = 1M\n",
+		     "t.conf:4: key \"bwlimit\" given twice");
+	expect_error("[h]\nlibvirt = x\nbwlimit = fast\n",
+		     "t.conf:3: bwlimit: bad rate \"fast\": bytes per second, "
+		     "with K, M or G for KiB, MiB or GiB (e.g. 20M), at most 1 "
+		     "TiB/s; 0 for none");
 }
 END_TEST
 
@@ -307,11 +335,11 @@ START_TEST(test_first_error_wins)
 	/* Two handler errors: the first one's line and reason. */
 	expect_error("[h]\nlibvirt = x\nfoo = 1\nlibvirt = y\n",
 		     "t.conf:3: unknown key \"foo\" (known: libvirt, shell, "
-		     "pool)");
+		     "pool, bwlimit)");
 	/* A handler error, then a syntax error. */
 	expect_error("[h]\nfoo = 1\nlibvirt = x\ngarbage\n",
 		     "t.conf:2: unknown key \"foo\" (known: libvirt, shell, "
-		     "pool)");
+		     "pool, bwlimit)");
 }
 END_TEST
 
@@ -378,7 +406,8 @@ START_TEST(test_load_file_errors)
 	ck_assert_int_eq(hosts_load(path, &hf), -1);
 	ck_assert_int_eq(error_errno(), EINVAL);
 	snprintf(want, sizeof want,
-		 "%s:3: unknown key \"bogus\" (known: libvirt, shell, pool)",
+		 "%s:3: unknown key \"bogus\" (known: libvirt, shell, pool, "
+		 "bwlimit)",
 		 path);
 	ck_assert_str_eq(error_msg(), want);
 	ck_assert_uint_eq(hf.n, 0);
@@ -602,6 +631,7 @@ Suite *hosts_suite(void)
 	tcase_add_test(tc, test_duplicate_host);
 	tcase_add_test(tc, test_duplicate_host_adjacent);
 	tcase_add_test(tc, test_duplicate_key);
+	tcase_add_test(tc, test_bwlimit);
 	tcase_add_test(tc, test_bad_host_names);
 	tcase_add_test(tc, test_empty_values);
 	tcase_add_test(tc, test_missing_libvirt);
