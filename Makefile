@@ -9,6 +9,7 @@ LIBDIR ?= $(PREFIX)/lib
 FILTERDIR ?= $(LIBDIR)/kvmmigfs
 FILTER := nbd/nbdkit-kvmmigfs-zeroscan-filter.so
 CRCTOOL := nbd/kvmmigfs-crc
+COPYTOOL := nbd/kvmmigfs-copy
 
 CC ?= cc
 PKGS := fuse3 libvirt libnbd libxml-2.0 inih zlib
@@ -31,7 +32,8 @@ endif
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS) \
 	-DKVMMIGFS_ZEROSCAN='"$(FILTERDIR)/nbdkit-kvmmigfs-zeroscan-filter.so"' \
-	-DKVMMIGFS_CRC='"$(FILTERDIR)/kvmmigfs-crc"'
+	-DKVMMIGFS_CRC='"$(FILTERDIR)/kvmmigfs-crc"' \
+	-DKVMMIGFS_COPY='"$(FILTERDIR)/kvmmigfs-copy"'
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
 
 COMMON_SRC := common/error.c common/strvec.c
@@ -46,7 +48,7 @@ CORE_SRC := fs/hosts.c fs/path.c fs/domxml.c fs/domneeds.c fs/virt.c fs/virt-poo
 	fs/record.c fs/host-libvirt.c fs/status.c fs/diskcrc.c fs/verify.c \
 	fs/rewrite.c \
 	$(COMMON_SRC) $(NBD_SRC)
-FUSE_SRC := fs/ops.c fs/files.c fs/move.c fs/forward.c fs/main.c
+FUSE_SRC := fs/ops.c fs/files.c fs/move.c fs/forward.c fs/direct.c fs/main.c
 CORE_OBJ := $(CORE_SRC:.c=.o)
 FUSE_OBJ := $(FUSE_SRC:.c=.o)
 
@@ -65,7 +67,7 @@ HEADERS := $(wildcard common/*.h fs/*.h fs/stage/*.h nbd/*.h tests/*.h)
 	check-format format \
 	install uninstall clean deps demo bench
 
-all: kvmmigfs $(FILTER) $(CRCTOOL) tests/listdisks
+all: kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL) tests/listdisks
 
 # The zero-scan filter, loaded by nbdkit on the hosts (nbd/zeroscan.c).
 $(FILTER): nbd/zeroscan.c
@@ -73,6 +75,10 @@ $(FILTER): nbd/zeroscan.c
 
 # The checksummer, run on the hosts through their shell (nbd/kvmmigfs-crc.c).
 $(CRCTOOL): nbd/kvmmigfs-crc.o nbd/crc.o common/error.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libnbd zlib)
+
+# The direct path's copier, run on target hosts (nbd/kvmmigfs-copy.c).
+$(COPYTOOL): nbd/kvmmigfs-copy.o $(NBD_SRC:.c=.o) $(COMMON_SRC:.c=.o)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libnbd zlib)
 
 kvmmigfs: $(CORE_OBJ) $(FUSE_OBJ)
@@ -120,12 +126,12 @@ check-fuzz: tests/fuzz_kvmmigfs
 	r=$$?; [ $$r = 0 ] || cp $$d/crash-* $$d/leak-* $$d/oom-* $$d/timeout-* . 2>/dev/null; \
 	rm -rf $$d; exit $$r
 
-check-e2e: kvmmigfs $(FILTER) $(CRCTOOL) tests/listdisks
+check-e2e: kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL) tests/listdisks
 	tests/e2e/run
 
 # Logical volumes on emulated Debian hosts (tools/lvmhosts: the image is
 # built with debootstrap once and cached).
-check-lvm: kvmmigfs $(FILTER) $(CRCTOOL) tests/listdisks
+check-lvm: kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL) tests/listdisks
 	tools/lvmhosts build || tools/lvmhosts build # a second go at the mirror
 	tests/e2e/run --lvm
 
@@ -139,7 +145,7 @@ check-sanitize:
 	rm -rf .sanitize && mkdir .sanitize
 	cp -r common fs nbd tests tools Makefile README.md LICENSE .sanitize/
 	$(MAKE) -C .sanitize SANITIZE=1 DEVELOPER=$(DEVELOPER) \
-		kvmmigfs $(FILTER) $(CRCTOOL) tests/check_kvmmigfs tests/listdisks
+		kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL) tests/check_kvmmigfs tests/listdisks
 	cd .sanitize && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/check_kvmmigfs
 	cd .sanitize && $(SAN_ENV) tests/e2e/run
@@ -150,11 +156,11 @@ check-valgrind: tests/check_kvmmigfs $(FILTER)
 
 check-format:
 	clang-format --dry-run --Werror $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) \
-		tests/fuzz.c tests/listdisks.c nbd/zeroscan.c nbd/kvmmigfs-crc.c $(HEADERS)
+		tests/fuzz.c tests/listdisks.c nbd/zeroscan.c nbd/kvmmigfs-crc.c nbd/kvmmigfs-copy.c $(HEADERS)
 
 format:
 	clang-format -i $(CORE_SRC) $(FUSE_SRC) $(UNIT_SRC) tests/fuzz.c \
-		tests/listdisks.c nbd/zeroscan.c nbd/kvmmigfs-crc.c $(HEADERS)
+		tests/listdisks.c nbd/zeroscan.c nbd/kvmmigfs-crc.c nbd/kvmmigfs-copy.c $(HEADERS)
 
 # Install the build and test dependencies (Debian; needs root).
 deps:
@@ -169,11 +175,11 @@ demo: kvmmigfs $(FILTER)
 bench: kvmmigfs $(FILTER)
 	tools/bench
 
-install: kvmmigfs $(FILTER) $(CRCTOOL)
+install: kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 kvmmigfs tools/kvmmigfs-status tools/kvmmigfs-hosts $(DESTDIR)$(BINDIR)/
-	install -m 755 $(FILTER) $(CRCTOOL) $(DESTDIR)$(FILTERDIR)/
+	install -m 755 $(FILTER) $(CRCTOOL) $(COPYTOOL) $(DESTDIR)$(FILTERDIR)/
 	install -m 644 tools/kvmmigfs.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 tools/kvmmigfs-status.1 tools/kvmmigfs-hosts.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
@@ -188,5 +194,5 @@ uninstall:
 
 clean:
 	rm -f kvmmigfs tests/check_kvmmigfs tests/fuzz_kvmmigfs tests/listdisks \
-		common/*.o fs/*.o fs/stage/*.o nbd/*.o tests/*.o $(FILTER) $(CRCTOOL)
+		common/*.o fs/*.o fs/stage/*.o nbd/*.o tests/*.o $(FILTER) $(CRCTOOL) $(COPYTOOL)
 	rm -rf .sanitize

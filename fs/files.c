@@ -33,6 +33,8 @@
 #include "../common/error.h"
 #include "../nbd/copy.h"
 #include "../nbd/endpoint.h"
+#include "../nbd/rate.h"
+#include "direct.h"
 #include "diskcrc.h"
 #include "log.h"
 #include "ops.h"
@@ -89,8 +91,18 @@ struct open_file {
 	 * lock); crc_tried: asked for (srcmap.index NULL: it failed) */
 	struct crc_map srcmap;
 	bool crc_tried, crc_ok;
+	/* disk: the direct path's copier of its copy_file_range into
+	 * dp_out (lock); direct_off: it could not reach its host, and the
+	 * hosts file allows copying through here instead.  staged:
+	 * dp_in, the disk whose copier writes it.  The pair of links is
+	 * guarded by direct_lock. */
+	struct direct *dp;
+	struct open_file *dp_out, *dp_in;
+	bool direct_off;
 	pthread_mutex_t lock;
 };
+
+static pthread_mutex_t direct_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct open_file *of_get(struct fuse_file_info *fi)
 {
@@ -269,8 +281,13 @@ static int disk_flush(struct open_file *of, pid_t pid)
 	return still_stopped(of, true);
 }
 
+static void direct_unlink(struct open_file *in);
+
 static void disk_release(struct open_file *of)
 {
+	pthread_mutex_lock(&of->lock);
+	direct_unlink(of);
+	pthread_mutex_unlock(&of->lock);
 	for (int i = 0; i < of->neps; i++)
 		endpoint_close(of->eps[i]);
 	crc_map_free(&of->srcmap);
@@ -316,10 +333,13 @@ static int staged_write(struct open_file *of, const char *buf, size_t size,
 	return (int)n;
 }
 
+static void direct_stop_writer(struct open_file *out);
+
 static int staged_flush(struct open_file *of, pid_t pid)
 {
 	int r;
 
+	direct_stop_writer(of);
 	transfer_phase(of->xfer, "completing");
 	r = stage_flush(of->so, pid);
 	/* This close may have defined the guest, or failed it. */
@@ -337,6 +357,7 @@ static int staged_fsync(struct open_file *of)
 
 static void staged_release(struct open_file *of)
 {
+	direct_stop_writer(of);
 	stage_release(of->so);
 }
 
@@ -720,6 +741,165 @@ static int64_t skip_resumed(struct open_file *in, struct open_file *out,
 	return (int64_t)at;
 }
 
+/* The direct path (direct.h). */
+
+/* Stop in's copier, if any, and forget its target.  in->lock held. */
+static void direct_unlink(struct open_file *in)
+{
+	pthread_mutex_lock(&direct_lock);
+	if (in->dp_out)
+		in->dp_out->dp_in = NULL;
+	in->dp_out = NULL;
+	pthread_mutex_unlock(&direct_lock);
+	direct_stop(in->dp);
+	in->dp = NULL;
+}
+
+/* A copier still writing out (its writer closes it, say after Ctrl-C)
+ * is stopped first. */
+static void direct_stop_writer(struct open_file *out)
+{
+	struct open_file *in;
+
+	pthread_mutex_lock(&direct_lock);
+	in = out->dp_in;
+	pthread_mutex_unlock(&direct_lock);
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	pthread_mutex_lock(&direct_lock);
+	if (out->dp_in != in) { /* it ended meanwhile */
+		pthread_mutex_unlock(&direct_lock);
+		pthread_mutex_unlock(&in->lock);
+		return;
+	}
+	pthread_mutex_unlock(&direct_lock);
+	direct_unlink(in);
+	pthread_mutex_unlock(&in->lock);
+}
+
+static struct vhost *vhost_named(const char *name)
+{
+	struct kvmmigfs *fs = fs_get();
+
+	for (size_t i = 0; i < fs->hosts.n; i++)
+		if (strcmp(fs->hosts.hosts[i].name, name) == 0)
+			return fs->vhosts[i];
+	return NULL;
+}
+
+/* A host's reach command as one line, for messages. */
+static const char *reach_text(const struct host_config *hc, char *buf,
+			      size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < hc->reach.n && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? " " : "",
+				       hc->reach.v[i]);
+	return buf;
+}
+
+static int direct_data(void *opaque, uint64_t offset, uint64_t length)
+{
+	struct open_file *out = opaque;
+
+	return stage_direct_data(out->so, offset, length);
+}
+
+/* Copy [off, off + len) of in to out by the copier on out's host, for
+ * about a slice: the bytes copied (> 0; 0 at the end of the source), -1
+ * with error_set().  A copier already at off for this range goes on.
+ * in->lock held. */
+static int64_t direct_copy(struct open_file *in, struct open_file *out,
+			   struct vhost *dst, uint64_t off, uint64_t len)
+{
+	struct kvmmigfs *fs = fs_get();
+	uint64_t size = endpoint_size(in->ep), done = 0;
+	int r;
+
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = size - off;
+	if (in->dp && (in->dp_out != out || direct_end(in->dp) != off + len ||
+		       direct_offset(in->dp) > off))
+		direct_unlink(in);
+	if (!in->dp) {
+		const struct host_config *src = vhost_config(in->vh),
+					 *hc = vhost_config(dst);
+		uint64_t a = rate_limit(vhost_rate(in->vh)),
+			 b = rate_limit(vhost_rate(dst));
+		struct stage_direct sd;
+		char rtext[512];
+
+		if (stage_direct_begin(out->so, off, len, &sd) < 0)
+			return -1;
+		in->dp = direct_start(&(struct direct_spec){
+		    .shell = hc->shell.v,
+		    .reach = src->reach.v,
+		    .tool = fs->copy_tool,
+		    .src_path = in->path,
+		    .src_format = in->format,
+		    .filter = fs->zeroscan,
+		    .shared = in->spec.shared,
+		    .dst_path = sd.path,
+		    .dst_format = sd.format,
+		    .zero = sd.dirty,
+		    .rate = a && (!b || a < b) ? a : b,
+		    .timeout_ms = fs->timeout_ms,
+		    .offset = off,
+		    .length = len,
+		});
+		if (!in->dp)
+			return -1;
+		pthread_mutex_lock(&direct_lock);
+		in->dp_out = out;
+		out->dp_in = in;
+		pthread_mutex_unlock(&direct_lock);
+		log_info("%s: copied by %s, which reaches %s directly (reach "
+			 "= %s)",
+			 out->desc, hc->name, src->name,
+			 reach_text(src, rtext, sizeof rtext));
+	}
+	/* The copier may be past off already (an earlier slice's call was
+	 * interrupted): what lies before off was counted then. */
+	for (;;) {
+		uint64_t from = off - direct_offset(in->dp);
+
+		r = direct_poll(in->dp, COPY_SLICE_MS, direct_data, out, &done);
+		if (r < 0)
+			break;
+		if (done > from) {
+			stage_direct_upto(out->so,
+					  direct_offset(in->dp) + done);
+			transfer_add(in->xfer, done - from);
+			transfer_add(out->xfer, done - from);
+			if (r == 1)
+				direct_unlink(in);
+			return (int64_t)(done - from);
+		}
+		if (r == 1) { /* ended with nothing more: the source ends */
+			direct_unlink(in);
+			return 0;
+		}
+		if (fuse_interrupted()) {
+			error_set(EINTR, "interrupted");
+			return -1;
+		}
+	}
+	{
+		int e = error_errno();
+		char msg[600];
+
+		snprintf(msg, sizeof msg, "%s", error_msg());
+		direct_unlink(in);
+		error_set(e, "%s", msg);
+		return -1;
+	}
+}
+
 /* copy_file_range from a disk of the mount to a disk being staged: the
  * copy engine moves it host to host, holes and zero extents unread.  Each
  * call does about a second's work (the caller loops), so an interrupted
@@ -755,6 +935,45 @@ ssize_t files_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
 		len = SSIZE_MAX;
 	sink.opaque = &ctx;
 	pthread_mutex_lock(&in->lock);
+	/* The direct path, when the source's host can be reached from the
+	 * target's. */
+	{
+		struct vhost *dst = vhost_named(out->where.host);
+		const struct host_config *src = vhost_config(in->vh);
+
+		if (dst && dst != in->vh && src->reach.n && !in->direct_off &&
+		    off_in == off_out && !stage_resuming(out->so)) {
+			n = direct_copy(in, out, dst, (uint64_t)off_in, len);
+			if (n >= 0 || !src->reach_fallback ||
+			    (error_errno() != EHOSTUNREACH &&
+			     error_errno() != ENOPKG)) {
+				/* Its close reports it too: not complete
+				 * (an interrupted call is called again). */
+				if (n < 0 && error_errno() != EINTR)
+					stage_direct_failed(out->so,
+							    error_errno(),
+							    error_msg());
+				pthread_mutex_unlock(&in->lock);
+				if (n < 0 && error_errno() == EHOSTUNREACH) {
+					char rtext[512];
+
+					error_prefix("%s cannot reach %s "
+						     "(reach = %s)",
+						     out->where.host, src->name,
+						     reach_text(src, rtext,
+								sizeof rtext));
+				}
+				return n < 0 ? fail_open(out, "copy_file_range")
+					     : (ssize_t)n;
+			}
+			log_warning("%s: copied through this machine: %s (the "
+				    "hosts file allows it: reach_fallback = "
+				    "yes)",
+				    out->desc, error_msg());
+			in->direct_off = true;
+			error_clear();
+		}
+	}
 	while (in->neps < COPY_CONNECTIONS && !in->no_more) {
 		/* More streams; without them the copy still works. */
 		struct endpoint *more = endpoint_open(&in->spec);

@@ -176,6 +176,25 @@ static int handler(void *user, const char *section, const char *key,
 			return fail(st, "shell: %s", error_msg());
 		return 1;
 	}
+	if (strcmp(key, "reach") == 0) {
+		if (h->reach_given++)
+			return fail(st, "key \"%s\" given twice", key);
+		if (hosts_split_words(value, &h->reach) < 0)
+			return fail(st, "reach: %s", error_msg());
+		if (!h->reach.n)
+			return fail(st, "%s", "empty reach command");
+		return 1;
+	}
+	if (strcmp(key, "reach_fallback") == 0) {
+		if (h->reach_fallback_given++)
+			return fail(st, "key \"%s\" given twice", key);
+		if (strcmp(value, "yes") == 0)
+			h->reach_fallback = true;
+		else if (strcmp(value, "no") != 0)
+			return fail(st, "reach_fallback: \"%s\": yes or no",
+				    value);
+		return 1;
+	}
 	if (strcmp(key, "bwlimit") == 0) {
 		if (h->bwlimit_given++)
 			return fail(st, "key \"%s\" given twice", key);
@@ -185,7 +204,7 @@ static int handler(void *user, const char *section, const char *key,
 	}
 	return fail(st,
 		    "unknown key \"%s\" (known: libvirt, shell, pool, "
-		    "bwlimit)",
+		    "bwlimit, reach, reach_fallback)",
 		    key);
 }
 
@@ -397,6 +416,7 @@ void hosts_release(struct hosts_file *hf)
 		free(hf->hosts[i].name);
 		free(hf->hosts[i].libvirt_uri);
 		strvec_release(&hf->hosts[i].shell);
+		strvec_release(&hf->hosts[i].reach);
 		free(hf->hosts[i].pool);
 	}
 	free(hf->hosts);

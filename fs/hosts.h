@@ -12,6 +12,7 @@
 #ifndef KVMMIGFS_HOSTS_H
 #define KVMMIGFS_HOSTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +30,13 @@ struct host_config {
 	uint64_t bwlimit;    /* bytes per second; 0: none (bwlimit_given)
 				or the mount's -o bwlimit */
 	int bwlimit_given;   /* "bwlimit" was in the section */
-	int line;	     /* line of the section header */
-	int shell_given;     /* parser's: "shell" was seen in the section */
+	struct strvec reach; /* command prefix other hosts run to reach
+				this one (the direct path); n == 0: none */
+	int reach_given;
+	bool reach_fallback; /* unreachable: copy through this machine */
+	int reach_fallback_given;
+	int line;	 /* line of the section header */
+	int shell_given; /* parser's: "shell" was seen in the section */
 };
 
 struct hosts_file {

@@ -41,6 +41,7 @@ struct kvmmigfs {
 	int cache_ms;		    /* -o cache=SECONDS (listings) */
 	const char *zeroscan;	    /* -o zeroscan=PATH on the hosts, "" none */
 	const char *crc_tool;	    /* -o crc=PATH: kvmmigfs-crc on the hosts */
+	const char *copy_tool;	    /* -o copytool=PATH: kvmmigfs-copy there */
 	int verify;		    /* -o verify=yes (default): copies are
 				       compared with their source before the
 				       guest is defined (verify.h) */

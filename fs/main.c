@@ -38,6 +38,7 @@ struct options {
 	int args;	 /* non-option arguments seen */
 	char *zeroscan;
 	char *crc_tool;
+	char *copy_tool;
 	char *verify;
 	char *state;
 	char *uid;
@@ -74,6 +75,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%d", cache),
 	OPT("zeroscan=%s", zeroscan),
 	OPT("crc=%s", crc_tool),
+	OPT("copytool=%s", copy_tool),
 	OPT("verify=%s", verify),
 	OPT("state=%s", state),
 	OPT("uid=%s", uid),
@@ -168,6 +170,9 @@ static void usage(const char *prog)
 	    "                           where absent or empty, disks are "
 	    "read over\n"
 	    "                           NBD to compute their CRC)\n"
+	    "    -o copytool=PATH       kvmmigfs-copy on the hosts, for the "
+	    "direct path\n"
+	    "                           (default %s)\n"
 	    "    -o state=DIR           where staging folders are recorded, "
 	    "so that\n"
 	    "                           they outlive the daemon (default "
@@ -189,7 +194,7 @@ static void usage(const char *prog)
 	    "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	    "\n",
 	    prog, HOSTS_DEFAULT_FILE, KVMMIGFS_ZEROSCAN, KVMMIGFS_CRC,
-	    STATE_DEFAULT_DIR);
+	    KVMMIGFS_COPY, STATE_DEFAULT_DIR);
 }
 
 /* Where a live move's stream sockets go (forward.h), here and on the
@@ -447,6 +452,7 @@ int main(int argc, char *argv[])
 	fs.cache_ms = o.cache * 1000;
 	fs.zeroscan = o.zeroscan ? o.zeroscan : KVMMIGFS_ZEROSCAN;
 	fs.crc_tool = o.crc_tool ? o.crc_tool : KVMMIGFS_CRC;
+	fs.copy_tool = o.copy_tool ? o.copy_tool : KVMMIGFS_COPY;
 	if (!o.verify || strcmp(o.verify, "yes") == 0) {
 		fs.verify = 1;
 	} else if (strcmp(o.verify, "no") != 0) {

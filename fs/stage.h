@@ -128,6 +128,27 @@ int stage_write_zeros(struct stage_open *so, uint64_t count, uint64_t offset);
 /* The handle is a disk's (not domain.xml's); it may write. */
 bool stage_is_disk(const struct stage_open *so);
 
+/* The direct path (fs/direct.h): a copier on the disk's host writes
+ * [offset, offset+count) of the volume itself.  stage_direct_begin grows
+ * the volume to hold the range, lands the daemon's own writes and stops
+ * its own server on the volume (the next write here starts it), and says
+ * where the volume is on its host and whether the range may hold data
+ * already (dirty: zeros must then be written, not skipped).  Not for a
+ * disk being resumed (EBUSY).  0 or -1. */
+struct stage_direct {
+	const char *path;   /* the volume on its host (valid while so is) */
+	const char *format; /* what it holds: "raw", "qcow2" */
+	bool dirty;
+};
+int stage_direct_begin(struct stage_open *so, uint64_t offset, uint64_t count,
+		       struct stage_direct *d);
+/* The copier wrote data at [offset, offset+count).  0 or -1. */
+int stage_direct_data(struct stage_open *so, uint64_t offset, uint64_t count);
+/* The copier has written the volume up to end (data or not). */
+void stage_direct_upto(struct stage_open *so, uint64_t end);
+/* The copier failed: the disk's first write error, which close reports. */
+void stage_direct_failed(struct stage_open *so, int err, const char *msg);
+
 /* Is so's disk being resumed (copied again whole over an earlier copy)? */
 bool stage_resuming(struct stage_open *so);
 

@@ -232,11 +232,12 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 
 			snprintf(why, sizeof why, "%s", error_msg());
 			server_last_line(errfd, said, sizeof said);
-			error_set(
-			    EHOSTDOWN,
-			    "%s: could not start the NBD server (%s): %s%s%s",
-			    ep->desc, ep->command, said, said[0] ? "; " : "",
-			    why);
+			/* The cause first: the command can be long. */
+			error_set(EHOSTDOWN,
+				  "%s: could not start the NBD server: %s%s%s "
+				  "(%s)",
+				  ep->desc, said, said[0] ? "; " : "", why,
+				  ep->command);
 		}
 		goto err;
 	}

@@ -343,3 +343,61 @@ out:
 	}
 	return r;
 }
+
+int hostcmd_start(char *const *shell, char *const *cmd, struct hostcmd_proc *p)
+{
+	struct strvec argv = STRVEC_INIT;
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+
+	p->pid = -1;
+	p->out = p->err = -1;
+	if (hostcmd_argv(shell, cmd, &argv) < 0)
+		return -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+		error_set(errno, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	p->pid = spawn(argv.v, out[1], err[1]);
+	if (p->pid < 0)
+		goto fail;
+	strvec_release(&argv);
+	close(out[1]);
+	close(err[1]);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	p->out = out[0];
+	p->err = err[0];
+	return 0;
+fail:
+	strvec_release(&argv);
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	return -1;
+}
+
+int hostcmd_reap(struct hostcmd_proc *p, bool kill_it)
+{
+	int status = 0;
+
+	if (p->pid > 0) {
+		if (kill_it) {
+			kill(-p->pid, SIGKILL);
+			kill(p->pid, SIGKILL);
+		}
+		while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (p->out >= 0)
+		close(p->out);
+	if (p->err >= 0)
+		close(p->err);
+	p->pid = -1;
+	p->out = p->err = -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}

@@ -11,6 +11,9 @@
 #ifndef KVMMIGFS_HOSTCMD_H
 #define KVMMIGFS_HOSTCMD_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 #include "../common/strvec.h"
 
 /* Append to out the argv that runs cmd (a NULL-terminated argv) through
@@ -39,5 +42,21 @@ int hostcmd_output(char *const *shell, char *const *cmd, int timeout_ms,
  * Returns the exit status, or -1 with error_set() (and *out NULL). */
 int hostcmd_capture(char *const *shell, char *const *cmd, int idle_ms,
 		    char **out, size_t *out_len, char *err, size_t err_len);
+
+/* A command left running, talking through pipes. */
+struct hostcmd_proc {
+	pid_t pid; /* also its process group */
+	int out;   /* its stdout, read end, non-blocking */
+	int err;   /* its stderr, the same */
+};
+
+/* Start cmd through shell as hostcmd_run does (stdin on /dev/null, its
+ * own process group), with stdout and stderr on pipes.  Returns 0 or -1
+ * with error_set(). */
+int hostcmd_start(char *const *shell, char *const *cmd, struct hostcmd_proc *p);
+
+/* Wait for it to exit (after killing its process group if kill_it) and
+ * close the pipes.  Returns its exit status, 128+N for a signal N. */
+int hostcmd_reap(struct hostcmd_proc *p, bool kill_it);
 
 #endif

@@ -162,14 +162,14 @@ START_TEST(test_unknown_key)
 {
 	expect_error("[h]\nlibvirt = x\nuri = y\n",
 		     "t.conf:3: unknown key \"uri\" (known: libvirt, shell, "
-		     "pool, bwlimit)");
+		     "pool, bwlimit, reach, reach_fallback)");
 	expect_error("[h]\n= x\nlibvirt = x\n",
 		     "t.conf:2: unknown key \"\" (known: libvirt, shell, "
-		     "pool, bwlimit)");
+		     "pool, bwlimit, reach, reach_fallback)");
 	/* Keys are case-sensitive. */
 	expect_error("[h]\nLibvirt = x\n",
 		     "t.conf:2: unknown key \"Libvirt\" (known: libvirt, "
-		     "shell, pool, bwlimit)");
+		     "shell, pool, bwlimit, reach, reach_fallback)");
 }
 END_TEST
 
@@ -234,6 +234,36 @@ START_TEST(test_bwlimit)
 		     "t.conf:3: bwlimit: bad rate \"fast\": bytes per second, "
 		     "with K, M or G for KiB, MiB or GiB (e.g. 20M), at most 1 "
 		     "TiB/s; 0 for none");
+}
+END_TEST
+
+/* reach: words as for shell, never empty; reach_fallback: yes or no. */
+START_TEST(test_reach)
+{
+	struct hosts_file hf;
+
+	ck_assert_int_eq(
+	    hosts_parse_string("[a]\nlibvirt = x\n"
+			       "reach = ssh -o 'BatchMode yes' root@a.lan\n"
+			       "reach_fallback = yes\n[b]\nlibvirt = y\n",
+			       "t.conf", &hf),
+	    0);
+	ck_assert_uint_eq(hf.hosts[0].reach.n, 4);
+	ck_assert_str_eq(hf.hosts[0].reach.v[2], "BatchMode yes");
+	ck_assert_str_eq(hf.hosts[0].reach.v[3], "root@a.lan");
+	ck_assert(hf.hosts[0].reach_fallback);
+	ck_assert_uint_eq(hf.hosts[1].reach.n, 0);
+	ck_assert(!hf.hosts[1].reach_fallback);
+	hosts_release(&hf);
+
+	expect_error("[h]\nlibvirt = x\nreach =\n",
+		     "t.conf:3: empty reach command");
+	expect_error("[h]\nlibvirt = x\nreach = ssh 'h\n",
+		     "t.conf:3: reach: unterminated quote");
+	expect_error("[h]\nlibvirt = x\nreach = ssh a\nreach = ssh b\n",
+		     "t.conf:4: key \"reach\" given twice");
+	expect_error("[h]\nlibvirt = x\nreach_fallback = maybe\n",
+		     "t.conf:3: reach_fallback: \"maybe\": yes or no");
 }
 END_TEST
 
@@ -335,11 +365,11 @@ START_TEST(test_first_error_wins)
 	/* Two handler errors: the first one's line and reason. */
 	expect_error("[h]\nlibvirt = x\nfoo = 1\nlibvirt = y\n",
 		     "t.conf:3: unknown key \"foo\" (known: libvirt, shell, "
-		     "pool, bwlimit)");
+		     "pool, bwlimit, reach, reach_fallback)");
 	/* A handler error, then a syntax error. */
 	expect_error("[h]\nfoo = 1\nlibvirt = x\ngarbage\n",
 		     "t.conf:2: unknown key \"foo\" (known: libvirt, shell, "
-		     "pool, bwlimit)");
+		     "pool, bwlimit, reach, reach_fallback)");
 }
 END_TEST
 
@@ -407,7 +437,7 @@ START_TEST(test_load_file_errors)
 	ck_assert_int_eq(error_errno(), EINVAL);
 	snprintf(want, sizeof want,
 		 "%s:3: unknown key \"bogus\" (known: libvirt, shell, pool, "
-		 "bwlimit)",
+		 "bwlimit, reach, reach_fallback)",
 		 path);
 	ck_assert_str_eq(error_msg(), want);
 	ck_assert_uint_eq(hf.n, 0);
@@ -632,6 +662,7 @@ Suite *hosts_suite(void)
 	tcase_add_test(tc, test_duplicate_host_adjacent);
 	tcase_add_test(tc, test_duplicate_key);
 	tcase_add_test(tc, test_bwlimit);
+	tcase_add_test(tc, test_reach);
 	tcase_add_test(tc, test_bad_host_names);
 	tcase_add_test(tc, test_empty_values);
 	tcase_add_test(tc, test_missing_libvirt);

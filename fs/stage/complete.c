@@ -236,9 +236,13 @@ static int stage_disk_complete(struct stage_host *sh, const char *guest,
 	} else if (sf->ep && (stage_resume_end(sh, guest, sf) < 0 ||
 			      endpoint_flush(sf->ep) < 0)) {
 		r = -1;
-	} else if (sf->block && sf->ep) {
-		r = stage_zero_unwritten(
-		    sf, 0, sf->size < sf->capacity ? sf->size : sf->capacity);
+	} else if (sf->block) {
+		/* (A direct copier may have written it without our server.) */
+		r = sf->ep || stage_connect_locked(sh, guest, sf) == 0
+			? stage_zero_unwritten(
+			      sf, 0,
+			      sf->size < sf->capacity ? sf->size : sf->capacity)
+			: -1;
 	}
 	endpoint_close(sf->ep);
 	sf->ep = NULL;

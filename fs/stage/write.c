@@ -388,3 +388,77 @@ int stage_fsync(struct stage_open *so)
 	pthread_mutex_unlock(&sf->io_lock);
 	return r;
 }
+
+int stage_direct_begin(struct stage_open *so, uint64_t offset, uint64_t count,
+		       struct stage_direct *d)
+{
+	struct staged_file *sf = so->sf;
+	int r = -1;
+
+	if (!so->write || sf->is_xml) {
+		error_set(EBADF, "not a disk open for writing");
+		return -1;
+	}
+	if (offset > STAGE_MAX_SIZE || count > STAGE_MAX_SIZE - offset) {
+		error_set(EFBIG,
+			  "disks larger than %llu bytes are not supported",
+			  (unsigned long long)STAGE_MAX_SIZE);
+		return -1;
+	}
+	writer_again(so);
+	pthread_mutex_lock(&sf->io_lock);
+	if (sf->resuming) {
+		error_set(EBUSY, "the disk is being resumed");
+	} else if (stage_grow_locked(so->sh, so->st->guest, sf,
+				     offset + count) == 0 &&
+		   (!sf->ep || endpoint_flush(sf->ep) == 0)) {
+		/* Our server lets go of the volume: one writer at a time
+		 * (qemu-nbd locks a qcow2 image).  Later writes of ours
+		 * start it again. */
+		endpoint_close(sf->ep);
+		sf->ep = NULL;
+		d->path = sf->path;
+		d->format = sf->fmt;
+		d->dirty = stage_overlaps_written(&sf->written, offset, count);
+		r = 0;
+	}
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
+int stage_direct_data(struct stage_open *so, uint64_t offset, uint64_t count)
+{
+	struct staged_file *sf = so->sf;
+	int r;
+
+	pthread_mutex_lock(&sf->io_lock);
+	r = extent_map_add(&sf->written, offset, count, false);
+	if (r == 0 && offset + count > sf->size)
+		sf->size = offset + count;
+	stage_publish_size(sf);
+	pthread_mutex_unlock(&sf->io_lock);
+	return r;
+}
+
+void stage_direct_upto(struct stage_open *so, uint64_t end)
+{
+	struct staged_file *sf = so->sf;
+
+	pthread_mutex_lock(&sf->io_lock);
+	if (end > sf->size)
+		sf->size = end;
+	stage_publish_size(sf);
+	pthread_mutex_unlock(&sf->io_lock);
+}
+
+void stage_direct_failed(struct stage_open *so, int err, const char *msg)
+{
+	struct staged_file *sf = so->sf;
+
+	pthread_mutex_lock(&sf->io_lock);
+	if (!sf->werrno) {
+		sf->werrno = err;
+		snprintf(sf->werrmsg, sizeof sf->werrmsg, "%s", msg);
+	}
+	pthread_mutex_unlock(&sf->io_lock);
+}
