@@ -24,12 +24,21 @@
 
 struct forwards {
 	char *const *shell[SIDES];
+	char *const *reach; /* the target's: the source forwards directly */
 	char *dir;
 	struct strvec paths;
 	pid_t pid[SIDES];
 	int err[SIDES]; /* the read end of ssh's stderr */
+	int hold;	/* direct: the source's stdin; closed, it stops */
 	int timeout_ms;
 };
+
+/* Run on the source for the direct path: the forward ($@) until it ends
+ * or stdin does (this machine let go). */
+static const char direct_script[] =
+    "exec 3<&0; \"$@\" </dev/null & p=$!; "
+    "{ cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; } >/dev/null 2>&1 & "
+    "wait $p";
 
 static bool remote(char *const *shell)
 {
@@ -63,12 +72,14 @@ static void last_words(int fd, char *buf, size_t len)
 	snprintf(buf, len, "%s", line);
 }
 
-/* Start "ssh OPTIONS FORWARDS... REST-OF-SHELL -N" for one side. */
+/* Start "ssh OPTIONS FORWARDS... REST-OF-SHELL -N" for one side; the
+ * direct path's source side runs "REACH ... -L" on the source. */
 static int start_side(struct forwards *f, int side)
 {
-	char *const *shell = f->shell[side];
+	bool direct = f->reach && side == 0;
+	char *const *shell = direct ? f->reach : f->shell[side];
 	struct strvec argv = STRVEC_INIT;
-	int pipefd[2];
+	int pipefd[2], in[2] = { -1, -1 };
 	pid_t pid;
 
 	if (strvec_push(&argv, shell[0]) < 0 || strvec_push(&argv, "-N") < 0 ||
@@ -78,16 +89,45 @@ static int start_side(struct forwards *f, int side)
 	    strvec_push(&argv, "StreamLocalBindUnlink=yes") < 0)
 		goto nomem;
 	for (size_t i = 0; i < f->paths.n; i++)
-		if (strvec_push(&argv, side ? "-L" : "-R") < 0 ||
+		if (strvec_push(&argv, side || direct ? "-L" : "-R") < 0 ||
 		    strvec_pushf(&argv, "%s:%s", f->paths.v[i], f->paths.v[i]) <
 			0)
 			goto nomem;
 	for (size_t i = 1; shell[i]; i++)
 		if (strvec_push(&argv, shell[i]) < 0)
 			goto nomem;
+	if (direct) {
+		/* -L, run on the source: it listens there. */
+		if (remote(f->shell[0])) {
+			struct strvec wrapped = STRVEC_INIT, cmd = STRVEC_INIT;
+
+			if (strvec_push(&cmd, "sh") < 0 ||
+			    strvec_push(&cmd, "-c") < 0 ||
+			    strvec_push(&cmd, direct_script) < 0 ||
+			    strvec_push(&cmd, "sh") < 0 ||
+			    strvec_push_all(&cmd, argv.v) < 0 ||
+			    hostcmd_argv(f->shell[0], cmd.v, &wrapped) < 0) {
+				strvec_release(&cmd);
+				strvec_release(&wrapped);
+				goto nomem;
+			}
+			strvec_release(&cmd);
+			strvec_release(&argv);
+			argv = wrapped;
+			if (pipe2(in, O_CLOEXEC) < 0) {
+				error_set(errno, "pipe: %s", strerror(errno));
+				strvec_release(&argv);
+				return -1;
+			}
+		}
+	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		error_set(errno, "pipe: %s", strerror(errno));
 		strvec_release(&argv);
+		if (in[0] >= 0) {
+			close(in[0]);
+			close(in[1]);
+		}
 		return -1;
 	}
 	pid = fork();
@@ -98,7 +138,7 @@ static int start_side(struct forwards *f, int side)
 		/* The forward dies with the thread that runs the move. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (fd >= 0) {
-			dup2(fd, 0);
+			dup2(in[0] >= 0 ? in[0] : fd, 0);
 			dup2(fd, 1);
 		}
 		dup2(pipefd[1], 2);
@@ -110,6 +150,10 @@ static int start_side(struct forwards *f, int side)
 	}
 	close(pipefd[1]);
 	strvec_release(&argv);
+	if (in[0] >= 0) {
+		close(in[0]);
+		f->hold = in[1];
+	}
 	if (pid < 0) {
 		close(pipefd[0]);
 		error_set(errno, "fork: %s", strerror(errno));
@@ -136,7 +180,10 @@ static bool side_died(struct forwards *f, int side)
 	f->pid[side] = 0;
 	last_words(f->err[side], said, sizeof said);
 	error_set(EHOSTUNREACH, "the %s forward (%s) ended: %s",
-		  side ? "target's" : "source's", f->shell[side][0],
+		  side	     ? "target's"
+		  : f->reach ? "source's direct"
+			     : "source's",
+		  f->reach && !side ? f->reach[0] : f->shell[side][0],
 		  *said ? said : "no message");
 	return true;
 }
@@ -147,7 +194,7 @@ static int listening(struct forwards *f, int side)
 	for (size_t i = 0; i < f->paths.n; i++) {
 		struct stat st;
 
-		if (side) {
+		if (side || !remote(f->shell[0])) {
 			if (stat(f->paths.v[i], &st) < 0 ||
 			    !S_ISSOCK(st.st_mode))
 				return 0;
@@ -184,8 +231,9 @@ static void remove_dir(char *const *shell, const char *dir, int timeout_ms)
 }
 
 struct forwards *forwards_start(char *const *src_shell, char *const *dst_shell,
-				const char *dir, const char *const *names,
-				size_t n, int timeout_ms)
+				char *const *dst_reach, const char *dir,
+				const char *const *names, size_t n,
+				int timeout_ms)
 {
 	struct forwards *f = calloc(1, sizeof *f);
 	int64_t deadline = now_ms() + timeout_ms;
@@ -197,7 +245,16 @@ struct forwards *forwards_start(char *const *src_shell, char *const *dst_shell,
 	}
 	f->shell[0] = src_shell;
 	f->shell[1] = dst_shell;
+	f->reach = dst_reach && dst_reach[0] ? dst_reach : NULL;
 	f->err[0] = f->err[1] = -1;
+	f->hold = -1;
+	if (f->reach && !is_ssh(f->reach)) {
+		error_set(EPROTONOSUPPORT,
+			  "a live move's direct path forwards its streams "
+			  "with ssh; the target's reach is \"%s\"",
+			  f->reach[0]);
+		goto err;
+	}
 	f->timeout_ms = timeout_ms;
 	for (size_t i = 0; i < n; i++)
 		if (strvec_pushf(&f->paths, "%s/%s", dir, names[i]) < 0) {
@@ -237,11 +294,13 @@ struct forwards *forwards_start(char *const *src_shell, char *const *dst_shell,
 	if (!remote(dst_shell))
 		chmod(dir, 0733);
 	for (int s = 0; s < SIDES; s++)
-		if (remote(f->shell[s]) && start_side(f, s) < 0)
+		if ((f->reach ? s == 0 : remote(f->shell[s])) &&
+		    start_side(f, s) < 0)
 			goto err;
-	/* The target's forward listens here, the source's on the source. */
+	/* The target's forward listens here, the source's on the source
+	 * (direct: only the source's, which may be this machine). */
 	for (int s = SIDES - 1; s >= 0; s--) {
-		if (!remote(f->shell[s]))
+		if (f->reach ? s != 0 : !remote(f->shell[s]))
 			continue;
 		for (;;) {
 			int r;
@@ -281,6 +340,8 @@ void forwards_stop(struct forwards *f)
 {
 	if (!f)
 		return;
+	if (f->hold >= 0) /* the direct forward on the source stops */
+		close(f->hold);
 	for (int s = 0; s < SIDES; s++) {
 		if (f->pid[s] > 0) {
 			kill(-f->pid[s], SIGTERM);

@@ -14,6 +14,15 @@
  * forward on its side.  ssh forwards unix sockets lazily: the target's
  * sockets may appear later (libvirt's Prepare makes them).
  *
+ * The direct path: when the target host has a reach command (an ssh
+ * command, from the hosts file), the source host forwards the sockets
+ * itself, and the streams go host to host:
+ *
+ *   source remote:  ssh SOURCE sh -c '... REACH -N -L PATH:PATH ...'
+ *
+ * That remote ssh is stopped when this machine closes its side's stdin
+ * (or the session ends).
+ *
  * The ssh processes die with the daemon (PR_SET_PDEATHSIG).
  */
 #ifndef KVMMIGFS_FORWARD_H
@@ -25,12 +34,15 @@ struct forwards;
 
 /* Set up forwards of dir/names[i] from the host reached by src_shell to
  * the one reached by dst_shell (NULL-terminated; NULL or empty: this
- * machine), and wait (at most timeout_ms) until the source side listens.
- * A shell that is not ssh cannot forward: EPROTONOSUPPORT.  NULL with
- * error_set(); nothing is left behind then. */
+ * machine), directly when dst_reach (the target's reach words) is given,
+ * and wait (at most timeout_ms) until the source side listens.  A shell
+ * or reach that is not ssh cannot forward: EPROTONOSUPPORT; a forward
+ * that ends: EHOSTUNREACH with what its ssh said.  NULL with error_set();
+ * nothing is left behind then. */
 struct forwards *forwards_start(char *const *src_shell, char *const *dst_shell,
-				const char *dir, const char *const *names,
-				size_t n, int timeout_ms);
+				char *const *dst_reach, const char *dir,
+				const char *const *names, size_t n,
+				int timeout_ms);
 
 /* Stop the forwards and remove dir on the hosts and here. */
 void forwards_stop(struct forwards *f);

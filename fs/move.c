@@ -663,9 +663,29 @@ static int move_live(struct move *m)
 	if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
 		nonce = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
 	snprintf(dir, sizeof dir, "%s/move-%016" PRIx64, m->fs->run_dir, nonce);
-	fw = forwards_start(sc->shell.v, dc->shell.v, dir, socks, 2,
+	/* Host to host when the target says how others reach it. */
+	fw = forwards_start(sc->shell.v, dc->shell.v,
+			    dc->reach.n ? dc->reach.v : NULL, dir, socks, 2,
 			    m->fs->timeout_ms);
+	if (!fw && dc->reach.n && dc->reach_fallback &&
+	    error_errno() == EHOSTUNREACH) {
+		log_warning("%s/%s: its streams go through this machine: %s "
+			    "cannot reach %s directly: %s (the hosts file "
+			    "allows it: reach_fallback = yes)",
+			    m->from->host, m->from->guest, m->from->host,
+			    m->to->host, error_msg());
+		fw = forwards_start(sc->shell.v, dc->shell.v, NULL, dir, socks,
+				    2, m->fs->timeout_ms);
+	} else if (fw && dc->reach.n) {
+		log_info("%s/%s: its streams go directly from %s to %s "
+			 "(%s's reach)",
+			 m->from->host, m->from->guest, m->from->host,
+			 m->to->host, m->to->host);
+	}
 	if (!fw) {
+		if (error_errno() == EHOSTUNREACH && dc->reach.n)
+			error_prefix("%s cannot reach %s (%s's reach)",
+				     m->from->host, m->to->host, m->to->host);
 		r = move_fail(m, error_errno(), "%s", error_msg());
 		goto out;
 	}
