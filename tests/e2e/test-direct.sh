@@ -9,7 +9,8 @@
 # data leaves hosta's sshd for this machine (counted per destination).
 # A reach whose host key is not known, or that reaches nothing, fails the
 # copy with EHOSTUNREACH and a log line saying why, nothing defined;
-# with reach_fallback = yes the copy goes through this machine, logged.
+# no kvmmigfs-copy on hostb is ENOPKG; with reach_fallback = yes the
+# copy goes through this machine, logged.
 # bwlimit holds on the direct path too.
 . "$(dirname "$0")/lib.sh"
 T=kmfdirect
@@ -143,6 +144,21 @@ for bad in "ssh -F $STATE/ssh_config -o UserKnownHostsFile=$WORK/empty_known_hos
 	unmount_extra
 	NEWMNT=
 done
+
+# 3b. No copier on hostb: ENOPKG, saying so.
+hosts_with "$WORK/direct.conf" "reach = $REACH"
+log_mark "$WORK/mount-extra.log"
+mount_extra -o hosts="$WORK/direct.conf" -o copytool=/nonexistent/kvmmigfs-copy
+rc=0
+cfr_guest "$NEWMNT/hosta/web1" "$NEWMNT/hostb/web1" 2>"$WORK/err" || rc=$?
+[ "$rc" != 0 ] && grep_q "Package not installed" "$WORK/err" || fail "no copier: rc $rc: $(cat "$WORK/err")"
+line=$(log_grep -F "hostb/web1/vda.raw: copy_file_range: ENOPKG: kvmmigfs-copy is not installed on the host: ") ||
+	fail "no log line for the missing copier"
+defined hostb web1 && fail "web1 defined without its disks"
+rm -r "$NEWMNT/hostb/web1" || fail "rm -r of the failed copy"
+ok "no kvmmigfs-copy on hostb: ENOPKG; ${line#*ENOPKG: }"
+unmount_extra
+NEWMNT=
 
 # 4. reach_fallback = yes: through this machine instead, logged.
 hosts_with "$WORK/fallback.conf" "reach = ssh -F $STATE/ssh_config -o Port=1 hosta" "reach_fallback = yes"
