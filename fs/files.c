@@ -810,8 +810,9 @@ static int direct_data(void *opaque, uint64_t offset, uint64_t length)
 
 /* Copy [off, off + len) of in to out by the copier on out's host, for
  * about a slice: the bytes copied (> 0; 0 at the end of the source), -1
- * with error_set().  A copier already at off for this range goes on.
- * in->lock held. */
+ * with error_set().  The copier copies from off to the end of the source
+ * whatever len is: the next calls (off moving on) find it running, or
+ * done already, and wait for it.  in->lock held. */
 static int64_t direct_copy(struct open_file *in, struct open_file *out,
 			   struct vhost *dst, uint64_t off, uint64_t len)
 {
@@ -823,8 +824,8 @@ static int64_t direct_copy(struct open_file *in, struct open_file *out,
 		return 0;
 	if (len > size - off)
 		len = size - off;
-	if (in->dp && (in->dp_out != out || direct_end(in->dp) != off + len ||
-		       direct_offset(in->dp) > off))
+	if (in->dp && (in->dp_out != out || off < direct_offset(in->dp) ||
+		       off >= direct_end(in->dp)))
 		direct_unlink(in);
 	if (!in->dp) {
 		const struct host_config *src = vhost_config(in->vh),
@@ -834,7 +835,7 @@ static int64_t direct_copy(struct open_file *in, struct open_file *out,
 		struct stage_direct sd;
 		char rtext[512];
 
-		if (stage_direct_begin(out->so, off, len, &sd) < 0)
+		if (stage_direct_begin(out->so, off, size - off, &sd) < 0)
 			return -1;
 		in->dp = direct_start(&(struct direct_spec){
 		    .shell = hc->shell.v,
@@ -850,7 +851,7 @@ static int64_t direct_copy(struct open_file *in, struct open_file *out,
 		    .rate = a && (!b || a < b) ? a : b,
 		    .timeout_ms = fs->timeout_ms,
 		    .offset = off,
-		    .length = len,
+		    .length = size - off,
 		});
 		if (!in->dp)
 			return -1;
@@ -863,22 +864,22 @@ static int64_t direct_copy(struct open_file *in, struct open_file *out,
 			 out->desc, hc->name, src->name,
 			 reach_text(src, rtext, sizeof rtext));
 	}
-	/* The copier may be past off already (an earlier slice's call was
-	 * interrupted): what lies before off was counted then. */
+	/* The copier may be past off already (an earlier call took less,
+	 * or was interrupted): what lies before off was counted then. */
 	for (;;) {
-		uint64_t from = off - direct_offset(in->dp);
+		uint64_t from = off - direct_offset(in->dp), n;
 
 		r = direct_poll(in->dp, COPY_SLICE_MS, direct_data, out, &done);
 		if (r < 0)
 			break;
 		if (done > from) {
-			stage_direct_upto(out->so,
-					  direct_offset(in->dp) + done);
-			transfer_add(in->xfer, done - from);
-			transfer_add(out->xfer, done - from);
-			if (r == 1)
+			n = done - from < len ? done - from : len;
+			stage_direct_upto(out->so, off + n);
+			transfer_add(in->xfer, n);
+			transfer_add(out->xfer, n);
+			if (r == 1 && off + n == direct_end(in->dp))
 				direct_unlink(in);
-			return (int64_t)(done - from);
+			return (int64_t)n;
 		}
 		if (r == 1) { /* ended with nothing more: the source ends */
 			direct_unlink(in);
