@@ -171,9 +171,11 @@ demo: kvmmigfs $(FILTER)
 	tools/demo
 
 # Copy speed against nbdcopy and dd | ssh dd, a live move against virsh
-# migrate (see tools/bench).
-bench: kvmmigfs $(FILTER)
+# migrate (see tools/bench); then a 100 Mbit/s link against dd | gzip | ssh
+# (tools/bench-link).
+bench: kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL)
 	tools/bench
+	tools/bench-link
 
 install: kvmmigfs $(FILTER) $(CRCTOOL) $(COPYTOOL)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(FILTERDIR) \
