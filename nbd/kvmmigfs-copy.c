@@ -115,10 +115,10 @@ int main(int argc, char *argv[])
 	bool shared = false, zero = false, have_off = false, have_len = false;
 	uint64_t conns = 2, bps = 0, timeout = 10000, off = 0, len = 0,
 		 done = 0;
-	struct endpoint *src[MAX_CONNS] = { NULL }, *dst;
+	struct endpoint *src[MAX_CONNS] = { NULL }, *dst = NULL;
 	struct rate *rate = NULL;
 	struct copy_sink sink;
-	int opt, nsrc = 0;
+	int opt, nsrc = 0, rc = 0;
 
 	/* A dead reader of our progress ends us (EPIPE, then exit). */
 	signal(SIGPIPE, SIG_IGN);
@@ -126,7 +126,7 @@ int main(int argc, char *argv[])
 		switch (opt) {
 		case 'R':
 			if (strvec_push(&reach, optarg) < 0)
-				return 1;
+				goto fail;
 			break;
 		case 'f':
 			sfmt = optarg;
@@ -145,37 +145,50 @@ int main(int argc, char *argv[])
 			break;
 		case 'c':
 			if (number(optarg, &conns) < 0 || conns < 1 ||
-			    conns > MAX_CONNS)
-				return usage();
+			    conns > MAX_CONNS) {
+				rc = usage();
+				goto out;
+			}
 			break;
 		case 'r':
 			if (rate_parse(optarg, &bps) < 0) {
 				fprintf(stderr, "kvmmigfs-copy: %s\n",
 					error_msg());
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			break;
 		case 't':
 			if (number(optarg, &timeout) < 0 || timeout < 1 ||
-			    timeout > 3600000)
-				return usage();
+			    timeout > 3600000) {
+				rc = usage();
+				goto out;
+			}
 			break;
 		case 'o':
-			if (number(optarg, &off) < 0)
-				return usage();
+			if (number(optarg, &off) < 0) {
+				rc = usage();
+				goto out;
+			}
 			have_off = true;
 			break;
 		case 'l':
-			if (number(optarg, &len) < 0)
-				return usage();
+			if (number(optarg, &len) < 0) {
+				rc = usage();
+				goto out;
+			}
 			have_len = true;
 			break;
-		default:
-			return usage();
+		default: {
+			rc = usage();
+			goto out;
+		}
 		}
 	}
-	if (argc - optind != 2 || !have_off || !have_len)
-		return usage();
+	if (argc - optind != 2 || !have_off || !have_len) {
+		rc = usage();
+		goto out;
+	}
 	if (bps && !(rate = rate_new(bps)))
 		goto fail;
 
@@ -196,7 +209,8 @@ int main(int argc, char *argv[])
 			if (nsrc > 0) /* fewer streams still copy */
 				break;
 			fprintf(stderr, "kvmmigfs-copy: %s\n", error_msg());
-			return 3;
+			rc = 3;
+			goto out;
 		}
 	}
 	{
@@ -236,17 +250,22 @@ int main(int argc, char *argv[])
 	}
 	if (endpoint_flush(dst) < 0)
 		goto fail;
-	printf("end %llu\n", (unsigned long long)done);
-	if (fflush(stdout) != 0)
-		return 1;
+	if (printf("end %llu\n", (unsigned long long)done) < 0 ||
+	    fflush(stdout) != 0) {
+		error_set(EPIPE, "nobody reads the progress any more");
+		goto fail;
+	}
+	goto out;
+fail:
+	fprintf(stderr, "kvmmigfs-copy: %s\n", error_msg());
+	rc = error_errno() > 0 && error_errno() < 200 ? 16 + error_errno()
+						      : 16 + EIO;
+out:
+	/* Everything freed, so that a leak checker has nothing to say. */
 	endpoint_close(dst);
 	for (int i = 0; i < nsrc; i++)
 		endpoint_close(src[i]);
 	rate_free(rate);
 	strvec_release(&reach);
-	return 0;
-fail:
-	fprintf(stderr, "kvmmigfs-copy: %s\n", error_msg());
-	return error_errno() > 0 && error_errno() < 200 ? 16 + error_errno()
-							: 16 + EIO;
+	return rc;
 }
