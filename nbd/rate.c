@@ -74,17 +74,20 @@ void rate_wait(struct rate *r, size_t bytes)
 
 bool rate_try(struct rate *r, size_t bytes)
 {
-	int64_t now;
+	int64_t now, lead;
 	bool ok;
 
 	if (!r || !bytes)
 		return true;
 	now = mono_ns();
+	lead = (int64_t)((double)bytes * 1e9 / (double)r->bytes_per_sec);
 	pthread_mutex_lock(&r->lock);
-	ok = r->next_ns <= now;
+	/* Booked at most one such request ahead: otherwise the next one
+	 * would only be asked for once the time is free, a round trip late
+	 * each time. */
+	ok = r->next_ns <= now + lead;
 	if (ok)
-		r->next_ns = now + (int64_t)((double)bytes * 1e9 /
-					     (double)r->bytes_per_sec);
+		r->next_ns = (r->next_ns > now ? r->next_ns : now) + lead;
 	pthread_mutex_unlock(&r->lock);
 	return ok;
 }

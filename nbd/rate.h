@@ -26,9 +26,11 @@ uint64_t rate_limit(const struct rate *r);
 /* Wait until bytes may be sent (at once for r == NULL). */
 void rate_wait(struct rate *r, size_t bytes);
 
-/* Take the host's time for bytes only if it is free now: true (sent
- * counts as sent) or false (nothing taken).  For work done ahead, like
- * readahead, which should not hold up its caller. */
+/* Take the host's time for bytes only if it is free within the time
+ * those bytes take (so that one such request waits, booked, ahead of
+ * the schedule): true (sent counts as sent) or false (nothing taken).
+ * For work done ahead, like readahead, which should not hold up its
+ * caller. */
 bool rate_try(struct rate *r, size_t bytes);
 
 /* Parse RATE: a whole number of bytes per second with an optional suffix
