@@ -192,7 +192,7 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	struct strvec argv = STRVEC_INIT;
 	struct endpoint *ep = calloc(1, sizeof *ep);
 	char errpath[64] = "";
-	int errfd = -1;
+	int errfd = -1, connected;
 	int64_t size;
 
 	error_clear();
@@ -221,12 +221,15 @@ struct endpoint *endpoint_open(const struct endpoint_spec *spec)
 	}
 	nbd_set_handle_name(ep->nbd, "kvmmigfs");
 	errfd = server_stderr_to_file(&argv, errpath, sizeof errpath);
-	if (nbd_add_meta_context(ep->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
-	    connect_command(ep->nbd, argv.v) < 0) {
+	if (nbd_add_meta_context(ep->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) {
 		ep_nbd_error(ep, EHOSTDOWN, "starting the NBD server");
 		goto err;
 	}
-	if (wait_connected(ep) < 0) {
+	/* A server that dies at once may fail the connect call itself. */
+	connected = connect_command(ep->nbd, argv.v);
+	if (connected < 0)
+		ep_nbd_error(ep, EIO, "connecting");
+	if (connected < 0 || wait_connected(ep) < 0) {
 		if (error_errno() != ETIMEDOUT) {
 			char why[512], said[512];
 
@@ -404,6 +407,7 @@ void endpoint_close(struct endpoint *ep)
 	extent_map_release(&ep->map);
 	pthread_cond_destroy(&ep->cond);
 	pthread_mutex_destroy(&ep->lock);
+	ep_free_write_buffers(ep);
 	free(ep->desc);
 	free(ep->command);
 	free(ep);
