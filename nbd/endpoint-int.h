@@ -100,8 +100,14 @@ struct wreq {
 	struct wreq *next, *prev;
 	uint64_t offset;
 	size_t count;
+	bool pooled; /* WB_BUF bytes of data, kept for reuse */
 	char data[];
 };
+
+/* Write requests of WB_BUF/4 to WB_BUF bytes reuse their buffers (at most
+ * WB_MAX / WB_BUF kept per endpoint): a fresh buffer of that size comes
+ * from mmap, and faulting its pages in cost more than copying into it. */
+#define WB_BUF (1u << 20)
 
 /* A request some thread waits for; done and err guarded by ep->lock. */
 struct req {
@@ -150,6 +156,8 @@ struct endpoint {
 	size_t wb_bytes;
 	int wb_err; /* first failed write: errno, offset */
 	uint64_t wb_err_offset;
+	struct wreq *wb_free; /* buffers of WB_BUF bytes to reuse */
+	unsigned wb_nfree;
 };
 
 /* server.c */
@@ -189,6 +197,9 @@ void ep_nbd_error(struct endpoint *ep, int fallback, const char *what);
 /* error_set() for a command about what that completed with err (through
  * ep_errno()).  ep->lock held. */
 void ep_fail(struct endpoint *ep, int err, const char *what);
+
+/* Free the write buffers kept for reuse (write.c); at close. */
+void ep_free_write_buffers(struct endpoint *ep);
 
 /* Fail (error_set) if the connection is gone.  ep->lock held. */
 int ep_check_alive(struct endpoint *ep, const char *what);

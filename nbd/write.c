@@ -35,9 +35,48 @@ static int write_done(void *opaque, int *error)
 		w->next->prev = w->prev;
 	ep->wb_bytes -= w->count;
 	ep_end(ep);
+	if (w->pooled && ep->wb_nfree < WB_MAX / WB_BUF) {
+		w->next = ep->wb_free;
+		ep->wb_free = w;
+		ep->wb_nfree++;
+		w = NULL;
+	}
 	pthread_mutex_unlock(&ep->lock);
 	free(w);
 	return 1;
+}
+
+/* A request buffer for n bytes, reused where it can be (large enough to
+ * come from mmap, small enough to pool).  NULL: ENOMEM. */
+static struct wreq *wreq_get(struct endpoint *ep, size_t n)
+{
+	struct wreq *w = NULL;
+
+	if (n > WB_BUF / 4 && n <= WB_BUF) {
+		pthread_mutex_lock(&ep->lock);
+		w = ep->wb_free;
+		if (w) {
+			ep->wb_free = w->next;
+			ep->wb_nfree--;
+		}
+		pthread_mutex_unlock(&ep->lock);
+		if (!w && (w = malloc(sizeof *w + WB_BUF)))
+			w->pooled = true;
+	} else if ((w = malloc(sizeof *w + n))) {
+		w->pooled = false;
+	}
+	return w;
+}
+
+void ep_free_write_buffers(struct endpoint *ep)
+{
+	while (ep->wb_free) {
+		struct wreq *w = ep->wb_free;
+
+		ep->wb_free = w->next;
+		free(w);
+	}
+	ep->wb_nfree = 0;
 }
 
 /* ep->lock held: a write in flight overlaps [offset, offset+count). */
@@ -85,7 +124,7 @@ int endpoint_pwrite(struct endpoint *ep, const void *buf, size_t count,
 		size_t n =
 		    count - done > MAX_REQUEST ? MAX_REQUEST : count - done;
 		uint64_t at = offset + done;
-		struct wreq *w = malloc(sizeof *w + n);
+		struct wreq *w = wreq_get(ep, n);
 		int64_t cookie;
 
 		if (!w) {
