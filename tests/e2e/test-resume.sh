@@ -66,6 +66,18 @@ kill_at_60() {
 	kill -9 "$cpid" 2>/dev/null || fail "cp ended before 60% ($pct%)"
 	wait "$cpid" 2>/dev/null || :
 	cpid=
+	# What the killed copy had in flight (readahead from hosta, writes
+	# to hostb) still drains for a while: count from after it.
+	wait_until 20 settled
+}
+
+# settled: both counters stand still for half a second.
+settled() {
+	local a b
+	a="$(to_hostb) $(from_hosta)"
+	sleep 0.5
+	b="$(to_hostb) $(from_hosta)"
+	[ "$a" = "$b" ]
 }
 
 DATA=$((64 << 20))
