@@ -37,6 +37,36 @@ onhost() {
 	"$TOP/tools/testhosts" exec "$STATE" "$host" "$@"
 }
 
+# host_addr HOST: the address this machine's ssh reaches HOST at.
+host_addr() {
+	awk -v n="$1" '$1 == "Host" { h = $2 } h == n && $1 == "HostName" { print $2; exit }' "$STATE/ssh_config"
+}
+
+# hosts_with SECTION FILE LINE...: the mount's hosts file, written to FILE
+# with these lines added to [SECTION].
+hosts_with() {
+	local section=$1 f=$2
+	shift 2
+	awk -v s="[$section]" -v add="$(printf '%s\n' "$@")" '{ print } $0 == s { print add }' \
+		"$STATE/hosts.conf" >"$f"
+	grep_q -xF "[$section]" "$f" || fail "no [$section] in $STATE/hosts.conf"
+}
+
+# ctrl_c_mv SECS COND SRC DST: mv SRC DST in the background, interrupted
+# (SIGINT, as Ctrl-C) once COND holds (within SECS); mv must end by the
+# signal.  Sets secs: how long mv took to end after it.
+ctrl_c_mv() {
+	local limit=$1 cond=$2 pid t0 rc=0
+	env --default-signal=INT mv "$3" "$4" 2>"$WORK/mv.err" &
+	pid=$!
+	wait_until "$limit" "$cond"
+	t0=$(now)
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	secs=$(echo "$(now) - $t0" | bc)
+	[ "$rc" = 130 ] || fail "Ctrl-C: mv exited $rc: $(cat "$WORK/mv.err")"
+}
+
 # expect_fail ERRTEXT CMD...: CMD must fail and print ERRTEXT (strerror).
 expect_fail() {
 	local want=$1 out rc=0

@@ -25,17 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-addr() { awk -v n="$1" '$1 == "Host" { h = $2 } h == n && $1 == "HostName" { print $2; exit }' "$STATE/ssh_config"; }
-A=$(addr hosta) B=$(addr hostb)
+A=$(host_addr hosta) B=$(host_addr hostb)
 [ -n "$A" ] && [ -n "$B" ] || fail "no addresses for hosta and hostb in $STATE/ssh_config"
-
-# hosts_with FILE LINE...: the hosts file with these lines in [hosta].
-hosts_with() {
-	local f=$1
-	shift
-	awk -v add="$(printf '%s\n' "$@")" '{ print } $0 == "[hosta]" { print add }' \
-		"$STATE/hosts.conf" >"$f"
-}
 REACH="ssh -F $STATE/ssh_config -o BindAddress=$B hosta"
 
 # Bytes hosta's sshd sends to hostb's address (the direct path) and to
@@ -79,7 +70,7 @@ PY
 }
 
 # 1. copy_file_range of web1 (raw vda, qcow2 vdb on a backing file).
-hosts_with "$WORK/direct.conf" "reach = $REACH"
+hosts_with hosta "$WORK/direct.conf" "reach = $REACH"
 log_mark "$WORK/mount-extra.log"
 mount_extra -o hosts="$WORK/direct.conf" -o copytool="$TOP/nbd/kvmmigfs-copy"
 read -r d0 h0 < <(counters)
@@ -128,7 +119,7 @@ NEWMNT=
 : >"$WORK/empty_known_hosts"
 for bad in "ssh -F $STATE/ssh_config -o UserKnownHostsFile=$WORK/empty_known_hosts hosta" \
 	"ssh -F $STATE/ssh_config -o Port=1 hosta"; do
-	hosts_with "$WORK/bad.conf" "reach = $bad"
+	hosts_with hosta "$WORK/bad.conf" "reach = $bad"
 	log_mark "$WORK/mount-extra.log"
 	mount_extra -o hosts="$WORK/bad.conf" -o copytool="$TOP/nbd/kvmmigfs-copy"
 	rc=0
@@ -148,7 +139,7 @@ for bad in "ssh -F $STATE/ssh_config -o UserKnownHostsFile=$WORK/empty_known_hos
 done
 
 # 3b. No copier on hostb: ENOPKG, saying so.
-hosts_with "$WORK/direct.conf" "reach = $REACH"
+hosts_with hosta "$WORK/direct.conf" "reach = $REACH"
 log_mark "$WORK/mount-extra.log"
 mount_extra -o hosts="$WORK/direct.conf" -o copytool=/nonexistent/kvmmigfs-copy
 rc=0
@@ -163,7 +154,7 @@ unmount_extra
 NEWMNT=
 
 # 4. reach_fallback = yes: through this machine instead, logged.
-hosts_with "$WORK/fallback.conf" "reach = ssh -F $STATE/ssh_config -o Port=1 hosta" "reach_fallback = yes"
+hosts_with hosta "$WORK/fallback.conf" "reach = ssh -F $STATE/ssh_config -o Port=1 hosta" "reach_fallback = yes"
 log_mark "$WORK/mount-extra.log"
 mount_extra -o hosts="$WORK/fallback.conf" -o copytool="$TOP/nbd/kvmmigfs-copy"
 read -r d0 h0 < <(counters)
@@ -182,7 +173,7 @@ unmount_extra
 NEWMNT=
 
 # 5. bwlimit on the direct path: hostb's copier paces its reads.
-hosts_with "$WORK/direct.conf" "reach = $REACH"
+hosts_with hosta "$WORK/direct.conf" "reach = $REACH"
 mount_extra -o hosts="$WORK/direct.conf" -o copytool="$TOP/nbd/kvmmigfs-copy" -o bwlimit=8M
 onhost hosta virsh -q -c qemu:///system undefine mv1 </dev/null >/dev/null 2>&1 || :
 define_raw_guest mv1 mv1-vda.raw 128 \

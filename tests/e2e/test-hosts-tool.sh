@@ -53,10 +53,6 @@ shows_hosta_hostb() {
 	fusermount3 -u "$MP" || fail "unmount of $1"
 }
 
-addr() {
-	awk -v h="$1" '$1 == "Host" { cur = $2 } cur == h && $1 == "HostName" { print $2 }' "$STATE/ssh_config"
-}
-
 # 1. ssh aliases of ~/.ssh/config (a fresh HOME with a copy of the test
 #    hosts' ssh config).
 H=$WORK/home
@@ -71,7 +67,7 @@ for h in hosta hostb; do
 	[ "$(section "$WORK/h.conf" $h)" = "$want" ] ||
 		fail "section $h: '$(section "$WORK/h.conf" $h)'; wanted '$want'"
 	# ssh -G saw the alias through the test hosts' ssh (first on PATH).
-	grep_q -x "# ssh -G $h: root@$(addr $h) port 22" "$WORK/h.conf" ||
+	grep_q -x "# ssh -G $h: root@$(host_addr $h) port 22" "$WORK/h.conf" ||
 		fail "no ssh -G comment for $h: $(cat "$WORK/h.conf")"
 done
 ls -A "$WORK" | grep_q '^\.h\.conf\.' && fail "temporary file left behind"

@@ -28,15 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-addr() { awk -v n="$1" '$1 == "Host" { h = $2 } h == n && $1 == "HostName" { print $2; exit }' "$STATE/ssh_config"; }
-A=$(addr hosta) B=$(addr hostb)
+A=$(host_addr hosta) B=$(host_addr hostb)
 [ -n "$A" ] && [ -n "$B" ] || fail "no addresses for hosta and hostb in $STATE/ssh_config"
-hosts_with() {
-	local f=$1
-	shift
-	awk -v add="$(printf '%s\n' "$@")" '{ print } $0 == "[hostb]" { print add }' \
-		"$STATE/hosts.conf" >"$f"
-}
 # Bytes to hostb's sshd from hosta's address (direct) and from any other.
 nft -f - <<NFT
 table inet $T {
@@ -56,7 +49,7 @@ counter_guest hosta live1 "$IMG/live1-vda.raw"
 ok "live1 runs Linux on hosta and counts ($(last_count) so far)"
 
 # 1. A reach that reaches nothing: EHOSTUNREACH, live1 stays on hosta.
-hosts_with "$WORK/bad.conf" "reach = ssh -F $STATE/ssh_config -o Port=1 hostb"
+hosts_with hostb "$WORK/bad.conf" "reach = ssh -F $STATE/ssh_config -o Port=1 hostb"
 mount_extra -o hosts="$WORK/bad.conf"
 MNT=$NEWMNT MNTLOG=$WORK/mount-extra.log
 wait_until 10 listed "$MNT/hosta" live1
@@ -75,7 +68,7 @@ unmount_extra
 NEWMNT=
 
 # 2. The direct path.
-hosts_with "$WORK/direct.conf" "reach = ssh -F $STATE/ssh_config -o BindAddress=$A hostb"
+hosts_with hostb "$WORK/direct.conf" "reach = ssh -F $STATE/ssh_config -o BindAddress=$A hostb"
 mount_extra -o hosts="$WORK/direct.conf"
 MNT=$NEWMNT MNTLOG=$WORK/mount-extra.log
 wait_until 10 listed "$MNT/hosta" live1

@@ -50,15 +50,7 @@ moving() {
 	cat "$MNT/.status.json" >"$WORK/st2.json"
 	[ "$(status_field "$WORK/st2.json" move hostb live1 - done)" -gt 0 ] 2>/dev/null
 }
-env --default-signal=INT mv "$MNT/hostb/live1" "$MNT/hosta/" 2>"$WORK/mv.err" &
-mvpid=$!
-wait_until 60 moving
-t0=$(now)
-kill -INT "$mvpid"
-rc=0
-wait "$mvpid" || rc=$?
-secs=$(echo "$(now) - $t0" | bc)
-[ "$rc" = 130 ] || fail "Ctrl-C: mv exited $rc: $(cat "$WORK/mv.err")"
+ctrl_c_mv 60 moving "$MNT/hostb/live1" "$MNT/hosta/"
 log_grep -F "hostb/live1 -> hosta/live1: interrupted: aborting the migration" >/dev/null ||
 	fail "Ctrl-C: no log line: $(log_since_mark | tail -3)"
 [ "$(onhost hostb "${VIRSH[@]}" domstate live1 </dev/null)" = running ] ||

@@ -152,15 +152,7 @@ copied() {
 	cat "$NEWMNT/.status.json" >"$WORK/st.json"
 	[ "$(status_field "$WORK/st.json" read hosta ref1 vda.raw done)" -gt 0 ] 2>/dev/null
 }
-env --default-signal=INT mv "$NEWMNT/hosta/ref1" "$NEWMNT/hostb/" 2>"$WORK/mv.err" &
-mvpid=$!
-wait_until 30 copied
-t0=$(now)
-kill -INT "$mvpid"
-rc=0
-wait "$mvpid" || rc=$?
-secs=$(echo "$(now) - $t0" | bc)
-[ "$rc" = 130 ] || fail "Ctrl-C: mv exited $rc: $(cat "$WORK/mv.err")"
+ctrl_c_mv 30 copied "$NEWMNT/hosta/ref1" "$NEWMNT/hostb/"
 nbdkit_plain hosta
 line=$(log_grep -E "hosta/ref1: rename: EINTR: interrupted (while copying vda.raw|before the define)") ||
 	fail "Ctrl-C: no log line: $(log_since_mark | tail -3)"

@@ -11,8 +11,7 @@
 
 T=kmfres$$
 IMG=/var/lib/libvirt/images
-addr() { awk -v n="$1" '$1 == "Host" { h = $2 } h == n && $1 == "HostName" { print $2; exit }' "$STATE/ssh_config"; }
-ADDR=$(addr hostb) SRC=$(addr hosta)
+ADDR=$(host_addr hostb) SRC=$(host_addr hosta)
 [ -n "$ADDR" ] && [ -n "$SRC" ] || fail "no addresses for the hosts in $STATE/ssh_config"
 cpid=
 cleanup() {
