@@ -104,7 +104,7 @@ struct wreq {
 	char data[];
 };
 
-/* Write requests of WB_BUF/4 to WB_BUF bytes reuse their buffers (at most
+/* Write requests of WB_BUF/2 to WB_BUF bytes reuse their buffers (at most
  * WB_MAX / WB_BUF kept per endpoint): a fresh buffer of that size comes
  * from mmap, and faulting its pages in cost more than copying into it. */
 #define WB_BUF (1u << 20)

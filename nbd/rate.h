@@ -4,9 +4,10 @@
  * every NBD read or write request to the host's disks waits for its turn
  * before it is sent, so that the host's data moves at no more than the
  * limit, summed over every connection to it.  A request of n bytes takes
- * the next n / rate seconds of the host's time; time left unused counts
- * for at most a quarter of a second, so that over any span the host moves
- * at most rate * (span + 0.25 s).
+ * the next n / rate seconds of the host's time and is sent when they
+ * start; time left unused counts for at most a quarter of a second, so
+ * that over any span the host moves at most rate * (span + 0.25 s) plus
+ * the requests being sent (readahead books one ahead: rate_try).
  */
 #ifndef KVMMIGFS_RATE_H
 #define KVMMIGFS_RATE_H

@@ -52,7 +52,7 @@ static struct wreq *wreq_get(struct endpoint *ep, size_t n)
 {
 	struct wreq *w = NULL;
 
-	if (n > WB_BUF / 4 && n <= WB_BUF) {
+	if (n > WB_BUF / 2 && n <= WB_BUF) {
 		pthread_mutex_lock(&ep->lock);
 		w = ep->wb_free;
 		if (w) {

@@ -47,7 +47,7 @@ host_addr() {
 hosts_with() {
 	local section=$1 f=$2
 	shift 2
-	awk -v s="[$section]" -v add="$(printf '%s\n' "$@")" '{ print } $0 == s { print add }' \
+	ADD=$(printf '%s\n' "$@") awk -v s="[$section]" '{ print } $0 == s { print ENVIRON["ADD"] }' \
 		"$STATE/hosts.conf" >"$f"
 	grep_q -xF "[$section]" "$f" || fail "no [$section] in $STATE/hosts.conf"
 }
@@ -61,7 +61,7 @@ ctrl_c_mv() {
 	pid=$!
 	wait_until "$limit" "$cond"
 	t0=$(now)
-	kill -INT "$pid"
+	kill -INT "$pid" || fail "mv ended before Ctrl-C: $(cat "$WORK/mv.err")"
 	wait "$pid" || rc=$?
 	secs=$(echo "$(now) - $t0" | bc)
 	[ "$rc" = 130 ] || fail "Ctrl-C: mv exited $rc: $(cat "$WORK/mv.err")"

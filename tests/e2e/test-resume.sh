@@ -76,6 +76,7 @@ settled() {
 	a="$(to_hostb) $(from_hosta)"
 	sleep 0.5
 	b="$(to_hostb) $(from_hosta)"
+	[ "${a// /}" -ge 0 ] 2>/dev/null || fail "no nftables counters: '$a'"
 	[ "$a" = "$b" ]
 }
 
